@@ -1,0 +1,133 @@
+"""The catalogue's data model: what a lawyer writes in YAML, as typed, frozen objects.
+
+The YAML files of a catalogue directory:
+
+* ``catalogue.yaml``: ``version`` and ``title``;
+* ``authorities.yaml``: authorities and departments, by code;
+* ``actions.yaml``: the dotted action vocabulary and the ``protected`` prefixes;
+* ``categories.yaml``: record categories (which list, who files, legal basis, end, due process);
+* ``memoranda/*.yaml``: one memorandum a file, with its measures.
+
+Every field is checked by pydantic (``extra="forbid"``: a misspelt key is an error); cross-references and the
+rule-of-law lints are checked in :mod:`socialcredit.catalogue.loader`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "Action",
+    "Authority",
+    "Category",
+    "Effect",
+    "ListKind",
+    "Measure",
+    "Memorandum",
+    "Objection",
+    "Publication",
+    "Reach",
+    "Severity",
+]
+
+ListKind = Literal["black", "red", "watch"]
+Effect = Literal["deny", "restrict", "review", "expedite"]
+Reach = Literal["subject", "legal_representative", "actual_controller"]
+Severity = Literal["minor", "general", "serious"]
+SubjectKindName = Literal["person", "organisation"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Authority(_Strict):
+    """A public body that files records or a department that applies measures."""
+
+    code: str = ""
+    name: str = Field(min_length=1)
+    name_en: str | None = None
+    # The authority that hears reconsideration of this one's decisions, if any.
+    parent: str | None = None
+    source: str | None = None
+
+
+class Action(_Strict):
+    """A thing a checkpoint may be asked about; a measure on a prefix covers every action below it."""
+
+    code: str = ""
+    title: str = Field(min_length=1)
+
+
+class Publication(_Strict):
+    """NDRC Order 36: publication runs from the decision date; repair only after ``min_days``."""
+
+    min_days: int = Field(ge=0)
+    max_days: int = Field(ge=1)
+
+
+class Objection(_Strict):
+    """How an objection to a record of this category is handled."""
+
+    days: int = Field(ge=1)
+    # Deadline counted in working days (flight and train lists) or calendar days (courts).
+    working_days: bool = False
+    # Whether measures are suspended while an objection is pending (the defaulter list: not suspended).
+    suspends: bool = False
+    # Whether the next-higher authority reconsiders a rejected objection.
+    reconsideration: bool = False
+    reconsideration_days: int = Field(default=10, ge=1)
+
+
+class Category(_Strict):
+    """A kind of record: which list, who may file it, on what basis, and how it ends."""
+
+    code: str = ""
+    list: ListKind
+    title: str = Field(min_length=1)
+    title_en: str | None = None
+    authorities: tuple[str, ...] = Field(min_length=1)
+    subject_kinds: tuple[SubjectKindName, ...] = Field(min_length=1)
+    legal_basis: str = ""
+    # Default duration in days from effective_from; None only if the record ends by fulfilment.
+    duration_days: int | None = Field(default=None, ge=1)
+    # The record ends when the obligation is fulfilled; max_duration_days bounds it when set.
+    ends_by_fulfilment: bool = False
+    max_duration_days: int | None = Field(default=None, ge=1)
+    notice_days: int = Field(default=0, ge=0)
+    # Measures apply from effective_from even during notice (e.g. court orders).
+    takes_effect_at_once: bool = True
+    severity: Severity = "general"
+    publication: Publication | None = None
+    public: bool = True
+    objection: Objection = Objection(days=15)
+    source: str = ""
+
+
+class Measure(_Strict):
+    """One consequence of a memorandum: a department applies an effect to actions, on a legal basis."""
+
+    code: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    department: str = ""
+    actions: tuple[str, ...] = Field(min_length=1)
+    effect: Effect
+    applies_to: tuple[Reach, ...] = ("subject",)
+    legal_basis: str = ""
+
+
+class Memorandum(_Strict):
+    """A joint reward or punishment memorandum: trigger categories turn into measures."""
+
+    code: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    title_en: str | None = None
+    document_no: str | None = None
+    date: dt.date
+    signatories: tuple[str, ...] = ()
+    triggers: tuple[str, ...] = Field(min_length=1)
+    source: str = ""
+    measures: tuple[Measure, ...] = Field(min_length=1)

@@ -1,0 +1,210 @@
+"""Import rows (DESIGN.md section 3): check one row against the catalogue and turn it into a filing.
+
+Every problem in a row is reported, each as ``field: reason`` naming the value, never just the first.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ..catalogue import Catalogue
+from ..identifiers import IdentifierError, SubjectId, parse
+from .state import day_end, day_start, local_date
+
+__all__ = ["COLUMNS", "REQUIRED", "Filing", "RowError", "RowInvalid", "check_row"]
+
+REQUIRED = ("external_id", "authority", "category", "subject_id", "subject_name", "decision_no", "decided_on")
+OPTIONAL = (
+    "effective_from",
+    "effective_until",
+    "legal_basis",
+    "summary",
+    "legal_representative_id",
+    "legal_representative_name",
+    "actual_controller_id",
+    "actual_controller_name",
+)
+COLUMNS = REQUIRED + OPTIONAL
+_MAX = {"external_id": 200, "subject_name": 300, "decision_no": 200, "legal_basis": 2000, "summary": 4000,
+        "legal_representative_name": 300, "actual_controller_name": 300}
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    field: str
+    value: Any
+    reason: str
+
+    def __str__(self) -> str:
+        shown = self.value if not isinstance(self.value, str) or len(self.value) <= 60 else self.value[:57] + "..."
+        return f"{self.field}: {shown!r}: {self.reason}" if self.field != "row" else self.reason
+
+
+class RowInvalid(ValueError):
+    """A row (or request body) that cannot be filed; ``errors`` holds every problem found."""
+
+    def __init__(self, errors: list[RowError]) -> None:
+        self.errors = errors
+        super().__init__("; ".join(str(e) for e in errors))
+
+
+@dataclass(frozen=True, slots=True)
+class Filing:
+    """A checked row, ready for the registry: canonical identifiers, instants, and a content hash."""
+
+    authority: str
+    external_id: str
+    category: str
+    subject: SubjectId
+    subject_name: str
+    decision_no: str
+    decided_on: dt.date
+    effective_from: dt.datetime
+    effective_until: dt.datetime | None
+    legal_basis: str
+    summary: str
+    legal_representative: SubjectId | None
+    legal_representative_name: str | None
+    actual_controller: SubjectId | None
+    actual_controller_name: str | None
+    content_hash: str
+
+
+def _date(row: dict[str, Any], name: str, errors: list[RowError]) -> dt.date | None:
+    raw = row.get(name)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
+        return raw
+    if not isinstance(raw, str) or len(raw) != 10:
+        errors.append(RowError(name, raw, "expected a date as YYYY-MM-DD"))
+        return None
+    try:
+        return dt.date.fromisoformat(raw)
+    except ValueError:
+        errors.append(RowError(name, raw, "not a real date (YYYY-MM-DD)"))
+        return None
+
+
+def _text(row: dict[str, Any], name: str, errors: list[RowError], required: bool) -> str | None:
+    raw = row.get(name)
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if required:
+            errors.append(RowError(name, raw, "required"))
+        return None
+    if not isinstance(raw, str):
+        errors.append(RowError(name, raw, "expected text"))
+        return None
+    value = raw.strip()
+    if any(ord(c) < 32 and c not in "\t\n" for c in value):
+        errors.append(RowError(name, raw, "contains control characters"))
+        return None
+    if len(value) > _MAX.get(name, 120):
+        errors.append(RowError(name, raw, f"longer than {_MAX.get(name, 120)} characters"))
+        return None
+    return value
+
+
+def _ident(
+    row: dict[str, Any], name: str, errors: list[RowError], allowlist: frozenset[str]
+) -> SubjectId | None:
+    raw = _text(row, name, errors, required=name == "subject_id")
+    if raw is None:
+        return None
+    try:
+        return parse(raw, allowlist)
+    except IdentifierError as exc:
+        errors.append(RowError(name, raw, exc.reason))
+        return None
+
+
+def check_row(
+    row: dict[str, Any], catalogue: Catalogue, now: dt.datetime, allowlist: frozenset[str] = frozenset()
+) -> Filing:
+    """Check one import row; return the :class:`Filing` or raise :class:`RowInvalid` with every error."""
+    errors: list[RowError] = []
+    if not isinstance(row, dict):
+        raise RowInvalid([RowError("row", row, "a row must be an object of column: value")])
+    for key in row:
+        if key not in COLUMNS:
+            errors.append(RowError(str(key), row[key], f"unknown column (known: {', '.join(COLUMNS)})"))
+    text = {n: _text(row, n, errors, n in REQUIRED) for n in COLUMNS if n not in ("subject_id", "decided_on",
+            "effective_from", "effective_until", "legal_representative_id", "actual_controller_id")}
+    subject = _ident(row, "subject_id", errors, allowlist)
+    rep = _ident(row, "legal_representative_id", errors, allowlist)
+    ctl = _ident(row, "actual_controller_id", errors, allowlist)
+    decided = _date(row, "decided_on", errors)
+    if decided is None and not any(e.field == "decided_on" for e in errors):
+        errors.append(RowError("decided_on", row.get("decided_on"), "required"))
+    start = _date(row, "effective_from", errors) or decided
+    until = _date(row, "effective_until", errors)
+
+    authority, code = text["authority"], text["category"]
+    cat = catalogue.categories.get(code or "")
+    if authority is not None and authority not in catalogue.authorities:
+        errors.append(RowError("authority", authority, "unknown authority"))
+    if code is not None and cat is None:
+        errors.append(RowError("category", code, "unknown category"))
+    if cat is not None and authority in catalogue.authorities and authority not in cat.authorities:
+        errors.append(RowError("authority", authority, f"may not file category {code!r} "
+                               f"(filed by: {', '.join(cat.authorities)})"))
+    if cat is not None and subject is not None and subject.kind not in cat.subject_kinds:
+        errors.append(RowError("subject_id", subject.canonical, f"a {subject.kind} cannot be listed in {code!r}"))
+    if cat is not None and subject is not None and decided and subject.birth_date and cat.list != "red":
+        age = decided.year - subject.birth_date.year - ((decided.month, decided.day) <
+                                                         (subject.birth_date.month, subject.birth_date.day))
+        if age < 18:
+            errors.append(RowError("subject_id", subject.canonical, f"a minor (aged {age}) may not be listed"))
+    for link, name in ((rep, "legal_representative_id"), (ctl, "actual_controller_id")):
+        if link is None:
+            continue
+        if subject is not None and subject.kind != "organisation":
+            errors.append(RowError(name, link.canonical, "only an organisation has a linked person"))
+        if link.kind != "person":
+            errors.append(RowError(name, link.canonical, "a linked person must be a person's identifier"))
+    today = local_date(now)
+    if decided and decided > today:
+        errors.append(RowError("decided_on", decided.isoformat(), f"in the future (today is {today})"))
+    if decided and start and start < decided:
+        errors.append(RowError("effective_from", start.isoformat(), "before decided_on"))
+    if cat is not None and start is not None and until is None:
+        days = cat.duration_days or cat.max_duration_days
+        if days:
+            until = start + dt.timedelta(days=days - 1)
+        elif not cat.ends_by_fulfilment:
+            errors.append(RowError("effective_until", None, f"required: category {code!r} has no default end"))
+    if start and until and until < start:
+        errors.append(RowError("effective_until", until.isoformat(), "before effective_from"))
+    if cat is not None and start and until:
+        cap = cat.max_duration_days or cat.duration_days
+        if cap and (until - start).days + 1 > cap:
+            errors.append(RowError("effective_until", until.isoformat(),
+                                   f"longer than the {cap} days category {code!r} allows"))
+    if errors:
+        raise RowInvalid(errors)
+    assert subject is not None and decided is not None and start is not None and cat is not None
+    basis = text["legal_basis"] or cat.legal_basis
+    body = {
+        "authority": authority, "external_id": text["external_id"], "category": code,
+        "subject_id": subject.canonical, "subject_name": text["subject_name"], "decision_no": text["decision_no"],
+        "decided_on": decided.isoformat(), "effective_from": start.isoformat(),
+        "effective_until": until.isoformat() if until else None, "legal_basis": basis,
+        "summary": text["summary"] or "",
+        "legal_representative_id": rep.canonical if rep else None,
+        "legal_representative_name": text["legal_representative_name"],
+        "actual_controller_id": ctl.canonical if ctl else None,
+        "actual_controller_name": text["actual_controller_name"],
+    }
+    digest = hashlib.sha256(json.dumps(body, sort_keys=True, ensure_ascii=False).encode()).hexdigest()
+    return Filing(
+        authority=str(authority), external_id=str(text["external_id"]), category=str(code), subject=subject,
+        subject_name=str(text["subject_name"]), decision_no=str(text["decision_no"]), decided_on=decided,
+        effective_from=day_start(start), effective_until=day_end(until) if until else None, legal_basis=basis,
+        summary=text["summary"] or "", legal_representative=rep,
+        legal_representative_name=text["legal_representative_name"], actual_controller=ctl,
+        actual_controller_name=text["actual_controller_name"], content_hash=digest,
+    )

@@ -1,0 +1,152 @@
+"""A record's state, as carried by every event, and the pure rules of when it applies.
+
+Two times are kept apart (bitemporal): the period a record is in force (``applies_from`` to ``effective_until``,
+cut short by ``ended_at``, paused by ``suspensions``) and the time the registry learned each fact (the
+``recorded_at`` of the event that carries the state). Nothing here reads a clock: every answer is a function of
+the state and the instant asked about.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+from zoneinfo import ZoneInfo
+
+__all__ = [
+    "LIFECYCLE_ENDED",
+    "RecordState",
+    "applies_at",
+    "day_end",
+    "day_start",
+    "display_status",
+    "parse_instant",
+]
+
+Lifecycle = Literal["filed", "revoked", "repaired", "fulfilled", "expired"]
+LIFECYCLE_ENDED = frozenset({"revoked", "repaired", "fulfilled"})
+
+_TZ = ZoneInfo("Asia/Shanghai")
+
+
+def day_start(day: dt.date) -> dt.datetime:
+    """A decision date begins at local midnight (China Standard Time), as an aware UTC instant."""
+    return dt.datetime.combine(day, dt.time(), _TZ).astimezone(dt.UTC)
+
+
+def day_end(day: dt.date) -> dt.datetime:
+    """The last day in force ends at the following local midnight (exclusive)."""
+    return day_start(day + dt.timedelta(days=1))
+
+
+def local_date(instant: dt.datetime) -> dt.date:
+    return instant.astimezone(_TZ).date()
+
+
+def parse_instant(value: str) -> dt.datetime:
+    """An ISO 8601 date or datetime; a bare date means its local midnight, a naive time is China time."""
+    text = value.strip()
+    if len(text) == 10:
+        return day_start(dt.date.fromisoformat(text))
+    parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=_TZ)
+    return parsed.astimezone(dt.UTC)
+
+
+def _iso(v: dt.datetime | None) -> str | None:
+    return None if v is None else v.astimezone(dt.UTC).isoformat()
+
+
+def _dt(v: str | None) -> dt.datetime | None:
+    return None if v is None else dt.datetime.fromisoformat(v)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordState:
+    """Everything about a record after an event; serialised whole into ``record_events.state``."""
+
+    id: int
+    authority: str
+    external_id: str
+    category: str
+    subject_id: str
+    subject_name: str
+    decision_no: str
+    decided_on: dt.date
+    effective_from: dt.datetime
+    effective_until: dt.datetime | None
+    legal_basis: str
+    summary: str
+    legal_representative_id: str | None
+    legal_representative_name: str | None
+    actual_controller_id: str | None
+    actual_controller_name: str | None
+    status: Lifecycle
+    applies_from: dt.datetime
+    ended_at: dt.datetime | None
+    filed_at: dt.datetime
+    content_hash: str
+    suspensions: tuple[tuple[dt.datetime, dt.datetime | None], ...] = field(default=())
+
+    def to_json(self) -> str:
+        d: dict[str, Any] = asdict(self)
+        for k in ("effective_from", "effective_until", "applies_from", "ended_at", "filed_at"):
+            d[k] = _iso(d[k])
+        d["decided_on"] = self.decided_on.isoformat()
+        d["suspensions"] = [[_iso(a), _iso(b)] for a, b in self.suspensions]
+        return json.dumps(d, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> RecordState:
+        d = json.loads(text)
+        for k in ("effective_from", "effective_until", "applies_from", "ended_at", "filed_at"):
+            d[k] = _dt(d[k])
+        d["decided_on"] = dt.date.fromisoformat(d["decided_on"])
+        d["suspensions"] = tuple((_dt(a), _dt(b)) for a, b in d.get("suspensions", []))
+        return cls(**d)
+
+    def with_(self, **changes: Any) -> RecordState:
+        return replace(self, **changes)
+
+    @property
+    def valid_until(self) -> dt.datetime | None:
+        """When the record stops applying: its end, or the earlier moment it was lifted."""
+        if self.ended_at is None:
+            return self.effective_until
+        if self.effective_until is None:
+            return self.ended_at
+        return min(self.ended_at, self.effective_until)
+
+    def linked(self) -> tuple[tuple[str, str], ...]:
+        """(person id, role) pairs this record reaches beyond its subject."""
+        out: list[tuple[str, str]] = []
+        if self.legal_representative_id:
+            out.append((self.legal_representative_id, "legal_representative"))
+        if self.actual_controller_id:
+            out.append((self.actual_controller_id, "actual_controller"))
+        return tuple(out)
+
+
+def applies_at(state: RecordState, instant: dt.datetime) -> bool:
+    """Whether the record's measures apply at ``instant``: in force, not lifted, not suspended."""
+    if instant < state.applies_from:
+        return False
+    until = state.valid_until
+    if until is not None and instant >= until:
+        return False
+    return not any(a <= instant and (b is None or instant < b) for a, b in state.suspensions)
+
+
+def display_status(state: RecordState, instant: dt.datetime) -> str:
+    """The status a person reads: notified, in_force, suspended, expired, revoked, repaired or fulfilled."""
+    if state.status in LIFECYCLE_ENDED and state.ended_at is not None and instant >= state.ended_at:
+        return state.status
+    if state.effective_until is not None and instant >= state.effective_until:
+        return "expired"
+    if instant < state.applies_from:
+        return "notified" if instant >= state.filed_at else "pending"
+    if any(a <= instant and (b is None or instant < b) for a, b in state.suspensions):
+        return "suspended"
+    return "in_force"

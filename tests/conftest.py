@@ -1,0 +1,104 @@
+"""Fixture strategy.
+
+Every test that takes ``db`` runs twice: on SQLite (always) and on PostgreSQL (when
+``SOCIALCREDIT_TEST_DATABASE_URL`` is set, as .ci/run does). No database is mocked.
+
+* SQLite: the schema is migrated once per session into a template file; each test gets a fresh copy (cheap).
+* PostgreSQL: each xdist worker migrates its own schema once (``search_path`` set on connect) and each test
+  starts from truncated tables, so tests never see each other's rows.
+
+``catalogue`` is the shipped default catalogue, loaded once. ``now`` is a fixed instant so tests never race the
+clock; code under test takes ``now`` explicitly wherever time matters.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, text
+
+from socialcredit.catalogue import Catalogue, load_catalogue
+from socialcredit.store import Database, connect, metadata, upgrade
+
+PG_URL = os.environ.get("SOCIALCREDIT_TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
+
+
+@pytest.fixture(scope="session")
+def catalogue() -> Catalogue:
+    return load_catalogue()
+
+
+@pytest.fixture
+def now() -> dt.datetime:
+    return dt.datetime(2026, 11, 20, 4, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    engine = connect(f"sqlite:///{path}")
+    upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _pg_schema(worker: str) -> str:
+    return f"sctest_{worker}"
+
+
+@pytest.fixture(scope="session")
+def pg_engine(worker_id: str) -> Iterator[Engine]:
+    if not PG_URL:
+        pytest.skip("SOCIALCREDIT_TEST_DATABASE_URL is not set")
+    schema = _pg_schema(worker_id)
+    admin = connect(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    admin.dispose()
+    url = pg_url_for(schema)
+    engine = connect(url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+def pg_url_for(schema: str) -> str:
+    sep = "&" if "?" in PG_URL else "?"
+    return f"{PG_URL}{sep}options=-csearch_path%3D{schema}"
+
+
+@pytest.fixture(params=BACKENDS)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path) -> str:
+    """A URL to an empty, migrated database of each backend."""
+    if request.param == "sqlite":
+        path = tmp_path / "registry.db"
+        shutil.copy(sqlite_template, path)
+        return f"sqlite:///{path}"
+    engine: Engine = request.getfixturevalue("pg_engine")
+    with engine.begin() as conn:
+        names = ", ".join(t.name for t in metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    worker = request.getfixturevalue("worker_id")
+    return pg_url_for(_pg_schema(worker))
+
+
+@pytest.fixture
+def db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+    """A migrated, empty database; ``SOCIALCREDIT_DATABASE_URL`` points at it for code that reads settings."""
+    monkeypatch.setenv("SOCIALCREDIT_DATABASE_URL", db_url)
+    from socialcredit.settings import get_settings
+
+    get_settings.cache_clear()
+    database = Database.open(db_url)
+    yield database
+    database.engine.dispose()
+    get_settings.cache_clear()
