@@ -1,6 +1,14 @@
 """The catalogue: authorities, categories, actions and memoranda with their measures, as linted YAML data."""
 
-from .loader import Catalogue, CatalogueError, CatalogueIssue, covers, default_catalogue, default_dir, load_catalogue
+from .loader import (
+    Catalogue,
+    CatalogueError,
+    CatalogueIssue,
+    covers,
+    default_catalogue,
+    default_dir,
+    load_catalogue,
+)
 from .model import Action, Authority, Category, Measure, Memorandum
 
 __all__ = [

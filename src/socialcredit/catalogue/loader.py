@@ -1,13 +1,16 @@
 """Load a catalogue directory, validate it, and lint it for the rule of law.
 
 Loading never stops at the first problem: every error is collected with its file and path and raised together
-in one :class:`CatalogueError`, so ``socialcredit catalogue validate`` can list them all.
+in one :class:`CatalogueError`, so ``socialcredit catalogue validate`` can list them all. An entry that fails
+validation is left out of the cross-reference lints only; the lints still run over everything else, and a
+reference to a declared-but-broken entry is not reported a second time as "unknown".
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
-from collections.abc import Iterator
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
@@ -16,6 +19,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .model import Action, Authority, Category, Measure, Memorandum
 
@@ -30,6 +34,14 @@ __all__ = [
 ]
 
 M = TypeVar("M", bound=BaseModel)
+
+# The top-level keys each file may hold; anything else is a misspelling worth reporting.
+_TOP_KEYS = {
+    "catalogue.yaml": {"version", "title"},
+    "authorities.yaml": {"authorities"},
+    "actions.yaml": {"actions", "protected"},
+    "categories.yaml": {"categories"},
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,39 +94,174 @@ def default_dir() -> Path:
     return Path(str(resources.files("socialcredit.catalogue") / "default"))
 
 
-def _yaml(path: Path, root: Path, issues: list[CatalogueIssue]) -> Any:
-    rel = str(path.relative_to(root.parent)) if path.is_relative_to(root.parent) else str(path)
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """Safe YAML that refuses a key given twice in one mapping (plain YAML silently keeps the last)."""
+
+
+def _unique_mapping(
+    loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False
+) -> dict[Hashable, Any]:
+    seen: set[Hashable] = set()
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if isinstance(key, Hashable):
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"duplicate key {key!r}", key_node.start_mark
+                )
+            seen.add(key)
+    return loader.construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+
+
+def _yaml(path: Path, rel: str, issues: list[CatalogueIssue]) -> Any:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         issues.append(CatalogueIssue(rel, "", "file is missing"))
         return None
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        issues.append(CatalogueIssue(rel, "", f"not UTF-8 ({exc.reason} at byte {exc.start})"))
+        issues.append(
+            CatalogueIssue(rel, "", f"not UTF-8 ({exc.reason} at byte {exc.start}); save it as UTF-8")
+        )
         return None
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as exc:
         issues.append(CatalogueIssue(rel, "", f"invalid YAML: {exc}".replace("\n", " ")))
         return None
 
 
+def _describe(err: ErrorDetails) -> str:
+    """One pydantic error in words a catalogue author can act on, naming the value given."""
+    if err["type"] == "extra_forbidden":
+        return f"unknown field {str(err['loc'][-1])!r} (misspelt?)"
+    if err["type"] == "missing":
+        return "required field is missing"
+    value = err.get("input")
+    shown = repr(value) if not isinstance(value, dict | list) else type(value).__name__
+    return f"{err['msg']} (got {shown})"
+
+
+def _record(exc: ValidationError, file: str, prefix: str, issues: list[CatalogueIssue]) -> None:
+    for err in exc.errors():
+        loc = ".".join(str(p) for p in err["loc"])
+        issues.append(CatalogueIssue(file, f"{prefix}.{loc}" if loc else prefix, _describe(err)))
+
+
+def _check_top(data: Any, file: str, issues: list[CatalogueIssue]) -> dict[str, Any]:
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        issues.append(CatalogueIssue(file, "", f"expected a mapping at the top, got {type(data).__name__}"))
+        return {}
+    for key in data:
+        if key not in _TOP_KEYS[file]:
+            allowed = ", ".join(sorted(_TOP_KEYS[file]))
+            issues.append(CatalogueIssue(file, str(key), f"unknown key {key!r} (allowed: {allowed})"))
+    return data
+
+
 def _models(
-    data: Any, key: str, model: type[M], file: str, issues: list[CatalogueIssue]
-) -> Iterator[tuple[str, M]]:
-    """Parse ``data[key]``, a mapping of code -> fields, into models, recording errors with their paths."""
-    if not isinstance(data, dict) or not isinstance(data.get(key), dict):
-        issues.append(CatalogueIssue(file, key, f"expected a mapping under {key!r}"))
-        return
-    for code, fields in data[key].items():
-        body = dict(fields or {})
-        body.setdefault("code", str(code))
+    data: dict[str, Any], key: str, model: type[M], file: str, issues: list[CatalogueIssue]
+) -> tuple[dict[str, M], set[str]]:
+    """Parse ``data[key]``, a mapping of code -> fields; return the valid models and every declared code."""
+    body = data.get(key)
+    if not isinstance(body, dict):
+        issues.append(CatalogueIssue(file, key, f"expected a mapping of codes to fields under {key!r}"))
+        return {}, set()
+    valid: dict[str, M] = {}
+    for code, fields in body.items():
+        where = f"{key}.{code}"
+        if fields is not None and not isinstance(fields, dict):
+            issues.append(CatalogueIssue(file, where, f"expected a mapping of fields, got {fields!r}"))
+            continue
+        values = dict(fields or {})
+        values.setdefault("code", str(code))
         try:
-            yield str(code), model.model_validate(body)
+            valid[str(code)] = model.model_validate(values)
         except ValidationError as exc:
-            for err in exc.errors():
-                loc = ".".join(str(p) for p in err["loc"])
-                issues.append(CatalogueIssue(file, f"{key}.{code}.{loc}", err["msg"]))
+            _record(exc, file, where, issues)
+    return valid, {str(c) for c in body}
+
+
+def _strings(value: Any) -> tuple[str, ...]:
+    return tuple(v for v in value if isinstance(v, str)) if isinstance(value, list | tuple) else ()
+
+
+@dataclass
+class _Memos:
+    """What the memoranda files held: valid memoranda, plus stand-ins for broken ones so lints still run."""
+
+    valid: dict[str, Memorandum] = field(default_factory=dict)
+    linted: dict[str, Memorandum] = field(default_factory=dict)
+    files: dict[str, str] = field(default_factory=dict)
+    positions: dict[str, tuple[int, ...]] = field(default_factory=dict)
+
+
+def _memorandum(path: Path, rel: str, memos: _Memos, issues: list[CatalogueIssue]) -> None:
+    data = _yaml(path, rel, issues)
+    if data is None:
+        return
+    if not isinstance(data, dict):
+        issues.append(
+            CatalogueIssue(rel, "", f"expected a mapping with one memorandum, got {type(data).__name__}")
+        )
+        return
+    raw = data.get("measures")
+    measures: list[Measure] = []
+    positions: list[int] = []
+    head = dict(data)
+    if isinstance(raw, list) and raw:
+        # Each measure is validated alone, so one bad measure does not hide the lints of the others.
+        for j, item in enumerate(raw):
+            if not isinstance(item, dict):
+                issues.append(
+                    CatalogueIssue(rel, f"measures.{j}", f"expected a mapping of fields, got {item!r}")
+                )
+                continue
+            try:
+                measures.append(Measure.model_validate(item))
+                positions.append(j)
+            except ValidationError as exc:
+                _record(exc, rel, f"measures.{j}", issues)
+        head["measures"] = measures
+    given = data.get("code")
+    code = given if isinstance(given, str) and given else f"<{rel}>"
+    try:
+        memo = Memorandum.model_validate(head)
+    except ValidationError as exc:
+        for err in exc.errors():
+            if err["loc"] == ("measures",) and isinstance(raw, list) and raw:
+                continue  # every measure was broken and is already reported
+            loc = ".".join(str(p) for p in err["loc"])
+            issues.append(CatalogueIssue(rel, loc, _describe(err)))
+        memo = Memorandum.model_construct(
+            code=code,
+            title=str(data.get("title", "")),
+            date=dt.date.min,
+            signatories=_strings(data.get("signatories")),
+            triggers=_strings(data.get("triggers")),
+            source=str(data.get("source") or ""),
+            measures=tuple(measures),
+        )
+        valid = False
+    else:
+        valid = True
+    if memo.code in memos.files:
+        issues.append(
+            CatalogueIssue(rel, "code", f"memorandum {memo.code!r} also in {memos.files[memo.code]}")
+        )
+        return
+    memos.linted[memo.code] = memo
+    memos.files[memo.code] = rel
+    memos.positions[memo.code] = tuple(positions) if isinstance(raw, list) and raw else ()
+    if valid:
+        memos.valid[memo.code] = memo
 
 
 def load_catalogue(directory: Path | str | None = None) -> Catalogue:
@@ -127,41 +274,51 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
     for p in sorted(root.rglob("*.yaml")):
         digest.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes())
 
-    head = _yaml(root / "catalogue.yaml", root, issues) or {}
-    authorities = dict(_models(_yaml(root / "authorities.yaml", root, issues), "authorities", Authority,
-                               "authorities.yaml", issues))
-    action_data = _yaml(root / "actions.yaml", root, issues)
-    actions = dict(_models(action_data, "actions", Action, "actions.yaml", issues))
-    protected = tuple(str(p) for p in (action_data or {}).get("protected", []) or [])
-    categories = dict(_models(_yaml(root / "categories.yaml", root, issues), "categories", Category,
-                              "categories.yaml", issues))
-    memoranda: dict[str, Memorandum] = {}
-    memo_files: dict[str, str] = {}
-    for path in sorted((root / "memoranda").glob("*.yaml")):
+    head = _check_top(_yaml(root / "catalogue.yaml", "catalogue.yaml", issues), "catalogue.yaml", issues)
+    if (root / "catalogue.yaml").is_file() and not isinstance(head.get("version"), str | int | float):
+        issues.append(CatalogueIssue("catalogue.yaml", "version", 'a version is required, e.g. "2026.1"'))
+    auth_data = _check_top(
+        _yaml(root / "authorities.yaml", "authorities.yaml", issues), "authorities.yaml", issues
+    )
+    authorities, auth_codes = _models(auth_data, "authorities", Authority, "authorities.yaml", issues)
+    action_data = _check_top(_yaml(root / "actions.yaml", "actions.yaml", issues), "actions.yaml", issues)
+    actions, action_codes = _models(action_data, "actions", Action, "actions.yaml", issues)
+    raw_protected = action_data.get("protected", [])
+    if not isinstance(raw_protected, list) or not all(isinstance(p, str) for p in raw_protected):
+        issues.append(CatalogueIssue("actions.yaml", "protected", "expected a list of action codes"))
+    protected = _strings(raw_protected)
+    cat_data = _check_top(
+        _yaml(root / "categories.yaml", "categories.yaml", issues), "categories.yaml", issues
+    )
+    categories, cat_codes = _models(cat_data, "categories", Category, "categories.yaml", issues)
+
+    memos = _Memos()
+    memo_dir = root / "memoranda"
+    for path in sorted(memo_dir.iterdir()) if memo_dir.is_dir() else []:
         rel = f"memoranda/{path.name}"
-        data = _yaml(path, root, issues)
-        if not isinstance(data, dict):
-            issues.append(CatalogueIssue(rel, "", "expected a mapping with one memorandum"))
-            continue
-        try:
-            memo = Memorandum.model_validate(data)
-        except ValidationError as exc:
-            for err in exc.errors():
-                issues.append(CatalogueIssue(rel, ".".join(str(p) for p in err["loc"]), err["msg"]))
-            continue
-        if memo.code in memoranda:
-            issues.append(CatalogueIssue(rel, "code", f"memorandum {memo.code!r} also in {memo_files[memo.code]}"))
-            continue
-        memoranda[memo.code] = memo
-        memo_files[memo.code] = rel
+        if path.suffix.lower() in {".yml", ".yaml"} and path.suffix != ".yaml":
+            issues.append(CatalogueIssue(rel, "", "only *.yaml files are read: rename it to end in .yaml"))
+        elif path.suffix == ".yaml" and path.is_file():
+            _memorandum(path, rel, memos, issues)
 
     from .lint import lint  # the rules live beside the loader; imported here to keep the loader short
 
-    issues.extend(lint(authorities, actions, protected, categories, memoranda, memo_files))
+    issues.extend(
+        lint(
+            authorities,
+            actions,
+            protected,
+            categories,
+            memos.linted,
+            memos.files,
+            measure_positions=memos.positions,
+            declared={"authority": auth_codes, "action": action_codes, "category": cat_codes},
+        )
+    )
     if issues:
         raise CatalogueError(issues)
     by_category: dict[str, list[tuple[Memorandum, Measure]]] = {}
-    for memo in memoranda.values():
+    for memo in memos.valid.values():
         for cat in memo.triggers:
             by_category.setdefault(cat, []).extend((memo, m) for m in memo.measures)
     return Catalogue(
@@ -171,7 +328,7 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
         actions=actions,
         protected=protected,
         categories=categories,
-        memoranda=memoranda,
+        memoranda=memos.valid,
         _by_category={k: tuple(v) for k, v in by_category.items()},
     )
 

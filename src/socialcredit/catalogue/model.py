@@ -6,10 +6,10 @@ The YAML files of a catalogue directory:
 * ``authorities.yaml``: authorities and departments, by code;
 * ``actions.yaml``: the dotted action vocabulary and the ``protected`` prefixes;
 * ``categories.yaml``: record categories (which list, who files, legal basis, end, due process);
-* ``memoranda/*.yaml``: one memorandum a file, with its measures.
+* ``memoranda/*.yaml``: one memorandum (or other source of measures) a file, with its measures.
 
 Every field is checked by pydantic (``extra="forbid"``: a misspelt key is an error); cross-references and the
-rule-of-law lints are checked in :mod:`socialcredit.catalogue.loader`.
+rule-of-law lints are checked in :mod:`socialcredit.catalogue.lint`. docs/catalogue.md explains each field.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ __all__ = [
     "Action",
     "Authority",
     "Category",
+    "DocumentKind",
     "Effect",
     "ListKind",
     "Measure",
@@ -31,6 +32,7 @@ __all__ = [
     "Publication",
     "Reach",
     "Severity",
+    "SubjectKindName",
 ]
 
 ListKind = Literal["black", "red", "watch"]
@@ -38,6 +40,9 @@ Effect = Literal["deny", "restrict", "review", "expedite"]
 Reach = Literal["subject", "legal_representative", "actual_controller"]
 Severity = Literal["minor", "general", "serious"]
 SubjectKindName = Literal["person", "organisation"]
+# What kind of document a "memorandum" file models: most are joint memoranda, but some measures come straight
+# from a law, a judicial interpretation or a State Council/NDRC opinion (docs/decisions/0102).
+DocumentKind = Literal["memorandum", "opinion", "law", "judicial_interpretation", "regulation"]
 
 
 class _Strict(BaseModel):
@@ -52,6 +57,8 @@ class Authority(_Strict):
     name_en: str | None = None
     # The authority that hears reconsideration of this one's decisions, if any.
     parent: str | None = None
+    # Predecessor bodies that signed older memoranda (e.g. CBRC and CIRC for NFRA).
+    formerly: str | None = None
     source: str | None = None
 
 
@@ -77,9 +84,12 @@ class Objection(_Strict):
     working_days: bool = False
     # Whether measures are suspended while an objection is pending (the defaulter list: not suspended).
     suspends: bool = False
+    # Days the authority has to decide an objection, where a rule sets it (SPC art. 12: 15 days).
+    decision_days: int | None = Field(default=None, ge=1)
     # Whether the next-higher authority reconsiders a rejected objection.
     reconsideration: bool = False
     reconsideration_days: int = Field(default=10, ge=1)
+    legal_basis: str | None = None
 
 
 class Category(_Strict):
@@ -92,12 +102,19 @@ class Category(_Strict):
     authorities: tuple[str, ...] = Field(min_length=1)
     subject_kinds: tuple[SubjectKindName, ...] = Field(min_length=1)
     legal_basis: str = ""
+    # The published listing criteria (国办发〔2020〕49号: criteria are published with removal conditions).
+    criteria: str | None = None
+    # When and how a record is removed early (deletion, repair), in words.
+    removal: str | None = None
     # Default duration in days from effective_from; None only if the record ends by fulfilment.
     duration_days: int | None = Field(default=None, ge=1)
-    # The record ends when the obligation is fulfilled; max_duration_days bounds it when set.
+    # The record ends when the obligation is fulfilled; max_duration_days bounds it (lint requires one).
     ends_by_fulfilment: bool = False
     max_duration_days: int | None = Field(default=None, ge=1)
+    # Days between filing and the measures applying, when takes_effect_at_once is false (a notice period).
     notice_days: int = Field(default=0, ge=0)
+    # notice_days counts working days (flight and train lists: 7 working days of public notice).
+    notice_working_days: bool = False
     # Measures apply from effective_from even during notice (e.g. court orders).
     takes_effect_at_once: bool = True
     severity: Severity = "general"
@@ -117,16 +134,22 @@ class Measure(_Strict):
     effect: Effect
     applies_to: tuple[Reach, ...] = ("subject",)
     legal_basis: str = ""
+    # Where in the source document the measure is (part, item), when known.
+    source: str | None = None
+    # Limits a checkpoint must know (e.g. the court may allow spending from genuinely personal property).
+    note: str | None = None
 
 
 class Memorandum(_Strict):
     """A joint reward or punishment memorandum: trigger categories turn into measures."""
 
     code: str = Field(min_length=1)
+    kind: DocumentKind = "memorandum"
     title: str = Field(min_length=1)
     title_en: str | None = None
     document_no: str | None = None
     date: dt.date
+    # Signing departments modelled here; a measure's department must be one of them (when listed).
     signatories: tuple[str, ...] = ()
     triggers: tuple[str, ...] = Field(min_length=1)
     source: str = ""

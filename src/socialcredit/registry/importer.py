@@ -27,6 +27,7 @@ from .writer import Conflict, file_batch
 __all__ = ["FileInvalid", "ImportReport", "import_file", "read_rows"]
 
 BATCH = 2000
+_ANALYZE_AFTER = frozenset({1, 10, 100})  # batch numbers
 
 
 class FileInvalid(ValueError):
@@ -150,10 +151,19 @@ def import_file(
             try:
                 batch: list[Filing] = []
 
+                batches = 0
+
                 def flush() -> None:
+                    nonlocal batches
                     for o in file_batch(conn, batch, catalogue, actor, now):
                         setattr(report, o.action, getattr(report, o.action) + 1)
                     batch.clear()
+                    batches += 1
+                    if batches in _ANALYZE_AFTER and conn.dialect.name == "postgresql":
+                        # Statistics from before a large import make PostgreSQL's planner think the tables are
+                        # tiny, and it then filters key lookups instead of probing the index: refresh them as
+                        # the tables grow (ANALYZE counts this transaction's own rows).
+                        conn.exec_driver_sql("ANALYZE records, subjects")
 
                 for line, row in read_rows(path, on_bytes):
                     report.rows += 1

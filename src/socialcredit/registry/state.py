@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
@@ -30,6 +31,7 @@ LIFECYCLE_ENDED = frozenset({"revoked", "repaired", "fulfilled"})
 _TZ = ZoneInfo("Asia/Shanghai")
 
 
+@lru_cache(maxsize=8192)
 def day_start(day: dt.date) -> dt.datetime:
     """A decision date begins at local midnight (China Standard Time), as an aware UTC instant."""
     return dt.datetime.combine(day, dt.time(), _TZ).astimezone(dt.UTC)
@@ -56,7 +58,9 @@ def parse_instant(value: str) -> dt.datetime:
 
 
 def _iso(v: dt.datetime | None) -> str | None:
-    return None if v is None else v.astimezone(dt.UTC).isoformat()
+    if v is None:
+        return None
+    return (v if v.tzinfo is dt.UTC else v.astimezone(dt.UTC)).isoformat()
 
 
 def _dt(v: str | None) -> dt.datetime | None:
@@ -91,12 +95,20 @@ class RecordState:
     suspensions: tuple[tuple[dt.datetime, dt.datetime | None], ...] = field(default=())
 
     def to_json(self) -> str:
-        d: dict[str, Any] = asdict(self)
-        for k in ("effective_from", "effective_until", "applies_from", "ended_at", "filed_at"):
-            d[k] = _iso(d[k])
-        d["decided_on"] = self.decided_on.isoformat()
-        d["suspensions"] = [[_iso(a), _iso(b)] for a, b in self.suspensions]
-        return json.dumps(d, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        # Written out by hand (not dataclasses.asdict, which deep-copies): this runs once per event imported.
+        # Keys in sorted order, so the stored text is stable.
+        return json.dumps({
+            "actual_controller_id": self.actual_controller_id, "actual_controller_name": self.actual_controller_name,
+            "applies_from": _iso(self.applies_from), "authority": self.authority, "category": self.category,
+            "content_hash": self.content_hash, "decided_on": self.decided_on.isoformat(),
+            "decision_no": self.decision_no, "effective_from": _iso(self.effective_from),
+            "effective_until": _iso(self.effective_until), "ended_at": _iso(self.ended_at),
+            "external_id": self.external_id, "filed_at": _iso(self.filed_at), "id": self.id,
+            "legal_basis": self.legal_basis, "legal_representative_id": self.legal_representative_id,
+            "legal_representative_name": self.legal_representative_name, "status": self.status,
+            "subject_id": self.subject_id, "subject_name": self.subject_name, "summary": self.summary,
+            "suspensions": [[_iso(a), _iso(b)] for a, b in self.suspensions],
+        }, ensure_ascii=False, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> RecordState:

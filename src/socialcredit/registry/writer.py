@@ -14,10 +14,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Connection, func, insert, select, text, tuple_, update
+from sqlalchemy import ARRAY, Connection, String, any_, bindparam, func, select, text, update
 
 from ..catalogue import Catalogue
 from ..store.tables import outbox, record_events, records, subjects
+from .bulk import bulk_insert, date_converter, datetime_converter
 from .rows import Filing
 from .state import LIFECYCLE_ENDED, RecordState
 
@@ -61,14 +62,20 @@ def _next(conn: Connection, column: Any) -> int:
 
 def event_payload(seq: int, type_: str, state: RecordState, recorded_at: dt.datetime, reason: str | None) -> str:
     """The event as the feed delivers it: ids and times, never the decision text (checkpoints need no file)."""
+    until = state.valid_until
+    # Keys in sorted order (the documented form) without paying for sort_keys on the import's hot path.
     return json.dumps({
-        "event_id": seq, "type": type_, "record_id": state.id, "category": state.category,
-        "authority": state.authority, "subject_id": state.subject_id,
-        "linked": [{"subject_id": p, "role": r} for p, r in state.linked()],
-        "status": state.status, "applies_from": state.applies_from.isoformat(),
-        "valid_until": state.valid_until.isoformat() if state.valid_until else None,
-        "recorded_at": recorded_at.isoformat(), "reason": reason,
-    }, ensure_ascii=False, sort_keys=True)
+        "applies_from": state.applies_from.isoformat(), "authority": state.authority, "category": state.category,
+        "event_id": seq, "linked": [{"role": r, "subject_id": p} for p, r in state.linked()],
+        "reason": reason, "record_id": state.id, "recorded_at": recorded_at.isoformat(), "status": state.status,
+        "subject_id": state.subject_id, "type": type_, "valid_until": until.isoformat() if until else None,
+    }, ensure_ascii=False)
+
+
+def _suspensions_json(state: RecordState) -> str:
+    if not state.suspensions:
+        return "[]"
+    return json.dumps([[a.isoformat(), b.isoformat() if b else None] for a, b in state.suspensions])
 
 
 def _row(state: RecordState, seq: int, now: dt.datetime) -> dict[str, Any]:
@@ -81,9 +88,37 @@ def _row(state: RecordState, seq: int, now: dt.datetime) -> dict[str, Any]:
         "legal_representative_name": state.legal_representative_name,
         "actual_controller_id": state.actual_controller_id, "actual_controller_name": state.actual_controller_name,
         "status": state.status, "applies_from": state.applies_from, "ended_at": state.ended_at,
-        "suspensions": json.dumps([[a.isoformat(), b.isoformat() if b else None] for a, b in state.suspensions]),
+        "suspensions": _suspensions_json(state),
         "version": seq, "content_hash": state.content_hash, "filed_at": state.filed_at, "updated_at": now,
     }
+
+
+_RECORD_COLUMNS = (
+    "id", "authority", "external_id", "category", "subject_id", "subject_name", "decision_no", "decided_on",
+    "effective_from", "effective_until", "legal_basis", "summary", "legal_representative_id",
+    "legal_representative_name", "actual_controller_id", "actual_controller_name", "status", "applies_from",
+    "ended_at", "suspensions", "version", "content_hash", "filed_at", "updated_at",
+)
+_EVENT_COLUMNS = ("seq", "record_id", "type", "recorded_at", "actor", "reason", "state")
+_OUTBOX_COLUMNS = ("event_seq", "record_id", "type", "subject_ids", "payload", "created_at")
+_SUBJECT_COLUMNS = ("id", "kind", "name", "region_code", "region", "allowlisted", "created_at")
+
+
+def _insert_records(conn: Connection, states: Sequence[RecordState], seqs: dict[int, int], now: dt.datetime) -> None:
+    cdt, cd = datetime_converter(conn), date_converter(conn)
+    now_db = cdt(now)
+    rows = []
+    for s in states:
+        start = cdt(s.effective_from)
+        applies = start if s.applies_from is s.effective_from else cdt(s.applies_from)
+        rows.append((
+            s.id, s.authority, s.external_id, s.category, s.subject_id, s.subject_name, s.decision_no,
+            cd(s.decided_on), start, cdt(s.effective_until), s.legal_basis, s.summary,
+            s.legal_representative_id, s.legal_representative_name, s.actual_controller_id,
+            s.actual_controller_name, s.status, applies, cdt(s.ended_at), _suspensions_json(s), seqs[s.id],
+            s.content_hash, cdt(s.filed_at), now_db,
+        ))
+    bulk_insert(conn, records, _RECORD_COLUMNS, rows)
 
 
 def _state(f: Filing, record_id: int, filed_at: dt.datetime, catalogue: Catalogue) -> RecordState:
@@ -108,38 +143,35 @@ def _append(
     conn: Connection, items: Sequence[tuple[str, RecordState, str | None]], actor: str, now: dt.datetime
 ) -> list[int]:
     """Append events (type, state, reason) and their outbox rows; return their sequence numbers."""
+    if not items:
+        return []
     seq0 = _next(conn, record_events.c.seq)
+    now_db = datetime_converter(conn)(now)
     ev, ob = [], []
-    for i, (type_, state, reason) in enumerate(items):
-        seq = seq0 + i
-        body = state.to_json()
-        ev.append({"seq": seq, "record_id": state.id, "type": type_, "recorded_at": now, "actor": actor,
-                   "reason": reason, "state": body})
-        ob.append({"event_seq": seq, "record_id": state.id, "type": type_,
-                   "subject_ids": json.dumps([state.subject_id] + [p for p, _ in state.linked()]),
-                   "payload": event_payload(seq, type_, state, now, reason), "created_at": now})
-    if ev:
-        conn.execute(insert(record_events), ev)
-        conn.execute(insert(outbox), ob)
-    return [seq0 + i for i in range(len(items))]
+    for seq, (type_, state, reason) in enumerate(items, start=seq0):
+        ev.append((seq, state.id, type_, now_db, actor, reason, state.to_json()))
+        linked = state.linked()
+        ids = json.dumps([state.subject_id, *(p for p, _ in linked)]) if linked else f'["{state.subject_id}"]'
+        ob.append((seq, state.id, type_, ids, event_payload(seq, type_, state, now, reason), now_db))
+    bulk_insert(conn, record_events, _EVENT_COLUMNS, ev)
+    bulk_insert(conn, outbox, _OUTBOX_COLUMNS, ob)
+    return list(range(seq0, seq0 + len(items)))
 
 
 def _ensure_subjects(conn: Connection, filings: Sequence[Filing], now: dt.datetime) -> None:
-    wanted: dict[str, dict[str, Any]] = {}
+    wanted: dict[str, tuple[Any, ...]] = {}
+    now_db = datetime_converter(conn)(now)
     for f in filings:
         for sid, name in ((f.subject, f.subject_name), (f.legal_representative, f.legal_representative_name),
                           (f.actual_controller, f.actual_controller_name)):
             if sid is not None and sid.canonical not in wanted:
-                wanted[sid.canonical] = {"id": sid.canonical, "kind": sid.kind, "name": name or "",
-                                         "region_code": sid.region_code, "region": sid.region,
-                                         "allowlisted": sid.allowlisted, "created_at": now}
+                wanted[sid.canonical] = (sid.canonical, sid.kind, name or "", sid.region_code, sid.region,
+                                         sid.allowlisted, now_db)
     ids = list(wanted)
     have: set[str] = set()
     for i in range(0, len(ids), 5000):
         have.update(conn.execute(select(subjects.c.id).where(subjects.c.id.in_(ids[i:i + 5000]))).scalars())
-    new = [v for k, v in wanted.items() if k not in have]
-    if new:
-        conn.execute(insert(subjects), new)
+    bulk_insert(conn, subjects, _SUBJECT_COLUMNS, [v for k, v in wanted.items() if k not in have])
 
 
 def file_batch(
@@ -151,10 +183,20 @@ def file_batch(
     if len(set(keys)) != len(keys):
         raise Conflict("the same (authority, external_id) appears twice in one batch")
     existing: dict[tuple[str, str], tuple[int, str, str]] = {}
-    for i in range(0, len(keys), 500):
-        q = select(records.c.authority, records.c.external_id, records.c.id, records.c.content_hash,
-                   records.c.status).where(tuple_(records.c.authority, records.c.external_id).in_(keys[i:i + 500]))
-        existing.update({(a, e): (rid, h, st) for a, e, rid, h, st in conn.execute(q)})
+    by_authority: dict[str, list[str]] = {}
+    for a, e in keys:
+        by_authority.setdefault(a, []).append(e)
+    # One IN list per authority: the planner then probes the (authority, external_id) index for each key.
+    cols = (records.c.authority, records.c.external_id, records.c.id, records.c.content_hash, records.c.status)
+    pg = conn.dialect.name == "postgresql"
+    for a, ext in by_authority.items():
+        for i in range(0, len(ext), 1000):
+            chunk = ext[i:i + 1000]
+            # PostgreSQL: one array parameter instead of a thousand (the driver parses each query's text).
+            match = (records.c.external_id == any_(bindparam("ext", chunk, type_=ARRAY(String))) if pg
+                     else records.c.external_id.in_(chunk))
+            q = select(*cols).where(records.c.authority == a, match)
+            existing.update({(a, e): (rid, h, st) for a, e, rid, h, st in conn.execute(q)})
     next_id = _next(conn, records.c.id)
     outcomes: list[Outcome] = []
     new_states: list[RecordState] = []
@@ -182,8 +224,7 @@ def file_batch(
     items = [("filed", s, None) for s in new_states] + [("amended", s, None) for s in amended]
     seqs = _append(conn, items, actor, now)
     by_id = {s.id: seq for (_, s, _), seq in zip(items, seqs, strict=True)}
-    if new_states:
-        conn.execute(insert(records), [_row(s, by_id[s.id], now) for s in new_states])
+    _insert_records(conn, new_states, by_id, now)
     for s in amended:
         row = _row(s, by_id[s.id], now)
         conn.execute(update(records).where(records.c.id == s.id).values(**row))

@@ -1,0 +1,86 @@
+"""``create_app()``: the FastAPI app, its routers, error handlers, middleware and the state it holds.
+
+Routers (one per audience or feature): records (registrars, subjects), checks (checkpoints, registrars),
+subjects, public (search, catalogue), reconcile (W3C 0.2), audit (auditors), keys (admins), health (/healthz,
+/metrics), and feed when ``socialcredit.api.routers.feed`` exists (owned by the feed area).
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from .. import __version__
+from ..catalogue import Catalogue, default_catalogue
+from ..settings import Settings, get_settings
+from ..store import Database
+from . import errors
+from .metrics import RequestGuard
+from .routers import audit, checks, health, keys, public, reconcile, records, subjects
+from .schemas import Problem
+from .state import AppState
+
+__all__ = ["create_app"]
+
+_DESCRIPTION = """\
+Records of adjudicated credit findings, joint measures, explained checks.
+
+Authenticate with `Authorization: Bearer <token>` (tokens from `socialcredit keys create`).
+Roles: **registrar** (files, amends, revokes its authority's categories), **checkpoint** (checks for the
+actions in its scope), **subject** (its own file), **auditor** (the audit log), **admin** (keys).
+No key: public endpoints only. Registrars and checkpoints state why they read personal data in
+`X-Purpose`. Every read or write of personal data is audited. Errors are RFC 9457 `application/problem+json`.
+"""
+
+
+def _optional_routers() -> list[Any]:
+    try:
+        feed = importlib.import_module("socialcredit.api.routers.feed")
+    except ModuleNotFoundError as exc:
+        if exc.name != "socialcredit.api.routers.feed":
+            raise
+        return []
+    return [feed.router]
+
+
+def create_app(
+    db: Database | None = None, catalogue: Catalogue | None = None, settings: Settings | None = None
+) -> FastAPI:
+    """The app over ``db`` (default: the configured database) and ``catalogue`` (default: the shipped one)."""
+    settings = settings or get_settings()
+    db = db or Database.open(settings.database_url)
+    catalogue = catalogue or default_catalogue()
+    state = AppState.build(db, catalogue, settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(title="socialcredit", version=__version__, description=_DESCRIPTION, lifespan=lifespan)
+    app.state.sc = state
+    errors.install(app)
+    for module in (records, checks, subjects, public, reconcile, audit, keys, health):
+        app.include_router(module.router)
+    for router in _optional_routers():
+        app.include_router(router)
+    app.add_middleware(RequestGuard, metrics=state.metrics)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            from fastapi.openapi.utils import get_openapi
+
+            schema = get_openapi(
+                title=app.title, version=app.version, description=app.description, routes=app.routes
+            )
+            comps = schema.setdefault("components", {}).setdefault("schemas", {})
+            comps["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+    return app

@@ -1,0 +1,231 @@
+"""Errors as RFC 9457 problem details, and the one table that maps every error to its status.
+
+::
+
+    ApiError                      a problem with an HTTP status, a type slug and a title
+    ├── Unauthorized (401)        no token, or a tampered / unknown / expired / revoked one
+    ├── Forbidden (403)           the key's role or scope does not reach this
+    ├── NotFoundProblem (404)     no such resource (or none this key may see)
+    ├── ConflictProblem (409)     the change contradicts the record's state
+    ├── PayloadTooLarge (413)     the body is larger than the endpoint accepts
+    ├── Invalid (422)             bad input; ``errors`` lists each field path, value and reason
+    ├── RateLimited (429)         too many public requests from this client
+    └── Unavailable (503)         the audit entry could not be written, so nothing is answered
+
+Domain errors raised below the API (``registry.NotFound``, ``registry.Conflict``, ``RowInvalid``,
+``IdentifierError``, ``UnknownAction``) are mapped by :data:`DOMAIN_ERRORS`; anything else is a 500 whose body
+says only "internal error" and an id to quote (the trace goes to the server log, never to the client).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ..engine import UnknownAction
+from ..identifiers import IdentifierError
+from ..registry import Conflict, NotFound, RowInvalid
+
+__all__ = [
+    "DOMAIN_ERRORS",
+    "PROBLEM",
+    "ApiError",
+    "ConflictProblem",
+    "FieldError",
+    "Forbidden",
+    "Invalid",
+    "NotFoundProblem",
+    "PayloadTooLarge",
+    "RateLimited",
+    "Unauthorized",
+    "Unavailable",
+    "field_error",
+    "install",
+    "problem_response",
+    "responses",
+]
+
+PROBLEM = "application/problem+json"
+_TYPE_BASE = "https://socialcredit.invalid/problems/"
+log = logging.getLogger("socialcredit.api")
+
+FieldError = dict[str, Any]  # {"loc": [...], "pointer": "/a/0/b", "value": ..., "reason": "..."}
+
+
+class ApiError(Exception):
+    status = 500
+    slug = "internal"
+    title = "Internal error"
+
+    def __init__(
+        self, detail: str, errors: list[FieldError] | None = None, headers: dict[str, str] | None = None
+    ):
+        super().__init__(detail)
+        self.detail = detail
+        self.errors = errors
+        self.headers = headers
+
+
+class Unauthorized(ApiError):
+    status, slug, title = 401, "unauthorized", "Authentication required"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="socialcredit"'})
+
+
+class Forbidden(ApiError):
+    status, slug, title = 403, "forbidden", "Not allowed for this key"
+
+
+class NotFoundProblem(ApiError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class ConflictProblem(ApiError):
+    status, slug, title = 409, "conflict", "Conflicts with the current state"
+
+
+class PayloadTooLarge(ApiError):
+    status, slug, title = 413, "payload-too-large", "Request body too large"
+
+
+class Invalid(ApiError):
+    status, slug, title = 422, "invalid", "Invalid request"
+
+
+class RateLimited(ApiError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
+class Unavailable(ApiError):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+def field_error(loc: list[str | int], value: Any, reason: str) -> FieldError:
+    shown = value if isinstance(value, (int, float, bool)) or value is None else str(value)[:200]
+    return {
+        "loc": loc,
+        "pointer": "/" + "/".join(str(p) for p in loc[1:]) if loc[:1] == ["body"] else None,
+        "value": shown,
+        "reason": reason,
+    }
+
+
+def _row_invalid(exc: RowInvalid) -> ApiError:
+    errs = [
+        field_error(["body"] if e.field == "row" else ["body", e.field], e.value, e.reason)
+        for e in exc.errors
+    ]
+    return Invalid(f"{len(errs)} invalid field(s): " + "; ".join(str(e) for e in exc.errors)[:500], errs)
+
+
+# The one table: a domain error class -> the problem it becomes.
+DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ApiError]] = {
+    NotFound: lambda e: NotFoundProblem(str(e)),
+    Conflict: lambda e: ConflictProblem(str(e)),
+    RowInvalid: _row_invalid,
+    IdentifierError: lambda e: Invalid(str(e), [field_error(["body", "subject"], e.value, e.reason)]),
+    UnknownAction: lambda e: Invalid(str(e), [field_error(["body", "action"], e.action, "unknown action")]),
+}
+
+
+_DESCRIPTIONS = {
+    400: "Malformed request",
+    401: "No API key, or a tampered, unknown, expired or revoked one",
+    403: "The key's role or scope does not allow this",
+    404: "Not found (or not visible to this key)",
+    409: "Conflicts with the record's current state",
+    413: "Request body too large",
+    422: "Invalid input: `errors` lists each field path, value and reason",
+    429: "Rate limit exceeded (public endpoints)",
+    503: "The audit log could not be written; nothing was answered",
+}
+
+
+def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI documentation of the problem responses an endpoint can give."""
+    ref = {"$ref": "#/components/schemas/Problem"}
+    return {c: {"description": _DESCRIPTIONS[c], "content": {PROBLEM: {"schema": ref}}} for c in codes}
+
+
+def problem_response(request: Request | None, err: ApiError) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + err.slug,
+        "title": err.title,
+        "status": err.status,
+        "detail": err.detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    if err.errors is not None:
+        body["errors"] = err.errors
+    return JSONResponse(body, status_code=err.status, media_type=PROBLEM, headers=err.headers)
+
+
+def _validation(exc: RequestValidationError) -> ApiError:
+    errs = []
+    for e in exc.errors()[:100]:
+        loc = [p if isinstance(p, (str, int)) else str(p) for p in e.get("loc", ())]
+        errs.append(field_error(loc, e.get("input"), str(e.get("msg", "invalid"))))
+    where = ", ".join(".".join(str(p) for p in f["loc"]) for f in errs[:5])
+    return Invalid(f"{len(errs)} invalid field(s): {where}", errs)
+
+
+def _http(exc: StarletteHTTPException) -> ApiError:
+    classes: dict[int, type[ApiError]] = {
+        401: Unauthorized,
+        403: Forbidden,
+        404: NotFoundProblem,
+        409: ConflictProblem,
+        413: PayloadTooLarge,
+        422: Invalid,
+    }
+    if exc.status_code == 401:
+        return Unauthorized(str(exc.detail))
+    cls = classes.get(exc.status_code)
+    if cls is not None:
+        return cls(str(exc.detail))
+    err = ApiError(str(exc.detail))
+    err.status, err.slug, err.title = exc.status_code, f"http-{exc.status_code}", str(exc.detail)
+    return err
+
+
+def install(app: FastAPI) -> None:
+    """Register the handlers: every error leaves as problem+json, and no trace leaves the server."""
+
+    async def on_api(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, ApiError)
+        return problem_response(request, exc)
+
+    async def on_domain(request: Request, exc: Exception) -> JSONResponse:
+        for cls in type(exc).__mro__:
+            if cls in DOMAIN_ERRORS:
+                return problem_response(request, DOMAIN_ERRORS[cls](exc))
+        return await on_any(request, exc)
+
+    async def on_validation(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(request, _validation(exc))
+
+    async def on_http(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return problem_response(request, _http(exc))
+
+    async def on_any(request: Request, exc: Exception) -> JSONResponse:
+        incident = uuid.uuid4().hex[:12]
+        log.error("unhandled error %s on %s %s", incident, request.method, request.url.path, exc_info=exc)
+        return problem_response(request, ApiError(f"internal error (incident {incident})"))
+
+    app.add_exception_handler(ApiError, on_api)
+    for cls in DOMAIN_ERRORS:
+        app.add_exception_handler(cls, on_domain)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(Exception, on_any)

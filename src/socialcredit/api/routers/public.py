@@ -1,0 +1,135 @@
+"""Public endpoints, no key: search of published listings, and the catalogue (the rules are public law).
+
+Search shows only records in force of categories the catalogue marks public, with the fields the SPC
+provisions publish (art. 6), and masks every person's identity number. It cannot enumerate a list: a query of
+at least two characters, 20 results a page, at most ``MAX_PAGES`` pages, and a per-client rate limit. A full
+identifier matches exactly; anything else matches names.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from sqlalchemy import Connection, and_, or_, select
+from starlette.concurrency import run_in_threadpool
+
+from ... import audit
+from ...audit import AuditEntry
+from ...identifiers import IdentifierError, mask, parse
+from ...registry import display_status, load_state
+from ...store.tables import records, subjects
+from ..deps import PublicLimit, StateDep, utcnow
+from ..errors import responses
+from ..schemas import PublicSearchPage
+from ..state import AppState
+from ..views import public_record
+
+__all__ = ["MAX_PAGES", "PAGE_SIZE", "router", "search_subjects"]
+
+router = APIRouter(tags=["public"])
+PAGE_SIZE = 20
+MAX_PAGES = 5
+
+
+def _in_force_public(state: AppState, now: dt.datetime) -> Any:
+    public = [c for c, cat in state.catalogue.categories.items() if cat.public]
+    return and_(
+        records.c.category.in_(public),
+        records.c.status == "filed",
+        records.c.applies_from <= now,
+        or_(records.c.effective_until.is_(None), records.c.effective_until > now),
+    )
+
+
+def search_subjects(
+    conn: Connection, state: AppState, q: str, now: dt.datetime, offset: int, limit: int
+) -> list[dict[str, Any]]:
+    """Subjects matching ``q`` (exact identifier, else name substring) with public records in force."""
+    try:
+        cond = subjects.c.id == parse(q, state.settings.allowlisted_codes()).canonical
+    except IdentifierError:
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        cond = subjects.c.name.like(f"%{escaped}%", escape="\\")
+    listed = _in_force_public(state, now)
+    found = conn.execute(
+        select(subjects.c.id, subjects.c.name, subjects.c.kind)
+        .where(cond)
+        .where(subjects.c.id.in_(select(records.c.subject_id).where(listed)))
+        .order_by(subjects.c.name, subjects.c.id)
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    hits = []
+    for sid, name, kind in found:
+        ids = conn.execute(
+            select(records.c.id).where(listed, records.c.subject_id == sid).order_by(records.c.id)
+        ).scalars()
+        states = [load_state(conn, rid) for rid in ids]
+        shown = [public_record(s, state.catalogue) for s in states if display_status(s, now) == "in_force"]
+        if shown:  # a suspended record is not published
+            hits.append({"name": name, "id": mask(sid), "kind": kind, "records": shown})
+    return hits
+
+
+@router.get("/v1/public/search", response_model=PublicSearchPage, responses=responses(422, 429))
+async def public_search(
+    state: StateDep,
+    _limit: PublicLimit,
+    q: Annotated[
+        str,
+        Query(
+            min_length=2,
+            max_length=100,
+            description="A name (2+ characters) or a full identifier.",
+            examples=["王芳"],
+        ),
+    ],
+    page: Annotated[int, Query(ge=1, le=MAX_PAGES, description=f"1 to {MAX_PAGES}")] = 1,
+) -> Any:
+    """Published listings in force, by name or full identifier; identity numbers masked."""
+    query = q.strip()
+    now = utcnow()
+
+    def work() -> list[dict[str, Any]]:
+        with state.db.engine.begin() as conn:
+            hits = search_subjects(conn, state, query, now, (page - 1) * PAGE_SIZE, PAGE_SIZE + 1)
+            audit.append(
+                conn,
+                [
+                    AuditEntry(
+                        "public",
+                        "public",
+                        "public.search",
+                        f"q:{query} page:{page}",
+                        f"ok: {min(len(hits), PAGE_SIZE)} results",
+                    )
+                ],
+                now,
+            )
+        return hits
+
+    hits = await run_in_threadpool(work)
+    return {
+        "q": query,
+        "page": page,
+        "page_size": PAGE_SIZE,
+        "has_more": len(hits) > PAGE_SIZE and page < MAX_PAGES,
+        "results": hits[:PAGE_SIZE],
+    }
+
+
+@router.get("/v1/catalogue", tags=["catalogue"], responses=responses(422))
+async def catalogue(state: StateDep) -> dict[str, Any]:
+    """The catalogue in force: categories, actions, authorities, memoranda and their measures."""
+    cat = state.catalogue
+    return {
+        "version": cat.version,
+        "title": cat.title,
+        "protected": list(cat.protected),
+        "authorities": {k: v.model_dump(mode="json") for k, v in cat.authorities.items()},
+        "actions": {k: v.model_dump(mode="json") for k, v in cat.actions.items()},
+        "categories": {k: v.model_dump(mode="json") for k, v in cat.categories.items()},
+        "memoranda": {k: v.model_dump(mode="json") for k, v in cat.memoranda.items()},
+    }

@@ -1,0 +1,134 @@
+"""What each audience sees of a record or a decision: the data-minimisation rules, in one place.
+
+* registrar and subject: the whole record (the registrar only its own authority's, the subject only its own);
+* checkpoint: the decision, and per reason only memorandum, measure, department, effect, legal basis and valid
+  until; never a record id, decision number, summary, other subject, or identity detail (docs/decisions/0301);
+* public: records in force of public categories only, with the fields the SPC provisions (art. 6) publish, and
+  identity numbers masked (docs/decisions/0302).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from ..catalogue import Catalogue
+from ..engine import Decision
+from ..keys import ApiKey
+from ..registry import RecordState, display_status
+from ..registry.state import local_date
+
+__all__ = ["checkpoint_decision", "full_decision", "public_record", "record_out", "record_visible", "row_of"]
+
+
+def _iso(v: dt.datetime | None) -> str | None:
+    return None if v is None else v.astimezone(dt.UTC).isoformat()
+
+
+def _last_day(until: dt.datetime | None) -> str | None:
+    # effective_until is stored as the instant after the last day in force; rows name the last day itself.
+    return None if until is None else (local_date(until) - dt.timedelta(days=1)).isoformat()
+
+
+def record_out(s: RecordState, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        "authority": s.authority,
+        "external_id": s.external_id,
+        "category": s.category,
+        "subject_id": s.subject_id,
+        "subject_name": s.subject_name,
+        "decision_no": s.decision_no,
+        "decided_on": s.decided_on.isoformat(),
+        "effective_from": local_date(s.effective_from).isoformat(),
+        "effective_until": _last_day(s.effective_until),
+        "legal_basis": s.legal_basis,
+        "summary": s.summary,
+        "legal_representative_id": s.legal_representative_id,
+        "legal_representative_name": s.legal_representative_name,
+        "actual_controller_id": s.actual_controller_id,
+        "actual_controller_name": s.actual_controller_name,
+        "status": s.status,
+        "display_status": display_status(s, now),
+        "applies_from": _iso(s.applies_from),
+        "valid_until": _iso(s.valid_until),
+        "ended_at": _iso(s.ended_at),
+        "filed_at": _iso(s.filed_at),
+    }
+
+
+def row_of(s: RecordState) -> dict[str, Any]:
+    """The import row that files this record as it stands (the base an amendment changes)."""
+    row = {
+        "external_id": s.external_id,
+        "authority": s.authority,
+        "category": s.category,
+        "subject_id": s.subject_id,
+        "subject_name": s.subject_name,
+        "decision_no": s.decision_no,
+        "decided_on": s.decided_on.isoformat(),
+        "effective_from": local_date(s.effective_from).isoformat(),
+        "effective_until": _last_day(s.effective_until),
+        "legal_basis": s.legal_basis,
+        "summary": s.summary,
+        "legal_representative_id": s.legal_representative_id,
+        "legal_representative_name": s.legal_representative_name,
+        "actual_controller_id": s.actual_controller_id,
+        "actual_controller_name": s.actual_controller_name,
+    }
+    return {k: v for k, v in row.items() if v not in (None, "")}
+
+
+def record_visible(key: ApiKey, s: RecordState) -> bool:
+    """A registrar sees its own authority's records; a subject the records about it or reaching it."""
+    if key.role == "registrar":
+        return s.authority == key.authority
+    if key.role == "subject":
+        return key.subject is not None and (
+            key.subject == s.subject_id or key.subject in {p for p, _ in s.linked()}
+        )
+    return False
+
+
+def checkpoint_decision(d: Decision, sent: str, reference: int | None) -> dict[str, Any]:
+    return {
+        "subject": sent,
+        "action": d.action,
+        "as_of": _iso(d.as_of),
+        "allowed": d.allowed,
+        "effects": list(d.effects),
+        "reasons": [
+            {
+                "memorandum": r.memorandum,
+                "measure": r.measure,
+                "department": r.department,
+                "effect": r.effect,
+                "legal_basis": r.legal_basis,
+                "valid_until": _iso(r.valid_until),
+            }
+            for r in d.reasons
+        ],
+        "catalogue_version": d.catalogue_version,
+        "reference": reference,
+    }
+
+
+def full_decision(d: Decision, reference: int | None) -> dict[str, Any]:
+    out = d.to_dict()
+    out["reference"] = reference
+    return out
+
+
+def public_record(s: RecordState, catalogue: Catalogue) -> dict[str, Any]:
+    cat = catalogue.categories[s.category]
+    auth = catalogue.authorities.get(s.authority)
+    return {
+        "category": s.category,
+        "category_title": cat.title,
+        "list": cat.list,
+        "authority": auth.name if auth else s.authority,
+        "decision_no": s.decision_no,
+        "decided_on": s.decided_on.isoformat(),
+        "legal_representative_name": s.legal_representative_name,
+        "valid_until": _last_day(s.valid_until),
+    }

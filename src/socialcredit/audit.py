@@ -1,0 +1,199 @@
+"""The audit log: who read or wrote whose personal data, when, for what purpose, with what outcome.
+
+Each entry is chained to the one before it: ``hash = sha256(prev_hash + canonical JSON of the entry)``, where
+the entry includes its own sequence number. Editing any field, deleting an entry or swapping two entries
+breaks the chain at the first entry touched, and :func:`verify` names that sequence number. (Truncating the
+newest entries cannot be seen from the chain alone: :func:`verify` returns the head hash to anchor elsewhere.)
+
+Appends are serialised: on SQLite the writer's ``BEGIN IMMEDIATE`` already is, on PostgreSQL the registry's
+advisory write lock is taken, so sequence numbers and ``prev_hash`` are read and written without a race. A
+write appends its entry on the connection of the change itself: the entry and the change commit together.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Connection, func, insert, select
+
+from .registry.writer import write_lock
+from .store.tables import audit_log
+
+__all__ = ["GENESIS", "AuditEntry", "Verification", "append", "count", "entry_hash", "query", "verify"]
+
+GENESIS = "0" * 64
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """What one request did: the actor (key id, ``public`` or ``cli``), its role, the action, the target (a
+    record id, subject ids or a query), the stated purpose, and the outcome."""
+
+    actor: str
+    role: str
+    action: str
+    target: str
+    outcome: str
+    purpose: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Verification:
+    ok: bool
+    checked: int
+    head_hash: str
+    first_bad_seq: int | None = None
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "head_hash": self.head_hash,
+            "first_bad_seq": self.first_bad_seq,
+            "reason": self.reason,
+        }
+
+
+def _iso(at: dt.datetime) -> str:
+    return at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
+
+
+def entry_hash(prev_hash: str, seq: int, at: dt.datetime, e: AuditEntry) -> str:
+    body = json.dumps(
+        {
+            "seq": seq,
+            "at": _iso(at),
+            "actor": e.actor,
+            "role": e.role,
+            "action": e.action,
+            "target": e.target,
+            "purpose": e.purpose,
+            "outcome": e.outcome,
+        },
+        ensure_ascii=False,
+        sort_keys=True,
+        separators=(",", ":"),
+    )
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+def append(conn: Connection, entries: Sequence[AuditEntry], now: dt.datetime) -> list[int]:
+    """Append entries in order on ``conn`` (inside its transaction); return their sequence numbers."""
+    if not entries:
+        return []
+    write_lock(conn)
+    last = conn.execute(
+        select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+    ).first()
+    seq, prev = (int(last.seq), str(last.hash)) if last is not None else (0, GENESIS)
+    rows: list[dict[str, Any]] = []
+    for e in entries:
+        seq += 1
+        # Stored exactly as hashed (bounded columns are cut first), so verify recomputes the same digest.
+        e = AuditEntry(
+            e.actor[:64],
+            e.role[:16],
+            e.action[:64],
+            e.target,
+            e.outcome[:200],
+            e.purpose[:200] if e.purpose is not None else None,
+        )
+        digest = entry_hash(prev, seq, now, e)
+        rows.append(
+            {
+                "seq": seq,
+                "at": now,
+                "actor": e.actor,
+                "role": e.role,
+                "action": e.action,
+                "target": e.target,
+                "purpose": e.purpose,
+                "outcome": e.outcome,
+                "prev_hash": prev,
+                "hash": digest,
+            }
+        )
+        prev = digest
+    conn.execute(insert(audit_log), rows)
+    return [int(r["seq"]) for r in rows]
+
+
+def _entry(row: Any) -> AuditEntry:
+    return AuditEntry(row.actor, row.role, row.action, row.target, row.outcome, row.purpose)
+
+
+def verify(conn: Connection, batch: int = 5000) -> Verification:
+    """Walk the chain from the first entry; report the first sequence number whose entry does not hold."""
+    expected_seq, prev, checked = 1, GENESIS, 0
+    last = 0
+    while True:
+        rows = conn.execute(
+            select(audit_log).where(audit_log.c.seq > last).order_by(audit_log.c.seq).limit(batch)
+        ).all()
+        if not rows:
+            return Verification(True, checked, prev)
+        for row in rows:
+            seq = int(row.seq)
+            if seq != expected_seq:
+                why = (
+                    f"entry {expected_seq} is missing (next is {seq})"
+                    if seq > expected_seq
+                    else f"sequence goes back to {seq}"
+                )
+                return Verification(False, checked, prev, seq, why)
+            if row.prev_hash != prev:
+                return Verification(False, checked, prev, seq, "prev_hash does not match the entry before it")
+            digest = entry_hash(prev, seq, row.at, _entry(row))
+            if digest != row.hash:
+                return Verification(False, checked, prev, seq, "entry content does not match its hash")
+            prev, expected_seq, checked = digest, seq + 1, checked + 1
+            last = seq
+
+
+def query(
+    conn: Connection,
+    *,
+    after: int = 0,
+    limit: int = 100,
+    actor: str | None = None,
+    action: str | None = None,
+    target: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+) -> Iterator[dict[str, Any]]:
+    """Entries after sequence number ``after``, oldest first, filtered; ``target`` matches a substring."""
+    q = select(audit_log).where(audit_log.c.seq > after)
+    if actor:
+        q = q.where(audit_log.c.actor == actor)
+    if action:
+        q = q.where(audit_log.c.action == action)
+    if target:
+        escaped = target.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        q = q.where(audit_log.c.target.like(f"%{escaped}%", escape="\\"))
+    if since:
+        q = q.where(audit_log.c.at >= since)
+    if until:
+        q = q.where(audit_log.c.at < until)
+    for row in conn.execute(q.order_by(audit_log.c.seq).limit(limit)):
+        yield {
+            "seq": row.seq,
+            "at": row.at.isoformat(),
+            "actor": row.actor,
+            "role": row.role,
+            "action": row.action,
+            "target": row.target,
+            "purpose": row.purpose,
+            "outcome": row.outcome,
+            "prev_hash": row.prev_hash,
+            "hash": row.hash,
+        }
+
+
+def count(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(audit_log)).scalar_one())

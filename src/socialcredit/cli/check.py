@@ -1,0 +1,119 @@
+"""``socialcredit check SUBJECT ACTION``: one explained decision, answered straight from the store.
+
+A one-off check reads only the subject's records (no index is built). Exit 0 allowed, 1 denied, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Annotated
+
+import typer
+from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
+
+from ..engine import Decision, UnknownAction, evaluate
+from ..identifiers import IdentifierError
+from ..registry import parse_instant
+from .common import allowlist, console, fail, open_catalogue, open_db
+
+__all__ = ["register"]
+
+
+def _instant(value: str | None, option: str) -> dt.datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except ValueError:
+        fail(f"{option}: {value!r}: expected an ISO 8601 date (YYYY-MM-DD) or datetime")
+
+
+def _show(d: Decision) -> None:
+    verdict = "[bold green]ALLOWED[/]" if d.allowed else "[bold red]DENIED[/]"
+    effects = f"  effects: {', '.join(d.effects)}" if d.effects else ""
+    console.print(
+        f"{verdict}  {d.subject}  {d.action}  as of {d.as_of.isoformat(timespec='seconds')}{effects}"
+    )
+    if not d.known:
+        console.print("subject not in the registry")
+    if d.reasons:
+        # Fields down, one column per reason: stays readable in an 80-column terminal.
+        table = Table("", *(f"reason {i}" for i in range(1, len(d.reasons) + 1)), show_lines=False)
+        rows: dict[str, list[str]] = {
+            k: []
+            for k in (
+                "record",
+                "category",
+                "memorandum",
+                "measure",
+                "department",
+                "effect",
+                "legal basis",
+                "valid until",
+                "via",
+            )
+        }
+        for r in d.reasons:
+            rows["record"].append(str(r.record_id))
+            rows["category"].append(r.category)
+            rows["memorandum"].append(r.memorandum)
+            rows["measure"].append(r.measure)
+            rows["department"].append(r.department)
+            rows["effect"].append(f"{r.effect} (withheld)" if r.withheld else r.effect)
+            rows["legal basis"].append(r.legal_basis)
+            rows["valid until"].append(
+                r.valid_until.isoformat(timespec="seconds") if r.valid_until else "until fulfilled"
+            )
+            rows["via"].append(r.via if r.via_subject is None else f"{r.via} of {r.via_subject}")
+        for name, values in rows.items():
+            table.add_row(name, *values)
+        console.print(table)
+    elif d.known:
+        console.print("no measure applies")
+    for note in d.notes:
+        console.print(f"note: {note}")
+    console.print(f"catalogue {d.catalogue_version}", style="dim")
+
+
+def check(
+    subject: Annotated[
+        str, typer.Argument(help="Subject identifier: USCC, resident ID or passport:CCC:NUMBER.")
+    ],
+    action: Annotated[str, typer.Argument(help="Action code from the catalogue, e.g. transport.air.ticket.")],
+    at: Annotated[
+        str | None, typer.Option("--at", help="The instant asked about (ISO date or datetime; default now).")
+    ] = None,
+    known_at: Annotated[
+        str | None,
+        typer.Option("--known-at", help="Answer with what the registry knew at this instant (default now)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Decision as one JSON object.")] = False,
+) -> None:
+    """Check whether SUBJECT may do ACTION: exit 0 allowed, 1 denied, 2 bad input."""
+    as_of = _instant(at, "--at")
+    known = _instant(known_at, "--known-at")
+    cat = open_catalogue()
+    db = open_db()
+    try:
+        (decision,) = evaluate(
+            db.engine, cat, [(subject, action)], as_of=as_of, known_at=known, allowlist=allowlist()
+        )
+    except IdentifierError as exc:
+        fail(f"subject: {exc}")
+    except UnknownAction as exc:
+        fail(f"action: {exc}")
+    except SQLAlchemyError as exc:
+        fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]} (run `socialcredit init`?)")
+    finally:
+        db.engine.dispose()
+    if as_json:
+        typer.echo(json.dumps(decision.to_dict(), ensure_ascii=False))
+    else:
+        _show(decision)
+    raise typer.Exit(0 if decision.allowed else 1)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("check")(check)

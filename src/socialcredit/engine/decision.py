@@ -1,0 +1,94 @@
+"""What a check answers (DESIGN.md section 3): a Decision with every effect and every reason behind it.
+
+A checkpoint sees the decision, never the file: each reason names the record, its category, the memorandum and
+measure that turn the record into a consequence, the department applying it, the effect, the measure's legal
+basis and when the record stops applying.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any, Literal
+
+__all__ = ["EFFECT_ORDER", "Decision", "Reason", "UnknownAction", "Via"]
+
+Via = Literal["subject", "legal_representative", "actual_controller"]
+
+# Effects are listed in this order, the strongest first.
+EFFECT_ORDER = ("deny", "restrict", "review", "expedite")
+
+
+class UnknownAction(ValueError):
+    """The action is not in the catalogue's vocabulary: an error, never "allowed by default"."""
+
+    def __init__(self, action: str) -> None:
+        self.action = action
+        super().__init__(f"unknown action {action!r}: not in the catalogue's action vocabulary")
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return None if value is None else value.astimezone(dt.UTC).isoformat()
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One measure applying to the subject because of one record."""
+
+    record_id: int
+    category: str
+    memorandum: str
+    measure: str
+    department: str
+    effect: str
+    legal_basis: str
+    valid_until: dt.datetime | None  # None: until the obligation is fulfilled
+    via: str  # subject | legal_representative | actual_controller
+    via_subject: str | None  # the organisation whose record reaches this person
+    withheld: bool = False  # a red-list benefit withheld while a black-list record is in force
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "record_id": self.record_id,
+            "category": self.category,
+            "memorandum": self.memorandum,
+            "measure": self.measure,
+            "department": self.department,
+            "effect": self.effect,
+            "legal_basis": self.legal_basis,
+            "valid_until": _iso(self.valid_until),
+            "via": self.via,
+            "via_subject": self.via_subject,
+            "withheld": self.withheld,
+        }
+
+
+# Not slotted on purpose: the batch path fills ``__dict__`` from a template, several times faster than the
+# generated frozen ``__init__`` (see engine/checker.py).
+@dataclass(frozen=True)
+class Decision:
+    """The answer to ``check(subject, action, as_of)``: allowed exactly when no applicable measure denies."""
+
+    subject: str
+    known: bool
+    action: str
+    as_of: dt.datetime
+    allowed: bool
+    effects: tuple[str, ...]
+    reasons: tuple[Reason, ...]
+    catalogue_version: str
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: the DESIGN.md section 3 keys, plus ``notes``."""
+        return {
+            "subject": self.subject,
+            "known": self.known,
+            "action": self.action,
+            "as_of": _iso(self.as_of),
+            "allowed": self.allowed,
+            "effects": list(self.effects),
+            "reasons": [r.to_dict() for r in self.reasons],
+            "catalogue_version": self.catalogue_version,
+            "notes": list(self.notes),
+        }

@@ -1,0 +1,184 @@
+"""Turning entries into a Decision, and answering straight from the store (``known_at``, old ``as_of``, CLI).
+
+Both the index and the store path end in :func:`decide`, so an answer never depends on where the entries came
+from. The store path builds entries from the record states the registry held at ``known_at``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+
+from sqlalchemy import Connection, Engine, select
+
+from ..catalogue import Catalogue
+from ..identifiers import parse
+from ..registry import RecordState, states_for_subject
+from ..store.tables import subjects
+from .decision import EFFECT_ORDER, Decision, Reason, UnknownAction
+from .index import INF, Entry, reached, timestamp
+from .rules import MeasureRef, Rules, compile_rules
+
+__all__ = ["aware", "clean", "decide", "entries_from_states", "evaluate", "from_store"]
+
+_new = object.__new__
+UTC = dt.UTC
+
+
+def aware(value: dt.datetime, name: str) -> dt.datetime:
+    if not isinstance(value, dt.datetime):
+        raise TypeError(f"{name}: expected a datetime, got {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"{name}: {value.isoformat()} has no time zone; pass an aware datetime")
+    return value
+
+
+def clean(subject: str, known: bool, action: str, as_of: dt.datetime, version: str) -> Decision:
+    """An allowed decision with no reasons, built without the frozen ``__init__`` (hot path)."""
+    d = _new(Decision)
+    d.__dict__.update(
+        subject=subject,
+        known=known,
+        action=action,
+        as_of=as_of,
+        allowed=True,
+        effects=(),
+        reasons=(),
+        catalogue_version=version,
+        notes=(),
+    )
+    return d
+
+
+def decide(
+    subject: str, action: str, as_of: dt.datetime, t: float, entries: Iterable[Entry], version: str
+) -> Decision:
+    """The decision for a subject reached by ``entries`` (so ``known``), at instant ``t`` (``as_of``)."""
+    hits: list[tuple[Entry, tuple[MeasureRef, ...]]] = []
+    black: Entry | None = None
+    for e in entries:
+        if e.start <= t <= e.until and (not e.pauses or not any(a <= t < b for a, b in e.pauses)):
+            rule = e.rule
+            if rule.black and (black is None or e.record_id < black.record_id):
+                black = e
+            refs = rule.by_action.get(action)
+            if refs:
+                hits.append((e, refs))
+    if not hits:
+        return clean(subject, True, action, as_of, version)
+    reasons: list[Reason] = []
+    effects: set[str] = set()
+    withheld_any = False
+    for e, refs in hits:
+        rule = e.rule
+        until = None if e.until == INF else dt.datetime.fromtimestamp(e.until, UTC)
+        for r in refs:
+            withheld = black is not None and r.effect == "expedite"
+            reasons.append(
+                Reason(
+                    e.record_id,
+                    rule.category,
+                    r.memorandum,
+                    r.measure,
+                    r.department,
+                    r.effect,
+                    r.legal_basis,
+                    until,
+                    rule.via,
+                    e.via_subject,
+                    withheld,
+                )
+            )
+            if withheld:
+                withheld_any = True
+            else:
+                effects.add(r.effect)
+    notes: tuple[str, ...] = ()
+    if withheld_any and black is not None:
+        notes = (
+            f"red-list benefits withheld while black-list record {black.record_id} "
+            f"({black.rule.category}) is in force",
+        )
+    return Decision(
+        subject,
+        True,
+        action,
+        as_of,
+        "deny" not in effects,
+        tuple(x for x in EFFECT_ORDER if x in effects),
+        tuple(reasons),
+        version,
+        notes,
+    )
+
+
+def entries_from_states(states: Iterable[RecordState], subject: str, rules: Rules) -> list[Entry]:
+    """The index entries ``states`` give ``subject`` (sorted by record, then reach)."""
+    out: list[Entry] = []
+    for st in states:
+        until = timestamp(st.valid_until)
+        pauses = tuple((timestamp(a), timestamp(b)) for a, b in st.suspensions)
+        for person, via in reached(st):
+            if person != subject:
+                continue
+            rule = rules.rule(st.category, via)
+            if rule is not None:
+                out.append(
+                    Entry(
+                        st.id,
+                        rule,
+                        st.applies_from.timestamp(),
+                        until,
+                        pauses,
+                        None if via == "subject" else st.subject_id,
+                    )
+                )
+    out.sort(key=Entry.key)
+    return out
+
+
+def from_store(
+    conn: Connection,
+    rules: Rules,
+    subject: str,
+    action: str,
+    as_of: dt.datetime,
+    known_at: dt.datetime | None,
+) -> Decision:
+    """The decision from record states as the registry knew them at ``known_at`` (None: now).
+
+    ``subject`` is canonical and ``action`` in the vocabulary: callers check both first.
+    """
+    states = states_for_subject(conn, subject, known_at=known_at)
+    entries = entries_from_states(states, subject, rules)
+    if states:
+        return decide(subject, action, as_of, as_of.timestamp(), entries, rules.version)
+    q = select(subjects.c.id).where(subjects.c.id == subject)
+    if known_at is not None:
+        q = q.where(subjects.c.created_at <= known_at)
+    known = conn.execute(q).first() is not None
+    return clean(subject, known, action, as_of, rules.version)
+
+
+def evaluate(
+    engine: Engine,
+    catalogue: Catalogue | Rules,
+    queries: Sequence[tuple[str, str]],
+    as_of: dt.datetime | None = None,
+    known_at: dt.datetime | None = None,
+    allowlist: frozenset[str] = frozenset(),
+) -> list[Decision]:
+    """Answer ``queries`` from the store alone, without building an index (one-off checks: the CLI)."""
+    rules = catalogue if isinstance(catalogue, Rules) else compile_rules(catalogue)
+    for _, action in queries:
+        if action not in rules.actions:
+            raise UnknownAction(action)
+    as_of = dt.datetime.now(UTC) if as_of is None else aware(as_of, "as_of")
+    if known_at is not None:
+        aware(known_at, "known_at")
+    canon = [parse(s, allowlist).canonical for s, _ in queries]
+    with engine.connect() as conn:
+        return [
+            from_store(conn, rules, sid, rules.actions[a], as_of, known_at)
+            for sid, (_, a) in zip(canon, queries, strict=True)
+        ]

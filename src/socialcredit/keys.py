@@ -1,0 +1,231 @@
+"""API keys: create, list, revoke and authenticate bearer tokens.
+
+A token reads ``sc_<key id>_<secret>``. Only the SHA-256 of the whole token is stored, so a copy of the
+database gives no usable token; the key id lets a lookup find the row by primary key, and the hash is compared
+in constant time. A key carries one role and that role's scope:
+
+* ``registrar``: ``authority`` (it files, amends and revokes the categories that authority may file);
+* ``checkpoint``: ``actions`` (patterns; ``transport.air`` covers ``transport.air.*``);
+* ``subject``: ``subject`` (the canonical identifier of its own file);
+* ``auditor`` and ``admin``: no scope.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import json
+import re
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal, cast, get_args
+
+from sqlalchemy import Connection, insert, select, update
+
+from .catalogue import Catalogue, covers
+from .identifiers import IdentifierError, parse
+from .store.tables import api_keys
+
+__all__ = [
+    "ROLES",
+    "ApiKey",
+    "InvalidToken",
+    "KeyInvalid",
+    "Role",
+    "authenticate",
+    "create_key",
+    "get_key",
+    "hash_token",
+    "list_keys",
+    "parse_duration",
+    "revoke_key",
+]
+
+Role = Literal["registrar", "checkpoint", "subject", "auditor", "admin"]
+ROLES: tuple[Role, ...] = get_args(Role)
+_TOKEN = re.compile(r"^sc_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
+_DURATION = re.compile(r"^(\d{1,5})([hdw])$")
+
+
+class KeyInvalid(ValueError):
+    """A key that cannot be created as asked: ``field`` names the option, ``reason`` says why."""
+
+    def __init__(self, field: str, value: Any, reason: str) -> None:
+        self.field, self.value, self.reason = field, value, reason
+        super().__init__(f"{field}: {value!r}: {reason}")
+
+
+class InvalidToken(Exception):
+    """A bearer token that does not authenticate: malformed, unknown, tampered, expired or revoked."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    role: Role
+    authority: str | None
+    actions: tuple[str, ...]
+    subject: str | None
+    label: str
+    created_at: dt.datetime
+    expires_at: dt.datetime | None
+    revoked_at: dt.datetime | None
+
+    def covers(self, action: str) -> bool:
+        """Whether a checkpoint key's scope includes ``action``."""
+        return any(covers(p, action) for p in self.actions)
+
+    def status(self, now: dt.datetime) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and now >= self.expires_at:
+            return "expired"
+        return "active"
+
+    def to_dict(self, now: dt.datetime) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "role": self.role,
+            "authority": self.authority,
+            "actions": list(self.actions),
+            "subject": self.subject,
+            "label": self.label,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "status": self.status(now),
+        }
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def parse_duration(text: str) -> dt.timedelta:
+    """``12h``, ``90d`` or ``4w``."""
+    m = _DURATION.match(text.strip())
+    if not m or int(m.group(1)) == 0:
+        raise KeyInvalid("expires", text, "expected a duration such as 12h, 90d or 4w")
+    n, unit = int(m.group(1)), m.group(2)
+    return {"h": dt.timedelta(hours=n), "d": dt.timedelta(days=n), "w": dt.timedelta(weeks=n)}[unit]
+
+
+def _from_row(row: Any) -> ApiKey:
+    return ApiKey(
+        id=row.id,
+        role=cast(Role, row.role),
+        authority=row.authority,
+        actions=tuple(json.loads(row.actions)),
+        subject=row.subject,
+        label=row.label,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+def _check_scope(
+    role: str, authority: str | None, actions: Sequence[str], subject: str | None, catalogue: Catalogue
+) -> tuple[Role, str | None, tuple[str, ...], str | None]:
+    if role not in ROLES:
+        raise KeyInvalid("role", role, f"unknown role (roles: {', '.join(ROLES)})")
+    if (authority is not None) != (role == "registrar"):
+        raise KeyInvalid("authority", authority, "required for a registrar key and only for one")
+    if authority is not None and authority not in catalogue.authorities:
+        raise KeyInvalid("authority", authority, "unknown authority")
+    if bool(actions) != (role == "checkpoint"):
+        raise KeyInvalid("actions", list(actions), "required for a checkpoint key and only for one")
+    for pattern in actions:
+        if not any(covers(pattern, a) or covers(a, pattern) for a in catalogue.actions):
+            raise KeyInvalid("actions", pattern, "matches no action of the catalogue")
+    if (subject is not None) != (role == "subject"):
+        raise KeyInvalid("subject", subject, "required for a subject key and only for one")
+    canonical = None
+    if subject is not None:
+        try:
+            canonical = parse(subject).canonical
+        except IdentifierError as exc:
+            raise KeyInvalid("subject", subject, exc.reason) from None
+    return role, authority, tuple(dict.fromkeys(actions)), canonical
+
+
+def create_key(
+    conn: Connection,
+    role: str,
+    catalogue: Catalogue,
+    now: dt.datetime,
+    *,
+    authority: str | None = None,
+    actions: Sequence[str] = (),
+    subject: str | None = None,
+    expires_at: dt.datetime | None = None,
+    label: str = "",
+) -> tuple[ApiKey, str]:
+    """Store a new key; return it with its token, which is shown once and never stored."""
+    role_, authority, patterns, canonical = _check_scope(role, authority, actions, subject, catalogue)
+    if expires_at is not None and expires_at <= now:
+        raise KeyInvalid("expires", expires_at.isoformat(), "already past")
+    if len(label) > 200:
+        raise KeyInvalid("label", label[:60], "longer than 200 characters")
+    key_id = secrets.token_hex(8)
+    token = f"sc_{key_id}_{secrets.token_urlsafe(32)}"
+    conn.execute(
+        insert(api_keys).values(
+            id=key_id,
+            role=role_,
+            authority=authority,
+            actions=json.dumps(list(patterns)),
+            subject=canonical,
+            label=label,
+            token_hash=hash_token(token),
+            created_at=now,
+            expires_at=expires_at,
+            revoked_at=None,
+        )
+    )
+    key = ApiKey(key_id, role_, authority, patterns, canonical, label, now, expires_at, None)
+    return key, token
+
+
+def get_key(conn: Connection, key_id: str) -> ApiKey | None:
+    row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
+    return None if row is None else _from_row(row)
+
+
+def list_keys(conn: Connection) -> list[ApiKey]:
+    return [
+        _from_row(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
+    ]
+
+
+def revoke_key(conn: Connection, key_id: str, now: dt.datetime) -> ApiKey | None:
+    """Revoke a key (idempotent); None if there is no such key."""
+    key = get_key(conn, key_id)
+    if key is None:
+        return None
+    if key.revoked_at is None:
+        conn.execute(update(api_keys).where(api_keys.c.id == key_id).values(revoked_at=now))
+        key = get_key(conn, key_id)
+    return key
+
+
+def authenticate(conn: Connection, token: str, now: dt.datetime) -> ApiKey:
+    """The key a token belongs to, or :class:`InvalidToken` saying why not (never which part was wrong
+    beyond malformed / not accepted / expired / revoked)."""
+    m = _TOKEN.match(token)
+    if not m:
+        raise InvalidToken("malformed token (expected sc_<key id>_<secret>)")
+    row = conn.execute(select(api_keys).where(api_keys.c.id == m.group(1))).first()
+    if row is None or not hmac.compare_digest(row.token_hash, hash_token(token)):
+        raise InvalidToken("token not accepted")
+    key = _from_row(row)
+    status = key.status(now)
+    if status != "active":
+        raise InvalidToken(f"key {key.id} is {status}")
+    return key

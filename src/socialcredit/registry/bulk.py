@@ -1,0 +1,72 @@
+"""Bulk inserts below SQLAlchemy's per-value processing: the import's hot path.
+
+SQLAlchemy Core calls a Python bind processor for every value (``UTCDateTime`` among them), which costs more
+than the database work at 10^6 rows. Here rows arrive as tuples already in storage form and go to the driver
+directly, inside the caller's transaction: ``executemany`` on SQLite, ``COPY ... FROM STDIN`` on PostgreSQL.
+Storage forms must equal what SQLAlchemy writes, so that reads and comparisons through SQLAlchemy agree:
+datetimes are naive UTC (on SQLite the text ``YYYY-MM-DD HH:MM:SS.ffffff``), dates ISO text on SQLite.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sqlalchemy import Connection, Table
+
+__all__ = ["bulk_insert", "date_converter", "datetime_converter"]
+
+
+def _pg_dt(v: dt.datetime | None) -> dt.datetime | None:
+    if v is None:
+        return None
+    if v.tzinfo is not dt.UTC:
+        v = v.astimezone(dt.UTC)
+    return v.replace(tzinfo=None)
+
+
+def _sqlite_dt(v: dt.datetime | None) -> str | None:
+    if v is None:
+        return None
+    if v.tzinfo is not dt.UTC:
+        v = v.astimezone(dt.UTC)
+    return v.replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_date(v: dt.date | None) -> str | None:
+    return None if v is None else v.isoformat()
+
+
+def _same(v: Any) -> Any:
+    return v
+
+
+def datetime_converter(conn: Connection) -> Callable[[dt.datetime | None], Any]:
+    """Aware datetime -> the value this dialect's driver stores for a ``UTCDateTime`` column."""
+    return _sqlite_dt if conn.dialect.name == "sqlite" else _pg_dt
+
+
+def date_converter(conn: Connection) -> Callable[[dt.date | None], Any]:
+    return _sqlite_date if conn.dialect.name == "sqlite" else _same
+
+
+def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+    """Insert ``rows`` (tuples in ``columns`` order, values already converted) in the current transaction."""
+    if not rows:
+        return
+    if not conn.in_transaction():
+        conn.begin()
+    raw: Any = conn.connection.driver_connection
+    names = ", ".join(columns)
+    if conn.dialect.name == "postgresql":
+        with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
+            for r in rows:
+                copy.write_row(r)
+        return
+    marks = ", ".join("?" * len(columns))
+    cur = raw.cursor()
+    try:
+        cur.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+    finally:
+        cur.close()
