@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
@@ -41,8 +40,10 @@ class Api:
 
     def counts(self) -> dict[str, int]:
         with self.db.engine.connect() as conn:
-            return {t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
-                    for t in (records, record_events, outbox, audit_log)}
+            return {
+                t.name: int(conn.execute(select(func.count()).select_from(t)).scalar_one())
+                for t in (records, record_events, outbox, audit_log)
+            }
 
 
 def make_keys(db: Database, catalogue: Catalogue) -> dict[str, str]:
@@ -59,8 +60,8 @@ def make_keys(db: Database, catalogue: Catalogue) -> dict[str, str]:
     return tokens
 
 
-@pytest.fixture
-def api(db: Database, catalogue: Catalogue) -> Iterator[Api]:
+def serve(db: Database, catalogue: Catalogue) -> Iterator[Api]:
+    """Body of each API test module's ``api`` fixture: an app over ``db`` with keys of every role."""
     tokens = make_keys(db, catalogue)
     app = create_app(db, catalogue, Settings(database_url=str(db.engine.url), public_rate_limit=1000))
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -72,6 +73,8 @@ def problem(resp: Any, status: int) -> dict[str, Any]:
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"].startswith("application/problem+json"), resp.headers
     body: dict[str, Any] = resp.json()
-    assert body["status"] == status and body["type"].startswith("https://") and body["title"] and body["detail"]
+    assert (
+        body["status"] == status and body["type"].startswith("https://") and body["title"] and body["detail"]
+    )
     assert "Traceback" not in resp.text and 'File "' not in resp.text
     return body

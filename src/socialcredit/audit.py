@@ -83,6 +83,11 @@ def entry_hash(prev_hash: str, seq: int, at: dt.datetime, e: AuditEntry) -> str:
     return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
 
 
+def _safe(text: str) -> str:
+    # Targets can quote what a caller sent; PostgreSQL text cannot hold NUL, so it is written visibly instead.
+    return text.replace("\x00", "\\x00")
+
+
 def append(conn: Connection, entries: Sequence[AuditEntry], now: dt.datetime) -> list[int]:
     """Append entries in order on ``conn`` (inside its transaction); return their sequence numbers."""
     if not entries:
@@ -97,12 +102,12 @@ def append(conn: Connection, entries: Sequence[AuditEntry], now: dt.datetime) ->
         seq += 1
         # Stored exactly as hashed (bounded columns are cut first), so verify recomputes the same digest.
         e = AuditEntry(
-            e.actor[:64],
+            _safe(e.actor)[:64],
             e.role[:16],
             e.action[:64],
-            e.target,
-            e.outcome[:200],
-            e.purpose[:200] if e.purpose is not None else None,
+            _safe(e.target),
+            _safe(e.outcome)[:200],
+            _safe(e.purpose)[:200] if e.purpose is not None else None,
         )
         digest = entry_hash(prev, seq, now, e)
         rows.append(

@@ -199,7 +199,7 @@ def _parse(value: str, allow: frozenset[str], kind: SubjectKind | None) -> Subje
         if (not ric_ok or raw[:2] not in _PROVINCES) and _uscc_valid(raw):
             return _parse_uscc(raw, allow)
         return _parse_ric(raw)
-    if raw[:17].isdigit() and not _uscc_valid(raw):
+    if raw[:17].isdigit() and raw[17] in "0123456789X" and raw[:2] in _PROVINCES and not _uscc_valid(raw):
         return _parse_ric(raw)  # digits with an impossible birth date: say so, as a resident ID
     return _parse_uscc(raw, allow)
 

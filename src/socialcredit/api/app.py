@@ -2,17 +2,19 @@
 
 Routers (one per audience or feature): records (registrars, subjects), checks (checkpoints, registrars),
 subjects, public (search, catalogue), reconcile (W3C 0.2), audit (auditors), keys (admins), health (/healthz,
-/metrics), and feed when ``socialcredit.api.routers.feed`` exists (owned by the feed area).
+/metrics), and feed and process (due process) when they exist (owned by the feed area).
 """
 
 from __future__ import annotations
 
+import gc
 import importlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
 from ..catalogue import Catalogue, default_catalogue
@@ -21,10 +23,10 @@ from ..store import Database
 from . import errors
 from .metrics import RequestGuard
 from .routers import audit, checks, health, keys, public, reconcile, records, subjects
-from .schemas import Problem
+from .schemas import BatchCheck, CheckQuery, Problem
 from .state import AppState
 
-__all__ = ["create_app"]
+__all__ = ["create_app", "server_app"]
 
 _DESCRIPTION = """\
 Records of adjudicated credit findings, joint measures, explained checks.
@@ -38,19 +40,28 @@ No key: public endpoints only. Registrars and checkpoints state why they read pe
 
 
 def _optional_routers() -> list[Any]:
-    try:
-        feed = importlib.import_module("socialcredit.api.routers.feed")
-    except ModuleNotFoundError as exc:
-        if exc.name != "socialcredit.api.routers.feed":
-            raise
-        return []
-    return [feed.router]
+    out = []
+    for name in ("socialcredit.api.routers.feed", "socialcredit.api.routers.process"):
+        try:
+            out.append(importlib.import_module(name).router)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise
+    return out
 
 
 def create_app(
-    db: Database | None = None, catalogue: Catalogue | None = None, settings: Settings | None = None
+    db: Database | None = None,
+    catalogue: Catalogue | None = None,
+    settings: Settings | None = None,
+    *,
+    freeze_gc: bool = False,
 ) -> FastAPI:
-    """The app over ``db`` (default: the configured database) and ``catalogue`` (default: the shipped one)."""
+    """The app over ``db`` (default: the configured database) and ``catalogue`` (default: the shipped one).
+
+    ``freeze_gc``: at startup, move everything alive (the index above all) out of the cyclic garbage
+    collector, whose full passes over a large index otherwise show up as tail latency. For a server process,
+    not for tests that build many apps in one process (frozen objects are never collected as cycles)."""
     settings = settings or get_settings()
     db = db or Database.open(settings.database_url)
     catalogue = catalogue or default_catalogue()
@@ -58,8 +69,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if freeze_gc:
+            gc.collect()
+            gc.freeze()
+        state.start()
         yield
-        state.close()
+        await state.stop()
 
     app = FastAPI(title="socialcredit", version=__version__, description=_DESCRIPTION, lifespan=lifespan)
     app.state.sc = state
@@ -68,6 +83,10 @@ def create_app(
         app.include_router(module.router)
     for router in _optional_routers():
         app.include_router(router)
+    from ..web import routes as web  # the portal (HTML pages); imported here as it imports the API
+
+    app.include_router(web.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.add_middleware(RequestGuard, metrics=state.metrics)
 
     def openapi() -> dict[str, Any]:
@@ -78,9 +97,18 @@ def create_app(
                 title=app.title, version=app.version, description=app.description, routes=app.routes
             )
             comps = schema.setdefault("components", {}).setdefault("schemas", {})
-            comps["Problem"] = Problem.model_json_schema(ref_template="#/components/schemas/{model}")
+            # Problem documents every error; the check bodies are parsed by hand on the hot path (checks.py).
+            for model in (Problem, CheckQuery, BatchCheck):
+                doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
+                comps.update(doc.pop("$defs", {}))
+                comps[model.__name__] = doc
             app.openapi_schema = schema
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def server_app() -> FastAPI:
+    """The uvicorn factory of ``socialcredit serve``: the configured app, collector frozen at startup."""
+    return create_app(freeze_gc=True)

@@ -6,6 +6,7 @@ key of another role a 403. ``Purpose`` enforces ``X-Purpose`` where the role mus
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 from collections.abc import Awaitable, Callable
@@ -30,7 +31,9 @@ __all__ = [
     "ReaderKey",
     "RegistrarKey",
     "StateDep",
+    "check_role",
     "get_state",
+    "key_from_header",
     "purpose_for",
     "require",
     "utcnow",
@@ -49,7 +52,7 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.sc
     return state
 
@@ -57,17 +60,34 @@ def get_state(request: Request) -> AppState:
 StateDep = Annotated[AppState, Depends(get_state)]
 
 
-async def optional_key(
-    request: Request, state: StateDep, creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
-) -> ApiKey | None:
-    if creds is None:
-        if request.headers.get("authorization"):
-            raise Unauthorized("expected an Authorization header of the form: Bearer <token>")
+async def key_from_header(state: AppState, header: str | None) -> ApiKey | None:
+    """The key an ``Authorization: Bearer`` header names; None without the header; 401 if it does not hold."""
+    if not header:
         return None
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("expected an Authorization header of the form: Bearer <token>")
     try:
-        return state.key_for(creds.credentials)
+        return await state.key_for_async(token.strip())
     except InvalidToken as exc:
         raise Unauthorized(exc.reason) from None
+
+
+def check_role(key: ApiKey | None, roles: tuple[Role, ...]) -> ApiKey:
+    """401 without a key, 403 for a key of another role."""
+    if key is None:
+        raise Unauthorized("this endpoint needs an API key (Authorization: Bearer <token>)")
+    if key.role not in roles:
+        raise Forbidden(f"a {key.role} key may not use this endpoint (roles: {', '.join(roles)})")
+    return key
+
+
+async def optional_key(
+    request: Request,
+    state: StateDep,
+    _creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> ApiKey | None:
+    return await key_from_header(state, request.headers.get("authorization"))
 
 
 OptionalKey = Annotated[ApiKey | None, Depends(optional_key)]
@@ -77,11 +97,7 @@ def require(*roles: Role) -> Callable[..., Awaitable[ApiKey]]:
     """A dependency: the caller's key, which must have one of ``roles``."""
 
     async def dependency(key: OptionalKey) -> ApiKey:
-        if key is None:
-            raise Unauthorized("this endpoint needs an API key (Authorization: Bearer <token>)")
-        if key.role not in roles:
-            raise Forbidden(f"a {key.role} key may not use this endpoint (roles: {', '.join(roles)})")
-        return key
+        return check_role(key, roles)
 
     return dependency
 
@@ -106,6 +122,10 @@ XPurpose = Annotated[
 
 def purpose_for(key: ApiKey, value: str | None) -> str | None:
     """The stated purpose, or a 422 naming the header when the role must state one."""
+    if value is not None:
+        # HTTP headers arrive decoded as Latin-1; a UTF-8 purpose (e.g. in Chinese) is read as UTF-8.
+        with contextlib.suppress(UnicodeError):
+            value = value.encode("latin-1").decode("utf-8")
     if value is not None and not _PURPOSE.match(value):
         raise Invalid(
             "X-Purpose: 3-200 letters, digits, spaces and . , : ; / ( ) ' -",

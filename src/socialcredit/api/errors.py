@@ -13,8 +13,9 @@
     └── Unavailable (503)         the audit entry could not be written, so nothing is answered
 
 Domain errors raised below the API (``registry.NotFound``, ``registry.Conflict``, ``RowInvalid``,
-``IdentifierError``, ``UnknownAction``) are mapped by :data:`DOMAIN_ERRORS`; anything else is a 500 whose body
-says only "internal error" and an id to quote (the trace goes to the server log, never to the client).
+``IdentifierError``, ``UnknownAction``, and SQLAlchemy's ``OperationalError`` as a 503) are mapped by
+:data:`DOMAIN_ERRORS`; anything else is a 500 whose body says only "internal error" and an id to quote (the
+trace goes to the server log, never to the client).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..engine import UnknownAction
@@ -48,6 +50,7 @@ __all__ = [
     "Unavailable",
     "field_error",
     "install",
+    "plain_text",
     "problem_response",
     "responses",
 ]
@@ -118,6 +121,16 @@ def field_error(loc: list[str | int], value: Any, reason: str) -> FieldError:
     }
 
 
+def plain_text(value: str | None, loc: list[str | int]) -> str | None:
+    """``value`` unless it holds control characters (meaningless in a search; NUL breaks PostgreSQL)."""
+    if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
+        raise Invalid(
+            f"{'.'.join(str(p) for p in loc)}: contains control characters",
+            [field_error(loc, value, "contains control characters")],
+        )
+    return value
+
+
 def _row_invalid(exc: RowInvalid) -> ApiError:
     errs = [
         field_error(["body"] if e.field == "row" else ["body", e.field], e.value, e.reason)
@@ -132,6 +145,7 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ApiError]] = {
     Conflict: lambda e: ConflictProblem(str(e)),
     RowInvalid: _row_invalid,
     IdentifierError: lambda e: Invalid(str(e), [field_error(["body", "subject"], e.value, e.reason)]),
+    OperationalError: lambda e: Unavailable("the database is unavailable; nothing was changed or answered"),
     UnknownAction: lambda e: Invalid(str(e), [field_error(["body", "action"], e.action, "unknown action")]),
 }
 

@@ -1,20 +1,28 @@
 """What a running app holds: the database, the catalogue, one Checker, the audit writer, key and rate caches.
 
-Threading: the Checker is only touched on the event loop thread (checks run there, and it is refreshed there
-after every in-process write and, lazily, before any check once ``REFRESH_EVERY`` has passed, which is how
-other processes' writes arrive). Database work runs in the thread pool or, for check audit entries, in the
-audit writer.
+Threading: checks run on the event loop and read the Checker's index; nothing on the loop waits for the
+database. One database thread (``AuditWriter``) group-commits the audit entries of checks and, between
+commits, refreshes the index every ``REFRESH_EVERY`` seconds (how other processes' writes arrive) and on
+request after an in-process write (awaited, so a writer reads its own write). Doing both on one thread means
+they never contend for SQLite's write lock, whose busy-wait backs off in sleeps of up to 100 ms. The Checker
+replaces each subject's entries with one atomic store, so checks on the loop may read while it refreshes. A
+database held by a long import delays freshness, never answers. Key lookups on a cache miss run on the same
+thread, for the same reason.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime as dt
+import logging
 import queue
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine
 
@@ -28,64 +36,132 @@ from .metrics import Metrics
 
 __all__ = ["KEY_CACHE_SECONDS", "REFRESH_EVERY", "AppState", "AuditWriter", "RateLimiter"]
 
+log = logging.getLogger("socialcredit.api")
 REFRESH_EVERY = 0.2  # seconds: how stale the Checker may be relative to other processes' writes
 KEY_CACHE_SECONDS = 1.0  # how long another process's revocation may take to reach this one
 
 
+T = TypeVar("T")
+_NOTHING = object()  # a wake-up with nothing queued: time to tick
+_Item = tuple[AuditEntry | Callable[[], Any], concurrent.futures.Future[Any]]
+
+
+def _settle(fut: concurrent.futures.Future[Any], seq: Any = 0, exc: Exception | None = None) -> None:
+    # A request that went away (client disconnect) has cancelled its future; the writer must not die of it.
+    with contextlib.suppress(concurrent.futures.InvalidStateError):
+        if exc is not None:
+            fut.set_exception(exc)
+        else:
+            fut.set_result(seq)
+
+
 class AuditWriter:
-    """Group commit for the audit entries of checks.
+    """The database thread: group commit for the audit entries of checks, and the index's refreshes.
 
     A check is answered only after its entry is committed (an unaudited read never leaves the server), but
-    entries that arrive while a commit is in flight share the next one: one transaction per batch.
+    entries that arrive while a commit is in flight share the next one: one transaction per batch. ``tick``
+    runs between batches at least every ``tick_every`` seconds; ``run(job)`` runs a job in turn with the
+    commits.
     """
 
-    def __init__(self, engine: Engine, max_batch: int = 2000) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        max_batch: int = 2000,
+        tick: Callable[[], object] | None = None,
+        tick_every: float = REFRESH_EVERY,
+    ) -> None:
         self.engine = engine
         self.max_batch = max_batch
-        self._q: queue.SimpleQueue[tuple[AuditEntry, concurrent.futures.Future[int]] | None] = (
-            queue.SimpleQueue()
-        )
+        self.tick = tick
+        self.tick_every = tick_every
+        self._q: queue.SimpleQueue[_Item | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
-    def submit(self, entry: AuditEntry) -> concurrent.futures.Future[int]:
-        fut: concurrent.futures.Future[int] = concurrent.futures.Future()
+    def start(self) -> None:
         if self._thread is None:
             with self._lock:
                 if self._thread is None:
                     self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
                     self._thread.start()
+
+    def submit(self, entry: AuditEntry) -> concurrent.futures.Future[int]:
+        fut: concurrent.futures.Future[int] = concurrent.futures.Future()
+        self.start()
         self._q.put((entry, fut))
+        return fut
+
+    def run(self, job: Callable[[], T]) -> concurrent.futures.Future[T]:
+        """Run ``job`` on this thread, in turn with the commits (so the two never contend for a lock)."""
+        fut: concurrent.futures.Future[T] = concurrent.futures.Future()
+        self.start()
+        self._q.put((job, fut))
         return fut
 
     async def record(self, entry: AuditEntry) -> int:
         """Append ``entry`` and wait until it is committed; its sequence number."""
         return await asyncio.wrap_future(self.submit(entry))
 
+    def _commit(self, batch: list[tuple[AuditEntry, concurrent.futures.Future[int]]]) -> None:
+        try:
+            with self.engine.begin() as conn:
+                seqs = append(conn, [e for e, _ in batch], dt.datetime.now(dt.UTC))
+        except Exception as exc:  # every waiting request learns it: none is answered unaudited
+            for _, fut in batch:
+                _settle(fut, exc=exc)
+            return
+        for (_, fut), seq in zip(batch, seqs, strict=True):
+            _settle(fut, seq)
+
+    def _job(self, job: Callable[[], Any], fut: concurrent.futures.Future[Any]) -> None:
+        try:
+            result = job()
+        except Exception as exc:
+            _settle(fut, exc=exc)
+            return
+        _settle(fut, result)
+
     def _run(self) -> None:
+        next_tick = time.monotonic() + self.tick_every
         while True:
-            item = self._q.get()
+            item: object
+            try:
+                item = self._q.get(timeout=max(0.0, next_tick - time.monotonic()))
+            except queue.Empty:
+                item = _NOTHING
             if item is None:
                 return
-            batch = [item]
-            while len(batch) < self.max_batch:
+            entries: list[tuple[AuditEntry, concurrent.futures.Future[int]]] = []
+            jobs: list[tuple[Callable[[], Any], concurrent.futures.Future[Any]]] = []
+            stop = False
+            while item is not _NOTHING:
+                if item is None:
+                    stop = True
+                    break
+                what, fut = cast(_Item, item)
+                if isinstance(what, AuditEntry):
+                    entries.append((what, fut))
+                else:
+                    jobs.append((what, fut))
+                if len(entries) >= self.max_batch:
+                    break
                 try:
-                    more = self._q.get_nowait()
+                    item = self._q.get_nowait()
                 except queue.Empty:
                     break
-                if more is None:
-                    self._q.put(None)
-                    break
-                batch.append(more)
-            try:
-                with self.engine.begin() as conn:
-                    seqs = append(conn, [e for e, _ in batch], dt.datetime.now(dt.UTC))
-            except Exception as exc:  # every waiting request learns it: none is answered unaudited
-                for _, fut in batch:
-                    fut.set_exception(exc)
-                continue
-            for (_, fut), seq in zip(batch, seqs, strict=True):
-                fut.set_result(seq)
+            if entries:
+                self._commit(entries)
+            for job, fut in jobs:
+                self._job(job, fut)
+            if stop:
+                return
+            if self.tick is not None and time.monotonic() >= next_tick:
+                try:
+                    self.tick()
+                except Exception:  # the next tick retries; checks go on from the index as it is
+                    log.exception("audit writer tick failed")
+                next_tick = time.monotonic() + self.tick_every
 
     def close(self) -> None:
         if self._thread is not None:
@@ -125,7 +201,6 @@ class AppState:
     audit: AuditWriter
     metrics: Metrics
     limiter: RateLimiter
-    last_refresh: float = 0.0
     _keys: dict[str, tuple[ApiKey, float]] = field(default_factory=dict)
 
     @classmethod
@@ -136,18 +211,22 @@ class AppState:
             catalogue,
             settings,
             checker,
-            AuditWriter(db.engine),
+            AuditWriter(db.engine, tick=checker.refresh),
             Metrics(),
             RateLimiter(settings.public_rate_limit),
-            time.monotonic(),
         )
 
-    def refresh(self, force: bool = False) -> None:
-        """Apply record events committed since the last refresh (by this or any other process)."""
-        now = time.monotonic()
-        if force or now - self.last_refresh >= REFRESH_EVERY:
-            self.checker.refresh()
-            self.last_refresh = now
+    async def refresh_now(self) -> None:
+        """Apply every record event committed so far (after an in-process write), on the database thread."""
+        await asyncio.wrap_future(self.audit.run(self.checker.refresh))
+
+    def start(self) -> None:
+        """Start the database thread, and with it the index's periodic refresh (the app's lifespan does; a
+        first check or write does too)."""
+        self.audit.start()
+
+    async def stop(self) -> None:
+        self.close()
 
     def key_for(self, token: str) -> ApiKey:
         """Authenticate a token, caching good keys briefly; expiry is re-checked on every use."""
@@ -165,6 +244,14 @@ class AppState:
             self._keys.clear()
         self._keys[digest] = (key, time.monotonic())
         return key
+
+    async def key_for_async(self, token: str) -> ApiKey:
+        """As :meth:`key_for`; a cache miss reads the database on the database thread, not on the loop (and
+        not beside the audit commits, which it would hold up on SQLite's write lock)."""
+        hit = self._keys.get(hash_token(token))
+        if hit is not None and time.monotonic() - hit[1] < KEY_CACHE_SECONDS:
+            return self.key_for(token)
+        return await asyncio.wrap_future(self.audit.run(lambda: self.key_for(token)))
 
     def forget_keys(self) -> None:
         self._keys.clear()

@@ -18,7 +18,7 @@ from ..keys import ApiKey
 from ..registry import RecordState, display_status
 from ..registry.state import local_date
 
-__all__ = ["checkpoint_decision", "full_decision", "public_record", "record_out", "record_visible", "row_of"]
+__all__ = ["checkpoint_decisions", "full_decision", "public_record", "record_out", "record_visible", "row_of"]
 
 
 def _iso(v: dt.datetime | None) -> str | None:
@@ -90,27 +90,45 @@ def record_visible(key: ApiKey, s: RecordState) -> bool:
     return False
 
 
-def checkpoint_decision(d: Decision, sent: str, reference: int | None) -> dict[str, Any]:
-    return {
-        "subject": sent,
-        "action": d.action,
-        "as_of": _iso(d.as_of),
-        "allowed": d.allowed,
-        "effects": list(d.effects),
-        "reasons": [
+def checkpoint_decisions(
+    decisions: list[Decision], sent: list[str], reference: int | None
+) -> list[dict[str, Any]]:
+    """The checkpoint view of each decision: the decision, per reason only memorandum, measure, department,
+    effect, legal basis and valid until. Equal reason views are shared (a batch repeats a few measures)."""
+    reasons: dict[tuple[Any, ...], dict[str, Any]] = {}
+    stamps: dict[dt.datetime, str | None] = {}
+    out = []
+    for d, s in zip(decisions, sent, strict=True):
+        views = []
+        for r in d.reasons:
+            k = (r.memorandum, r.measure, r.department, r.effect, r.legal_basis, r.valid_until)
+            v = reasons.get(k)
+            if v is None:
+                v = reasons[k] = {
+                    "memorandum": r.memorandum,
+                    "measure": r.measure,
+                    "department": r.department,
+                    "effect": r.effect,
+                    "legal_basis": r.legal_basis,
+                    "valid_until": _iso(r.valid_until),
+                }
+            views.append(v)
+        as_of = stamps.get(d.as_of)
+        if as_of is None:
+            as_of = stamps[d.as_of] = _iso(d.as_of)
+        out.append(
             {
-                "memorandum": r.memorandum,
-                "measure": r.measure,
-                "department": r.department,
-                "effect": r.effect,
-                "legal_basis": r.legal_basis,
-                "valid_until": _iso(r.valid_until),
+                "subject": s,
+                "action": d.action,
+                "as_of": as_of,
+                "allowed": d.allowed,
+                "effects": d.effects,
+                "reasons": views,
+                "catalogue_version": d.catalogue_version,
+                "reference": reference,
             }
-            for r in d.reasons
-        ],
-        "catalogue_version": d.catalogue_version,
-        "reference": reference,
-    }
+        )
+    return out
 
 
 def full_decision(d: Decision, reference: int | None) -> dict[str, Any]:

@@ -94,7 +94,11 @@ def default_dir() -> Path:
     return Path(str(resources.files("socialcredit.catalogue") / "default"))
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+# libyaml's parser when PyYAML was built with it (about 5x faster), else the pure-Python one; both safe.
+_SafeBase: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _UniqueKeyLoader(_SafeBase):  # type: ignore[valid-type,misc]
     """Safe YAML that refuses a key given twice in one mapping (plain YAML silently keeps the last)."""
 
 
@@ -110,10 +114,20 @@ def _unique_mapping(
                     None, None, f"duplicate key {key!r}", key_node.start_mark
                 )
             seen.add(key)
-    return loader.construct_mapping(node, deep)
+    mapping: dict[Hashable, Any] = loader.construct_mapping(node, deep)
+    return mapping
+
+
+def _lenient_timestamp(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> Any:
+    """An impossible date (2016-13-45) stays text, so the field check names it instead of YAML crashing."""
+    try:
+        return loader.construct_yaml_timestamp(node)
+    except ValueError:
+        return loader.construct_scalar(node)
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _unique_mapping)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _lenient_timestamp)
 
 
 def _yaml(path: Path, rel: str, issues: list[CatalogueIssue]) -> Any:
@@ -121,6 +135,9 @@ def _yaml(path: Path, rel: str, issues: list[CatalogueIssue]) -> Any:
         raw = path.read_bytes()
     except FileNotFoundError:
         issues.append(CatalogueIssue(rel, "", "file is missing"))
+        return None
+    except OSError as exc:
+        issues.append(CatalogueIssue(rel, "", f"cannot be read: {exc.strerror or exc}"))
         return None
     try:
         text = raw.decode("utf-8")
@@ -271,11 +288,12 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
     if not root.is_dir():
         raise CatalogueError([CatalogueIssue(str(root), "", "not a directory")])
     digest = hashlib.sha256()
-    for p in sorted(root.rglob("*.yaml")):
+    for p in sorted(q for q in root.rglob("*.yaml") if q.is_file()):
         digest.update(p.relative_to(root).as_posix().encode() + b"\0" + p.read_bytes())
 
-    head = _check_top(_yaml(root / "catalogue.yaml", "catalogue.yaml", issues), "catalogue.yaml", issues)
-    if (root / "catalogue.yaml").is_file() and not isinstance(head.get("version"), str | int | float):
+    head_data = _yaml(root / "catalogue.yaml", "catalogue.yaml", issues)
+    head = _check_top(head_data, "catalogue.yaml", issues)
+    if isinstance(head_data, dict) and not isinstance(head.get("version"), str | int | float):
         issues.append(CatalogueIssue("catalogue.yaml", "version", 'a version is required, e.g. "2026.1"'))
     auth_data = _check_top(
         _yaml(root / "authorities.yaml", "authorities.yaml", issues), "authorities.yaml", issues

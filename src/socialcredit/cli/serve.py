@@ -30,7 +30,7 @@ def serve(
     except ValueError as exc:
         fail(str(exc))
     uvicorn.run(
-        "socialcredit.api.app:create_app",
+        "socialcredit.api.app:server_app",
         factory=True,
         host=host,
         port=port,

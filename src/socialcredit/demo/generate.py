@@ -1,5 +1,5 @@
-"""The demo generator: a pure function of (subjects, seed, catalogue, anchor) giving subjects, import rows with
-the instant the registry learned each, and later lifecycle changes (fulfilled, repaired, revoked).
+"""The demo generator: a pure function of (subjects, seed, catalogue, anchor) giving subjects, import rows
+with the instant the registry learned each, and later lifecycle changes (fulfilled, repaired, revoked).
 
 Nothing here reads the clock or the database. The history runs up to the anchor day (default 1 Nov 2026, or
 today if earlier), so the same seed gives the same rows byte for byte on any day after the anchor.
@@ -14,22 +14,30 @@ import datetime as dt
 import random
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Literal, cast
+from typing import Literal
 
 from stdnum.cn import uscc
 
 from ..catalogue import Catalogue, Category
 from ..registry import day_start
-from .identities import PROVINCE_ABBR, REGIONS, Region, organisation_code, pick_region, resident_id, unified_code
+from .identities import (
+    PROVINCE_ABBR,
+    REGIONS,
+    Region,
+    organisation_code,
+    pick_region,
+    resident_id,
+    unified_code,
+)
 from .names import person_name, surname_of
 from .organisations import OrgKind, organisation_name, pick_org_kind
 from .records import category_weight, decision_numbers, summary_for, typical_days
 
 __all__ = [
     "ANCHOR",
+    "FIXED",
     "Change",
     "ChangeType",
-    "FIXED",
     "DemoData",
     "Filed",
     "Organisation",
@@ -40,10 +48,12 @@ __all__ = [
 ]
 
 ANCHOR = dt.date(2026, 11, 1)
-_LISTED = 0.20  # share of subjects on some black or watch list (the real lists: a few percent; a demo wants more)
+_LISTED = (
+    0.20  # share of subjects on some black or watch list (the real lists: a few percent; a demo wants more)
+)
 _RED_ORG = 0.05  # share of organisations on a red list
 _RED_THEN_BLACK = 0.04  # a red-listed organisation also blacklisted: rare, but "benefits withheld" needs some
-_FULFILLED, _REPAIRED, _REVOKED = 0.30, 0.12, 0.01
+_FULFILLED, _REPAIRED, _REVOKED = 0.20, 0.25, 0.01
 _FILED_HOUR, _CHANGE_HOUR = 10, 15  # local time of day: filings in the morning, changes in the afternoon
 
 
@@ -120,15 +130,20 @@ def _region(code: str) -> Region:
     return next(r for r in REGIONS if r.code == code)
 
 
-def _fixed_person(number: int, name: str, sex: Literal["male", "female"], birth: str, region: str,
-                  sequence: int) -> Person:
+def _fixed_person(
+    number: int, name: str, sex: Literal["male", "female"], birth: str, region: str, sequence: int
+) -> Person:
     born = dt.date.fromisoformat(birth)
     return Person(number, resident_id(region, born, sequence), name, sex, born, _region(region))
 
 
-def _fixed_org(number: int, name: str, region: str, body: str, rep: Person, ctl: Person | None = None) -> Organisation:
+def _fixed_org(
+    number: int, name: str, region: str, body: str, rep: Person, ctl: Person | None = None
+) -> Organisation:
     code = "91" + region + organisation_code(body)
-    return Organisation(number, code + str(uscc.calc_check_digit(code)), name, "91", _region(region), rep, ctl)
+    return Organisation(
+        number, code + str(uscc.calc_check_digit(code)), name, "91", _region(region), rep, ctl
+    )
 
 
 # The fixed, well-known subjects (any seed): see the module docstring and docs/decisions/0500.
@@ -164,15 +179,23 @@ class _Builder:
         self.changes: list[Change] = []
         self.used: dict[str, set[str]] = {}  # category -> subject ids with a record of it
         cats = sorted(catalogue.categories.values(), key=lambda c: c.code)
-        self.black = {k: [c for c in cats if c.list != "red" and k in c.subject_kinds] for k in ("person", "organisation")}
-        self.red = {k: [c for c in cats if c.list == "red" and k in c.subject_kinds] for k in ("person", "organisation")}
+        self.black = {
+            k: [c for c in cats if c.list != "red" and k in c.subject_kinds]
+            for k in ("person", "organisation")
+        }
+        self.red = {
+            k: [c for c in cats if c.list == "red" and k in c.subject_kinds]
+            for k in ("person", "organisation")
+        }
         self.weights = {c.code: category_weight(c, catalogue) for c in cats}
 
-    # -- population -------------------------------------------------------------------------------------------
+    # -- population --
 
     def person(self, number: int) -> Person:
         rng = self.rng
-        sex: Literal["male", "female"] = "male" if rng.random() < 0.62 else "female"  # most defaulters are men
+        sex: Literal["male", "female"] = (
+            "male" if rng.random() < 0.62 else "female"
+        )  # most defaulters are men
         while True:
             region = pick_region(rng)
             born = self.anchor - dt.timedelta(days=rng.randint(24 * 366, 75 * 365))
@@ -197,32 +220,42 @@ class _Builder:
                 self.ids.add(code)
                 break
         name = organisation_name(rng, kind, region, surname_of(rep.name))
+        tries = 0
         while name in self.org_names:  # registered names are unique; a second firm gets another trade name
-            name = organisation_name(rng, kind, region, surname_of(rep.name))
+            tries += 1
+            name = organisation_name(rng, kind, region, surname_of(rep.name), longer=tries > 5)
         self.org_names.add(name)
         return Organisation(number, code, name, kind, region, rep, ctl)
 
     def population(self) -> list[Subject]:
         fixed = list(FIXED[: self.n])
         kinds = ["organisation" if self.rng.random() < 0.3 else "person" for _ in range(len(fixed), self.n)]
-        people: list[Person] = [s for s in FIXED if isinstance(s, Person)]
+        people: list[Person] = []
         made: dict[int, Subject] = {}
         for i, kind in enumerate(kinds, start=len(fixed) + 1):
             if kind == "person":
                 p = self.person(i)
                 made[i] = p
                 people.append(p)
+        if not people:  # a tiny demo: the fixed persons stand in (otherwise they keep only their own roles)
+            people = [s for s in FIXED if isinstance(s, Person)]
         for i, kind in enumerate(kinds, start=len(fixed) + 1):
             if kind == "organisation":
                 made[i] = self.organisation(i, people)
         return fixed + [made[i] for i in sorted(made)]
 
-    # -- records ----------------------------------------------------------------------------------------------
+    # -- records --
 
-    def record(self, subject: Subject, cat: Category, *, age_days: int | None = None,
-               change: Literal["fulfilled", "repaired", "revoked", "random", "none"] = "random") -> None:
-        """Add one record of ``cat`` about ``subject``, decided ``age_days`` before the anchor (random if None),
-        and maybe a later lifecycle change."""
+    def record(
+        self,
+        subject: Subject,
+        cat: Category,
+        *,
+        age_days: int | None = None,
+        change: ChangeType | Literal["random", "none"] = "random",
+    ) -> None:
+        """Add one record of ``cat`` about ``subject``, decided ``age_days`` before the anchor (random if
+        None), and maybe a later lifecycle change."""
         rng = self.rng
         days = typical_days(cat)
         if age_days is None:
@@ -231,21 +264,25 @@ class _Builder:
         filed_day = min(decided + dt.timedelta(days=rng.randint(0, 3)), self.anchor)
         authority = cat.authorities[0]
         province = PROVINCE_ABBR[subject.region.code[:2]]
-        self.serials[authority] += 1
-        external_id, decision_no = decision_numbers(rng, authority, province, subject.region.code, decided.year,
-                                                    self.serials[authority])
+        # Numbers run per year and per issuing court (courts) or province (others), as real ones do.
+        key = f"{authority}/{subject.region.code if authority == 'court' else province}/{decided.year}"
+        self.serials[key] += 1
+        external_id, decision_no = decision_numbers(
+            rng, authority, province, subject.region.code, decided.year, self.serials[key], cat.list
+        )
         row = {
-            "external_id": external_id, "authority": authority, "category": cat.code, "subject_id": subject.id,
-            "subject_name": subject.name, "decision_no": decision_no, "decided_on": decided.isoformat(),
+            "external_id": external_id,
+            "authority": authority,
+            "category": cat.code,
+            "subject_id": subject.id,
+            "subject_name": subject.name,
+            "decision_no": decision_no,
+            "decided_on": decided.isoformat(),
             "summary": summary_for(rng, cat, self.catalogue, decided.year),
         }
         until = None
         if cat.duration_days or cat.max_duration_days:
             until = decided + dt.timedelta(days=days - 1)
-        if cat.ends_by_fulfilment and (cat.max_duration_days or 0) > 730 and rng.random() < 0.5:
-            # SPC provisions art. 2: a listing on grounds 2-6 runs two years, not until fulfilment.
-            until = decided + dt.timedelta(days=729)
-            row["effective_until"] = until.isoformat()
         if isinstance(subject, Organisation):
             row["legal_representative_id"] = subject.legal_representative.id
             row["legal_representative_name"] = subject.legal_representative.name
@@ -257,8 +294,15 @@ class _Builder:
         if cat.list != "red" and change != "none":
             self._maybe_change(cat, row, decided, filed_day, until, change)
 
-    def _maybe_change(self, cat: Category, row: dict[str, str], decided: dt.date, filed_day: dt.date,
-                      until: dt.date | None, wanted: str) -> None:
+    def _maybe_change(
+        self,
+        cat: Category,
+        row: dict[str, str],
+        decided: dt.date,
+        filed_day: dt.date,
+        until: dt.date | None,
+        wanted: ChangeType | Literal["random"],
+    ) -> None:
         rng = self.rng
         change: ChangeType | None
         if wanted == "random":
@@ -270,7 +314,7 @@ class _Builder:
             else:
                 change = "repaired" if draw < _REVOKED + _REPAIRED else None
         else:
-            change = cast(ChangeType, wanted) if wanted in _REASONS else None
+            change = wanted
         if change is None:
             return
         first = filed_day + dt.timedelta(days=1)
@@ -280,8 +324,15 @@ class _Builder:
         if first > last:
             return  # expired or too recent for this change: it stays as filed
         day = first + dt.timedelta(days=rng.randint(0, (last - first).days))
-        self.changes.append(Change(day_start(day) + dt.timedelta(hours=_CHANGE_HOUR), row["authority"],
-                                   row["external_id"], change, _REASONS[change]))
+        self.changes.append(
+            Change(
+                day_start(day) + dt.timedelta(hours=_CHANGE_HOUR),
+                row["authority"],
+                row["external_id"],
+                change,
+                _REASONS[change],
+            )
+        )
 
     def pick(self, kind: str, red: bool) -> Category | None:
         pool = (self.red if red else self.black)[kind]
@@ -289,8 +340,9 @@ class _Builder:
             return None
         return self.rng.choices(pool, weights=[self.weights[c.code] for c in pool])[0]
 
-    def find(self, kind: str, *, red: bool = False, keys: tuple[str, ...] = (),
-             authorities: tuple[str, ...] = ()) -> Category | None:
+    def find(
+        self, kind: str, *, red: bool = False, keys: tuple[str, ...] = (), authorities: tuple[str, ...] = ()
+    ) -> Category | None:
         """The first category of the pool matching a code keyword or authority, for the fixed subjects."""
         pool = (self.red if red else self.black)[kind]
         for key in keys:
@@ -316,7 +368,9 @@ class _Builder:
             cat = self.pick(kind, red=False)
             if cat is None:
                 return
-            if cat in chosen and cat.authorities[0] != "court":  # only courts list one debtor in several cases
+            if (
+                cat in chosen and cat.authorities[0] != "court"
+            ):  # only courts list one debtor in several cases
                 continue
             chosen.append(cat)
             if "judgment_defaulter" in cat.code:  # a listed debtor shall also be restricted (SPC provisions)
@@ -327,6 +381,14 @@ class _Builder:
             self.record(subject, cat)
 
     def fixed_records(self) -> None:
+        """Records of the fixed subjects, from their own random stream so they read the same for any seed."""
+        seeded, self.rng = self.rng, random.Random("fixed subjects")
+        try:
+            self._fixed_records()
+        finally:
+            self.rng = seeded
+
+    def _fixed_records(self) -> None:
         by_number = {s.number: s for s in FIXED[: self.n]}
         org, person = "organisation", "person"
         defaulter = ("judgment_defaulter",)
@@ -334,12 +396,13 @@ class _Builder:
             for cat in (self.find(org, keys=defaulter), self.find(org, keys=("consumption",))):
                 if cat is not None:
                     self.record(by_number[1], cat, age_days=120, change="none")
-        red_org = self.find(org, red=True, keys=("a_grade", "tax")) or (self.red[org] or [None])[0]
+        red_org = self.find(org, red=True, keys=("a_grade", "tax")) or next(iter(self.red[org]), None)
         if 3 in by_number and red_org is not None:
             self.record(by_number[3], red_org, age_days=200)
         if 4 in by_number:
             ban = self.find(person, keys=("flight", "aviation"), authorities=("caac",)) or self.find(
-                person, keys=("consumption", *defaulter))
+                person, keys=("consumption", *defaulter)
+            )
             if ban is not None:
                 self.record(by_number[4], ban, age_days=60, change="none")
         if 7 in by_number:
@@ -358,8 +421,11 @@ class _Builder:
             if code in self.used:
                 continue
             cat = self.catalogue.categories[code]
-            fits = [s for s in population[len(FIXED):]
-                    if ("organisation" if isinstance(s, Organisation) else "person") in cat.subject_kinds]
+            fits = [
+                s
+                for s in population[len(FIXED) :]
+                if ("organisation" if isinstance(s, Organisation) else "person") in cat.subject_kinds
+            ]
             if fits:
                 self.record(self.rng.choice(fits), cat)
 
@@ -372,7 +438,7 @@ def generate(n: int, seed: int, catalogue: Catalogue, anchor: dt.date | None = N
     b = _Builder(n, seed, catalogue, anchor or default_anchor())
     population = b.population()
     b.fixed_records()
-    for subject in population[len(FIXED):]:
+    for subject in population[len(FIXED) :]:
         b.listings(subject)
     b.cover_every_category(population)
     order = sorted(range(len(b.filings)), key=lambda i: b.filings[i].at)  # stable: ties keep generation order

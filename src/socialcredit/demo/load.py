@@ -1,10 +1,10 @@
 """Writing demo data into a registry, through the registry's own functions only.
 
-The history is replayed in time order: each day's filings go through ``registry.file_batch`` at that day's
-instant, and each lifecycle change through ``registry.apply_event`` (or ``registry.revoke``) at its instant, so
-``recorded_at``, ``filed_at`` and notice periods look as if the registry had run for years. Every row is checked
-by ``registry.check_row`` before anything is written; writes are committed every ``batch`` rows so a large demo
-neither holds the writers' lock for long nor grows one huge transaction.
+The history is replayed in time order: each day's filings go through ``registry.file_batch`` at that
+day's instant, and each lifecycle change through ``registry.apply_event`` (or ``registry.revoke``) at its
+instant, so ``recorded_at``, ``filed_at`` and notice periods look as if the registry had run for years.
+Every row is checked by ``registry.check_row`` before anything is written; writes are committed every
+``batch`` rows so a large demo neither holds the writers' lock for long nor grows one huge transaction.
 """
 
 from __future__ import annotations
@@ -39,15 +39,16 @@ class LoadReport:
 
 
 def check_rows(data: DemoData, catalogue: Catalogue) -> list[Filing]:
-    """Check every generated row as an import would; a rejected row is a bug in the generator or a catalogue it
-    does not fit, reported with its reasons."""
+    """Check every generated row as an import would; a rejected row is a bug in the generator (or a
+    catalogue it does not fit), reported with its reasons."""
     out = []
     for filed in data.filings:
         try:
             out.append(check_row(filed.row, catalogue, filed.at))
         except RowInvalid as exc:
-            raise DemoError(f"generated row {filed.row['authority']}/{filed.row['external_id']} is invalid: "
-                            f"{exc}") from None
+            raise DemoError(
+                f"generated row {filed.row['authority']}/{filed.row['external_id']} is invalid: {exc}"
+            ) from None
     return out
 
 
@@ -78,12 +79,14 @@ def load(
     """File ``data`` into the empty registry behind ``engine``; ``progress(n)`` is told of each n rows and
     changes written. Raises :class:`DemoError`, writing nothing, if the registry already holds records."""
     started = dt.datetime.now(dt.UTC)
-    filings = check_rows(data, catalogue)
     with engine.connect() as conn:
         held = conn.execute(select(func.count()).select_from(records)).scalar_one()
     if held:
-        raise DemoError(f"the registry already holds {held} records; demo data goes into an empty registry "
-                        "(`make demo` starts from a fresh file)")
+        raise DemoError(
+            f"the registry already holds {held} records; demo data goes into an empty registry "
+            "(`make demo` starts from a fresh file)"
+        )
+    filings = check_rows(data, catalogue)
     # One timeline: (instant, 0 for filings / 1 for changes, index). Filings at one instant form one batch.
     steps: list[tuple[dt.datetime, int, int]] = [(f.at, 0, i) for i, f in enumerate(data.filings)]
     steps += [(c.at, 1, i) for i, c in enumerate(data.changes)]
@@ -99,7 +102,9 @@ def load(
             if kind == 0:
                 chunk = [filings[i] for i in idx]
                 outcomes = file_batch(conn, chunk, catalogue, ACTOR, at)
-                ids.update({(f.authority, f.external_id): o.record_id for f, o in zip(chunk, outcomes, strict=True)})
+                ids.update(
+                    {(f.authority, f.external_id): o.record_id for f, o in zip(chunk, outcomes, strict=True)}
+                )
             else:
                 for i in idx:
                     change = data.changes[i]
@@ -119,8 +124,14 @@ def load(
         raise
     finally:
         conn.close()
-    report.subjects = len({f.subject.canonical for f in filings} | {
-        p.canonical for f in filings for p in (f.legal_representative, f.actual_controller) if p is not None})
+    report.subjects = len(
+        {f.subject.canonical for f in filings}
+        | {
+            p.canonical
+            for f in filings
+            for p in (f.legal_representative, f.actual_controller)
+            if p is not None
+        }
+    )
     report.seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()
     return report
-

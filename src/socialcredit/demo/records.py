@@ -16,17 +16,40 @@ __all__ = ["category_weight", "decision_numbers", "summary_for", "typical_days"]
 
 # First matching keyword in the category code wins.
 _CODE_WEIGHTS: tuple[tuple[str, float], ...] = (
-    ("judgment_defaulter", 40), ("consumption", 28), ("a_grade", 6), ("tax", 5), ("food", 3), ("drug", 3),
-    ("procurement", 2), ("flight", 4), ("aviation", 4), ("air", 3), ("rail", 4), ("train", 4), ("wage", 2),
-    ("safety", 2), ("environment", 1.5), ("customs", 1.5), ("construction", 1.5), ("bid", 1.5),
+    ("judgment_defaulter_conduct", 6),
+    ("judgment_defaulter", 40),
+    ("consumption", 28),
+    ("a_grade", 6),
+    ("tax", 5),
+    ("food", 3),
+    ("drug", 3),
+    ("procurement", 2),
+    ("flight", 4),
+    ("aviation", 4),
+    ("air", 3),
+    ("rail", 4),
+    ("train", 4),
+    ("wage", 2),
+    ("safety", 2),
+    ("environment", 1.5),
+    ("customs", 1.5),
+    ("construction", 1.5),
+    ("bid", 1.5),
 )
 _AUTHORITY_WEIGHTS = {"court": 4, "sta": 4, "caac": 4, "railway": 4, "nmpa": 3, "samr": 3, "mof": 2}
 _DEFAULT_WEIGHT = 1.0
 
 # The character that names the kind of decision in its number, by authority (税稽罚: tax inspection penalty).
 _LABELS = {
-    "sta": "税稽罚", "samr": "市监罚", "nmpa": "药监罚", "mof": "财库罚", "caac": "民航限乘", "railway": "铁限乘",
-    "ndrc": "发改信用", "gacc": "关缉违", "mohurd": "建罚",
+    "sta": "税稽罚",
+    "samr": "市监罚",
+    "nmpa": "药监罚",
+    "mof": "财库罚",
+    "caac": "民航限乘",
+    "railway": "铁限乘",
+    "ndrc": "发改信用",
+    "gacc": "关缉违",
+    "mohurd": "建罚",
 }
 
 _DEFAULTER_GROUNDS = (
@@ -37,8 +60,12 @@ _DEFAULTER_GROUNDS = (
     "违反限制消费令",
     "无正当理由拒不履行执行和解协议",
 )
-_FLIGHT = ("在民用航空器上吸烟且拒不改正", "编造、故意传播涉及民航空防安全虚假信息", "强占座位、行李架，扰乱客舱秩序",
-           "在机场冲闯安检通道")
+_FLIGHT = (
+    "在民用航空器上吸烟且拒不改正",
+    "编造、故意传播涉及民航空防安全虚假信息",
+    "强占座位、行李架，扰乱客舱秩序",
+    "在机场冲闯安检通道",
+)
 _RAIL = ("在动车组列车上吸烟", "持伪造、无效车票乘车", "冲闯进站检票口", "霸占他人座位，扰乱站车秩序")
 _TAX = ("虚开增值税专用发票", "逃避缴纳税款", "骗取出口退税", "逃避追缴欠税")
 _FOOD = ("生产经营不符合食品安全标准的食品", "生产销售假药", "生产销售劣药", "未按规定召回不安全食品")
@@ -49,7 +76,9 @@ def category_weight(cat: Category, catalogue: Catalogue) -> float:
     """How common a record of ``cat`` is relative to others of its list."""
     weight = next((w for key, w in _CODE_WEIGHTS if key in cat.code), None)
     if weight is None:
-        weight = next((_AUTHORITY_WEIGHTS[a] for a in cat.authorities if a in _AUTHORITY_WEIGHTS), _DEFAULT_WEIGHT)
+        weight = next(
+            (_AUTHORITY_WEIGHTS[a] for a in cat.authorities if a in _AUTHORITY_WEIGHTS), _DEFAULT_WEIGHT
+        )
     if cat.list == "watch":
         weight = min(weight, 2.0)
     return weight
@@ -61,7 +90,13 @@ def typical_days(cat: Category) -> int:
 
 
 def decision_numbers(
-    rng: random.Random, authority: str, province: str, region: str, year: int, serial: int
+    rng: random.Random,
+    authority: str,
+    province: str,
+    region: str,
+    year: int,
+    serial: int,
+    list_: str = "black",
 ) -> tuple[str, str]:
     """(external_id, decision_no): a court's enforcement case number and the judgment it enforces, or an
     administrative decision's own number (which is then both)."""
@@ -69,7 +104,7 @@ def decision_numbers(
         case = f"({year}){province}{region[2:6]}执{serial}号"
         basis = f"({year - rng.randint(1, 2)}){province}{region[2:6]}民初{rng.randint(100, 9999)}号"
         return case, basis
-    label = _LABELS.get(authority, authority.upper())
+    label = "信用评价" if list_ == "red" else _LABELS.get(authority, authority.upper())
     number = f"{province}{label}〔{year}〕{serial}号"
     return number, number
 
@@ -81,8 +116,9 @@ def _amount(rng: random.Random) -> str:
 def summary_for(rng: random.Random, cat: Category, catalogue: Catalogue, year: int) -> str:
     """One sentence on the conduct, in the words such decisions use."""
     code = cat.code
-    if "judgment_defaulter" in code:
-        return f"{rng.choice(_DEFAULTER_GROUNDS)}，未履行金额{_amount(rng)}元"
+    if "judgment_defaulter" in code:  # SPC provisions art. 1: ground 1 refusal, grounds 2-6 conduct
+        grounds = _DEFAULTER_GROUNDS[1:] if "conduct" in code else _DEFAULTER_GROUNDS[:1]
+        return f"{rng.choice(grounds)}，未履行金额{_amount(rng)}元"
     if "consumption" in code:
         return f"未按执行通知书指定的期间履行给付义务（执行标的{_amount(rng)}元），依法限制消费"
     if cat.list == "red":

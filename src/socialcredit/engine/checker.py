@@ -12,6 +12,7 @@ No scheduler is involved: every record carries the instants it applies from and 
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import threading
 from collections.abc import Sequence
 
@@ -191,9 +192,32 @@ class Checker:
             }
             for a in {a for _, a in queries}
         }
+        out: list[Decision] = []
+        # The decisions are kept alive until the batch returns, so the cyclic collector would scan them again
+        # and again while finding nothing (they hold no cycles): it is paused for the batch.
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            self._batch(queries, as_of, t, templates, out)
+        finally:
+            if paused:
+                gc.enable()
+        return out
+
+    def _batch(
+        self,
+        queries: Sequence[tuple[str, str]],
+        as_of: dt.datetime,
+        t: float,
+        templates: dict[str, dict[str, object]],
+        out: list[Decision],
+    ) -> None:
+        index = self.index
+        actions = self.rules.actions
+        version = self.rules.version
         entries_get = index.entries.get
         known = index.known
-        out: list[Decision] = []
         append = out.append
         for subject, action in queries:
             value = entries_get(subject)
@@ -220,4 +244,3 @@ class Checker:
                     version,
                 )
             )
-        return out

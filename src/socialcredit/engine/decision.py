@@ -31,7 +31,9 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.UTC).isoformat()
 
 
-@dataclass(frozen=True, slots=True)
+# Neither class is slotted, on purpose: the hot path fills an instance's ``__dict__`` directly (see
+# engine/evaluate.py), several times faster than the generated frozen ``__init__``.
+@dataclass(frozen=True)
 class Reason:
     """One measure applying to the subject because of one record."""
 
@@ -63,8 +65,6 @@ class Reason:
         }
 
 
-# Not slotted on purpose: the batch path fills ``__dict__`` from a template, several times faster than the
-# generated frozen ``__init__`` (see engine/checker.py).
 @dataclass(frozen=True)
 class Decision:
     """The answer to ``check(subject, action, as_of)``: allowed exactly when no applicable measure denies."""

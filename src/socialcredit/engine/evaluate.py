@@ -50,14 +50,68 @@ def clean(subject: str, known: bool, action: str, as_of: dt.datetime, version: s
     return d
 
 
+_UNTIL: dict[float, dt.datetime | None] = {INF: None}
+
+
+def _until(ts: float) -> dt.datetime | None:
+    """The datetime of an end instant; ends are few (mostly day boundaries), so they are kept."""
+    hit = _UNTIL.get(ts, _UNTIL)
+    if hit is _UNTIL:
+        if len(_UNTIL) > 100_000:
+            _UNTIL.clear()
+            _UNTIL[INF] = None
+        hit = _UNTIL[ts] = dt.datetime.fromtimestamp(ts, UTC)
+    return hit  # type: ignore[return-value]
+
+
 def decide(
-    subject: str, action: str, as_of: dt.datetime, t: float, entries: Iterable[Entry], version: str
+    subject: str, action: str, as_of: dt.datetime, t: float, entries: Sequence[Entry], version: str
 ) -> Decision:
     """The decision for a subject reached by ``entries`` (so ``known``), at instant ``t`` (``as_of``)."""
+    if len(entries) == 1:  # the common case, without the general bookkeeping
+        e = entries[0]
+        if not (e.start <= t < e.until) or (e.pauses and any(a <= t < b for a, b in e.pauses)):
+            return clean(subject, True, action, as_of, version)
+        rule = e.rule
+        sole = rule.sole.get(action)
+        if sole is not None:
+            until = _until(e.until)
+            only: list[Reason] = []
+            for r in rule.by_action[action]:
+                reason = _new(Reason)
+                reason.__dict__.update(
+                    record_id=e.record_id,
+                    category=rule.category,
+                    memorandum=r.memorandum,
+                    measure=r.measure,
+                    department=r.department,
+                    effect=r.effect,
+                    legal_basis=r.legal_basis,
+                    valid_until=until,
+                    via=rule.via,
+                    via_subject=e.via_subject,
+                    withheld=False,
+                )
+                only.append(reason)
+            d = _new(Decision)
+            d.__dict__.update(
+                subject=subject,
+                known=True,
+                action=action,
+                as_of=as_of,
+                allowed=sole[1],
+                effects=sole[0],
+                reasons=tuple(only),
+                catalogue_version=version,
+                notes=(),
+            )
+            return d
+        if action not in rule.by_action:
+            return clean(subject, True, action, as_of, version)
     hits: list[tuple[Entry, tuple[MeasureRef, ...]]] = []
     black: Entry | None = None
     for e in entries:
-        if e.start <= t <= e.until and (not e.pauses or not any(a <= t < b for a, b in e.pauses)):
+        if e.start <= t < e.until and (not e.pauses or not any(a <= t < b for a, b in e.pauses)):
             rule = e.rule
             if rule.black and (black is None or e.record_id < black.record_id):
                 black = e
@@ -71,24 +125,24 @@ def decide(
     withheld_any = False
     for e, refs in hits:
         rule = e.rule
-        until = None if e.until == INF else dt.datetime.fromtimestamp(e.until, UTC)
+        until = _until(e.until)
         for r in refs:
             withheld = black is not None and r.effect == "expedite"
-            reasons.append(
-                Reason(
-                    e.record_id,
-                    rule.category,
-                    r.memorandum,
-                    r.measure,
-                    r.department,
-                    r.effect,
-                    r.legal_basis,
-                    until,
-                    rule.via,
-                    e.via_subject,
-                    withheld,
-                )
+            reason = _new(Reason)
+            reason.__dict__.update(
+                record_id=e.record_id,
+                category=rule.category,
+                memorandum=r.memorandum,
+                measure=r.measure,
+                department=r.department,
+                effect=r.effect,
+                legal_basis=r.legal_basis,
+                valid_until=until,
+                via=rule.via,
+                via_subject=e.via_subject,
+                withheld=withheld,
             )
+            reasons.append(reason)
             if withheld:
                 withheld_any = True
             else:
@@ -99,17 +153,19 @@ def decide(
             f"red-list benefits withheld while black-list record {black.record_id} "
             f"({black.rule.category}) is in force",
         )
-    return Decision(
-        subject,
-        True,
-        action,
-        as_of,
-        "deny" not in effects,
-        tuple(x for x in EFFECT_ORDER if x in effects),
-        tuple(reasons),
-        version,
-        notes,
+    d = _new(Decision)
+    d.__dict__.update(
+        subject=subject,
+        known=True,
+        action=action,
+        as_of=as_of,
+        allowed="deny" not in effects,
+        effects=tuple(x for x in EFFECT_ORDER if x in effects),
+        reasons=tuple(reasons),
+        catalogue_version=version,
+        notes=notes,
     )
+    return d
 
 
 def entries_from_states(states: Iterable[RecordState], subject: str, rules: Rules) -> list[Entry]:

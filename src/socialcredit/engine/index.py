@@ -132,6 +132,8 @@ class Index:
         if until <= self.cutoff:
             return
         share = self._share
+        if len(share) > 200_000:  # refreshes add instants for good: keep the map bounded
+            share.clear()
         start = share.setdefault(start, start)
         until = share.setdefault(until, until)
         for person, via in ((subject, "subject"), (rep, "legal_representative"), (ctl, "actual_controller")):

@@ -11,6 +11,7 @@ import sys
 from dataclasses import dataclass
 
 from ..catalogue import Catalogue, covers
+from .decision import EFFECT_ORDER
 
 __all__ = ["REACHES", "MeasureRef", "Rule", "Rules", "compile_rules"]
 
@@ -32,7 +33,7 @@ class MeasureRef:
 class Rule:
     """What a record of ``category`` does to a subject it reaches as ``via``."""
 
-    __slots__ = ("black", "by_action", "category", "list", "via")
+    __slots__ = ("black", "by_action", "category", "list", "sole", "via")
 
     def __init__(
         self, category: str, list_: str, via: str, by_action: dict[str, tuple[MeasureRef, ...]]
@@ -43,6 +44,14 @@ class Rule:
         # Only a black-list record about the subject itself withholds red-list benefits.
         self.black = list_ == "black" and via == "subject"
         self.by_action = by_action
+        # When this rule's record is the only one applying: (effects, allowed) per action, precomputed. A
+        # black-list rule with an expedite measure (the lint forbids it) could withhold itself: left out.
+        self.sole: dict[str, tuple[tuple[str, ...], bool]] = {}
+        for action, refs in by_action.items():
+            if self.black and any(r.effect == "expedite" for r in refs):
+                continue
+            granted = {r.effect for r in refs}
+            self.sole[action] = (tuple(e for e in EFFECT_ORDER if e in granted), "deny" not in granted)
 
 
 @dataclass(frozen=True)

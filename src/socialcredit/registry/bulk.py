@@ -15,10 +15,10 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-__all__ = ["bulk_insert", "date_converter", "datetime_converter"]
+__all__ = ["bulk_insert", "date_converter", "datetime_converter", "pg_dt", "sqlite_date", "sqlite_dt"]
 
 
-def _pg_dt(v: dt.datetime | None) -> dt.datetime | None:
+def pg_dt(v: dt.datetime | None) -> dt.datetime | None:
     if v is None:
         return None
     if v.tzinfo is not dt.UTC:
@@ -26,7 +26,7 @@ def _pg_dt(v: dt.datetime | None) -> dt.datetime | None:
     return v.replace(tzinfo=None)
 
 
-def _sqlite_dt(v: dt.datetime | None) -> str | None:
+def sqlite_dt(v: dt.datetime | None) -> str | None:
     if v is None:
         return None
     if v.tzinfo is not dt.UTC:
@@ -34,7 +34,7 @@ def _sqlite_dt(v: dt.datetime | None) -> str | None:
     return v.replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
-def _sqlite_date(v: dt.date | None) -> str | None:
+def sqlite_date(v: dt.date | None) -> str | None:
     return None if v is None else v.isoformat()
 
 
@@ -44,14 +44,16 @@ def _same(v: Any) -> Any:
 
 def datetime_converter(conn: Connection) -> Callable[[dt.datetime | None], Any]:
     """Aware datetime -> the value this dialect's driver stores for a ``UTCDateTime`` column."""
-    return _sqlite_dt if conn.dialect.name == "sqlite" else _pg_dt
+    return sqlite_dt if conn.dialect.name == "sqlite" else pg_dt
 
 
 def date_converter(conn: Connection) -> Callable[[dt.date | None], Any]:
-    return _sqlite_date if conn.dialect.name == "sqlite" else _same
+    return sqlite_date if conn.dialect.name == "sqlite" else _same
 
 
-def bulk_insert(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
+def bulk_insert(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
     """Insert ``rows`` (tuples in ``columns`` order, values already converted) in the current transaction."""
     if not rows:
         return

@@ -4,29 +4,40 @@ Default is all-or-nothing: the whole file is checked and written inside one tran
 everything back. ``skip_invalid`` commits the good rows and writes each bad one, with its reasons, to
 ``FILE.rejects.jsonl``. Re-importing an identical row changes nothing; a changed row with the same key is an
 amendment.
+
+The pipeline: the main thread reads and decodes lines; worker processes (large files) check rows and build
+their storage texts (:mod:`.prepared`); the main thread keeps file order, rejects repeated keys and batches;
+one writer thread writes batches under the registry's write lock while the next rows are checked.
 """
 
 from __future__ import annotations
 
+import collections
 import csv
 import datetime as dt
 import hashlib
-import io
 import json
-from collections.abc import Callable, Iterator
+import multiprocessing
+import os
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
+from multiprocessing.pool import AsyncResult
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from ..catalogue import Catalogue
-from .rows import COLUMNS, Filing, RowError, RowInvalid, check_row
-from .writer import Conflict, file_batch
+from .prepared import Prepared, check_chunk, check_one, init_worker, refile, write_prepared
+from .rows import COLUMNS, Filing, RowError
+from .writer import Conflict
 
-__all__ = ["FileInvalid", "ImportReport", "import_file", "read_rows"]
+__all__ = ["FileInvalid", "ImportReport", "auto_workers", "import_file", "read_rows"]
 
 BATCH = 2000
+_CHUNK = 1000  # lines per task sent to a worker process
 _ANALYZE_AFTER = frozenset({1, 10, 100})  # batch numbers
 
 
@@ -47,66 +58,216 @@ class ImportReport:
     seconds: float = 0.0
 
 
-def read_rows(path: Path, on_bytes: Callable[[int], None] | None = None) -> Iterator[tuple[int, Any]]:
-    """Yield (line number, row) pairs; raise :class:`FileInvalid` naming the line on any unreadable input."""
+def _decoded(path: Path, raw: BinaryIO, on_position: Callable[[int], None] | None) -> Iterator[str]:
+    """The file's lines as text, decoded one line at a time so an encoding error can name its line."""
+    for n, line in enumerate(raw, start=1):
+        if on_position is not None and n % 1000 == 0:
+            on_position(raw.tell())
+        try:
+            text = line.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise FileInvalid(
+                f"{path}:{n}: encoding: expected UTF-8, found byte 0x{line[exc.start]:02x} at column "
+                f"{exc.start + 1} ({exc.reason}); re-save the file as UTF-8 (it may be GBK or Latin-1)"
+            ) from None
+        yield text[1:] if n == 1 and text.startswith("\ufeff") else text  # a byte-order mark is not data
+
+
+def read_rows(path: Path, on_position: Callable[[int], None] | None = None) -> Iterator[tuple[int, Any]]:
+    """Yield (line number, row) pairs; raise :class:`FileInvalid` naming the line on any unreadable input.
+
+    ``on_position`` is called every 1,000 lines with the number of bytes read so far (for a progress bar).
+    """
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".ndjson", ".csv"):
-        raise FileInvalid(f"{path}: unsupported file type {suffix!r} (use .jsonl, .ndjson or .csv)")
+        raise FileInvalid(f"{path}: file type: expected .jsonl, .ndjson or .csv, found {suffix or 'none'!r}")
     try:
         raw = path.open("rb")
     except OSError as exc:
         raise FileInvalid(f"{path}: cannot open: {exc.strerror}") from None
     with raw:
-        text = io.TextIOWrapper(raw, encoding="utf-8-sig", errors="strict", newline="")
+        lines = _decoded(path, raw, on_position)
+        if suffix == ".csv":
+            yield from _csv_rows(path, lines)
+            return
         seen = False
-        try:
-            if suffix == ".csv":
-                reader = csv.DictReader(text, strict=True)
-                try:
-                    header = reader.fieldnames
-                except csv.Error as exc:
-                    raise FileInvalid(f"{path}:1: broken CSV header: {exc}") from None
-                if not header:
-                    raise FileInvalid(f"{path}: empty file: no header and no rows")
-                unknown = [h for h in header if h not in COLUMNS]
-                if unknown:
-                    raise FileInvalid(f"{path}:1: {unknown[0]}: unknown column (known: {', '.join(COLUMNS)})")
-                if len(set(header)) != len(header):
-                    raise FileInvalid(f"{path}:1: a column appears twice in the header")
-                last = raw.tell()
-                for row in reader:
-                    seen = True
-                    if None in row or any(v is None for v in row.values()):
-                        raise FileInvalid(f"{path}:{reader.line_num}: row has a different number of fields "
-                                          f"than the header ({len(header)})")
-                    if on_bytes:
-                        pos = raw.tell()
-                        on_bytes(pos - last)
-                        last = pos
-                    yield reader.line_num, {k: v for k, v in row.items() if v != ""}
-            else:
-                for n, line in enumerate(text, start=1):
-                    if on_bytes:
-                        on_bytes(len(line.encode()))
-                    if not line.strip():
-                        continue
-                    seen = True
-                    try:
-                        yield n, json.loads(line)
-                    except json.JSONDecodeError as exc:
-                        raise FileInvalid(f"{path}:{n}: invalid JSON: {exc.msg} at column {exc.colno}") from None
-        except csv.Error as exc:
-            raise FileInvalid(f"{path}:{reader.line_num}: broken CSV: {exc}") from None
-        except UnicodeDecodeError as exc:
-            raise FileInvalid(f"{path}: not UTF-8: {exc.reason} (byte 0x{exc.object[exc.start]:02x}); "
-                              "re-save the file as UTF-8") from None
+        for n, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            seen = True
+            try:
+                yield n, json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise FileInvalid(f"{path}:{n}: invalid JSON: {exc.msg} at column {exc.colno}") from None
         if not seen:
-            raise FileInvalid(f"{path}: empty file: no rows")
+            raise FileInvalid(f"{path}: empty file: expected at least one row")
+
+
+def _csv_rows(path: Path, lines: Iterator[str]) -> Iterator[tuple[int, Any]]:
+    reader = csv.reader(lines, strict=True)
+    start = 1
+    try:
+        header = next(reader, None)
+        if not header or header == [""]:
+            raise FileInvalid(f"{path}: empty file: expected a header line and at least one row")
+        for name in header:
+            if name not in COLUMNS:
+                raise FileInvalid(f"{path}:1: {name}: unknown column (known: {', '.join(COLUMNS)})")
+        twice = next((h for h in header if header.count(h) > 1), None)
+        if twice is not None:
+            raise FileInvalid(f"{path}:1: {twice}: the column appears twice in the header")
+        seen = False
+        start = reader.line_num + 1
+        for values in reader:
+            if values:
+                seen = True
+                if len(values) != len(header):
+                    raise FileInvalid(
+                        f"{path}:{start}: row: expected {len(header)} fields (as in the header), "
+                        f"found {len(values)}"
+                    )
+                yield start, {k: v for k, v in zip(header, values, strict=True) if v != ""}
+            start = reader.line_num + 1
+    except csv.Error as exc:
+        hint = "; a quoted field is never closed" if "end of data" in str(exc) else ""
+        raise FileInvalid(f"{path}:{start}: broken CSV quoting: {exc}{hint}") from None
+    if not seen:
+        raise FileInvalid(f"{path}: empty file: a header but no rows")
 
 
 def _key_hash(authority: str, external_id: str) -> int:
     # 8 bytes per key instead of the strings: keeps duplicate detection within bounded memory at 10^6 rows.
-    return int.from_bytes(hashlib.blake2b(f"{authority}\0{external_id}".encode(), digest_size=8).digest(), "big")
+    return int.from_bytes(
+        hashlib.blake2b(f"{authority}\0{external_id}".encode(), digest_size=8).digest(), "big"
+    )
+
+
+class _Writer:
+    """Writes batches on a second thread while the caller checks the next rows.
+
+    The database drivers release the GIL while the database works, so checking (Python) and writing (SQLite's
+    C code, or PostgreSQL in its own process) overlap. Only this thread touches the connection until
+    :meth:`finish`; the queue holds at most two batches, so memory stays bounded.
+    """
+
+    def __init__(
+        self,
+        conn: Connection,
+        catalogue: Catalogue,
+        actor: str,
+        now: dt.datetime,
+        report: ImportReport,
+        filing_of: Callable[[Prepared], Filing],
+    ) -> None:
+        self.conn, self.catalogue, self.actor, self.now, self.report = conn, catalogue, actor, now, report
+        self.filing_of = filing_of
+        self.queue: queue.Queue[list[Prepared] | None] = queue.Queue(maxsize=2)
+        self.failure: BaseException | None = None
+        self.batches = 0
+        self.thread = threading.Thread(target=self._run, name="import-writer", daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        while (batch := self.queue.get()) is not None:
+            if self.failure is not None:
+                continue  # drain without writing: the transaction will be rolled back
+            try:
+                self._write(batch)
+            except BaseException as exc:  # handed to the caller's thread by finish()
+                self.failure = exc
+
+    def _write(self, batch: list[Prepared]) -> None:
+        report = self.report
+        for _, action, _ in write_prepared(
+            self.conn, batch, self.catalogue, self.actor, self.now, self.filing_of
+        ):
+            setattr(report, action, getattr(report, action) + 1)
+        self.batches += 1
+        if self.batches in _ANALYZE_AFTER and self.conn.dialect.name == "postgresql":
+            # Statistics from before a large import make PostgreSQL's planner think the tables are tiny,
+            # and it then filters key lookups instead of probing the index: refresh them as the tables grow
+            # (ANALYZE counts this transaction's own rows).
+            self.conn.exec_driver_sql("ANALYZE records, subjects")
+
+    def put(self, batch: list[Prepared]) -> None:
+        if self.failure is not None:
+            self.finish()
+        self.queue.put(batch)
+
+    def finish(self, raising: bool = True) -> None:
+        if self.thread.is_alive():
+            self.queue.put(None)
+            self.thread.join()
+        if raising and self.failure is not None:
+            failure, self.failure = self.failure, None
+            raise failure
+
+
+def _sources(path: Path, on_position: Callable[[int], None] | None) -> Iterator[list[tuple[int, Any]]]:
+    """Chunks of (line, JSON text | CSV row) for the worker processes; file-level errors raised here."""
+    suffix = path.suffix.lower()
+    if suffix not in (".jsonl", ".ndjson", ".csv"):
+        yield from ([(n, r)] for n, r in read_rows(path, on_position))  # raises the file-type error
+        return
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise FileInvalid(f"{path}: cannot open: {exc.strerror}") from None
+    with raw:
+        lines = _decoded(path, raw, on_position)
+        items: Iterator[tuple[int, Any]] = (
+            _csv_rows(path, lines)
+            if suffix == ".csv"
+            else ((n, t) for n, t in enumerate(lines, 1) if t.strip())
+        )
+        chunk: list[tuple[int, Any]] = []
+        seen = False
+        for item in items:
+            chunk.append(item)
+            if len(chunk) >= _CHUNK:
+                seen = True
+                yield chunk
+                chunk = []
+        if chunk:
+            yield chunk
+        elif not seen:
+            raise FileInvalid(f"{path}: empty file: expected at least one row")
+
+
+def _checked(
+    path: Path,
+    catalogue: Catalogue,
+    now: dt.datetime,
+    allowlist: frozenset[str],
+    dialect: str,
+    workers: int,
+    on_position: Callable[[int], None] | None,
+) -> Generator[tuple[Any, ...], None, None]:
+    """Each row's check result, in file order: in this process, or spread over ``workers`` processes."""
+    if workers <= 0:
+        for n, row in read_rows(path, on_position):
+            yield check_one(n, row, catalogue, now, allowlist, dialect, text=False)
+        return
+    methods = multiprocessing.get_all_start_methods()
+    # forkserver: workers never inherit this process's threads, locks or database connections.
+    ctx = multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+    with ctx.Pool(workers, initializer=init_worker, initargs=(catalogue, now, allowlist, dialect)) as pool:
+        pending: collections.deque[AsyncResult[list[tuple[Any, ...]]]] = collections.deque()
+        for chunk in _sources(path, on_position):
+            pending.append(pool.apply_async(check_chunk, (chunk,)))
+            if len(pending) > 2 * workers:  # bounded: a few chunks in flight, never the whole file
+                yield from pending.popleft().get()
+        while pending:
+            yield from pending.popleft().get()
+
+
+def auto_workers(path: Path) -> int:
+    """Worker processes worth starting for ``path``: none for small files (start-up costs more)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 0
+    return 0 if size < 8_000_000 else max(1, min(4, (os.cpu_count() or 1)))
 
 
 def import_file(
@@ -119,15 +280,21 @@ def import_file(
     allowlist: frozenset[str] = frozenset(),
     now: dt.datetime | None = None,
     on_error: Callable[[str], None] | None = None,
-    on_bytes: Callable[[int], None] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
+    workers: int | None = None,
 ) -> ImportReport:
-    """Import ``path``; see the module docstring for the all-or-nothing and skip-invalid rules."""
+    """Import ``path``; see the module docstring for the all-or-nothing and skip-invalid rules.
+
+    ``on_error`` receives each ``FILE:LINE: field: reason`` as found; ``on_progress`` (rows, bytes read) is
+    called every 1,000 lines. ``workers`` processes check rows in parallel (default: :func:`auto_workers`).
+    """
     started = dt.datetime.now(dt.UTC)
     now = now or started
     report = ImportReport()
     seen: dict[int, int] = {}
     rejects_path = path.with_name(path.name + ".rejects.jsonl")
     rejects = None
+    workers = auto_workers(path) if workers is None else workers
 
     def reject(line: int, row: Any, errors: list[RowError]) -> None:
         nonlocal rejects
@@ -142,50 +309,46 @@ def import_file(
             if rejects is None:
                 rejects = rejects_path.open("w", encoding="utf-8")
                 report.rejects_path = rejects_path
-            rejects.write(json.dumps({"line": line, "row": row, "errors": [str(e) for e in errors]},
-                                     ensure_ascii=False, default=str) + "\n")
+            body = {"line": line, "row": row, "errors": [str(e) for e in errors]}
+            rejects.write(json.dumps(body, ensure_ascii=False, default=str) + "\n")
 
+    def position(pos: int) -> None:
+        if on_progress is not None:
+            on_progress(report.rows, pos)
+
+    results = _checked(path, catalogue, now, allowlist, engine.dialect.name, workers, position)
     try:
         with engine.connect() as conn:
             tx = conn.begin()
+            writer = _Writer(conn, catalogue, actor, now, report, refile(catalogue, now, allowlist))
             try:
-                batch: list[Filing] = []
-
-                batches = 0
-
-                def flush() -> None:
-                    nonlocal batches
-                    for o in file_batch(conn, batch, catalogue, actor, now):
-                        setattr(report, o.action, getattr(report, o.action) + 1)
-                    batch.clear()
-                    batches += 1
-                    if batches in _ANALYZE_AFTER and conn.dialect.name == "postgresql":
-                        # Statistics from before a large import make PostgreSQL's planner think the tables are
-                        # tiny, and it then filters key lookups instead of probing the index: refresh them as
-                        # the tables grow (ANALYZE counts this transaction's own rows).
-                        conn.exec_driver_sql("ANALYZE records, subjects")
-
-                for line, row in read_rows(path, on_bytes):
+                batch: list[Prepared] = []
+                for res in results:
+                    if res[0] == "json":
+                        raise FileInvalid(f"{path}:{res[1]}: {res[2]}")
                     report.rows += 1
-                    try:
-                        filing = check_row(row, catalogue, now, allowlist)
-                    except RowInvalid as exc:
-                        reject(line, row, exc.errors)
+                    line = res[1]
+                    if res[0] == "bad":
+                        reject(line, res[2], res[3])
                         continue
-                    key = _key_hash(filing.authority, filing.external_id)
-                    if key in seen:
-                        reject(line, row, [RowError("external_id", filing.external_id,
-                                                    f"the same authority and external_id as line {seen[key]}")])
+                    p = res[2]
+                    first = seen.setdefault(_key_hash(p[0], p[1]), line)
+                    if first != line:
+                        reason = f"the same authority and external_id as line {first}"
+                        row = p[11] if not isinstance(p[11], str) else json.loads(p[11])
+                        reject(line, row, [RowError("external_id", p[1], reason)])
                         continue
-                    seen[key] = line
                     if report.rejected and not skip_invalid:
                         continue  # keep checking to report every bad row, but write nothing more
-                    batch.append(filing)
+                    batch.append(p)
                     if len(batch) >= BATCH:
-                        flush()
+                        writer.put(batch)
+                        batch = []
                 if batch and (skip_invalid or not report.rejected):
-                    flush()
+                    writer.put(batch)
+                writer.finish()
             except Conflict as exc:
+                writer.finish(raising=False)
                 tx.rollback()
                 report.rejected += 1
                 report.errors.append(f"{path}: {exc}")
@@ -193,6 +356,7 @@ def import_file(
                     on_error(f"{path}: {exc}")
                 raise FileInvalid(f"{path}: {exc}") from None
             except BaseException:
+                writer.finish(raising=False)
                 tx.rollback()
                 raise
             if report.rejected and not skip_invalid:
@@ -201,6 +365,7 @@ def import_file(
                 tx.commit()
                 report.committed = True
     finally:
+        results.close()  # stops the worker pool, if any
         if rejects is not None:
             rejects.close()
     report.seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()

@@ -17,20 +17,27 @@ __all__ = ["iter_states", "rebuild", "states_for_subject"]
 def states_for_subject(
     conn: Connection, subject_id: str, known_at: dt.datetime | None = None, linked: bool = True
 ) -> list[RecordState]:
-    """Every record about ``subject_id`` (and, with ``linked``, reaching it as a linked person), as the registry
-    knew them at ``known_at`` (default: now). A record amended later to drop the link is judged by its state then.
+    """Every record about ``subject_id`` (and, with ``linked``, reaching it as a linked person), as the
+    registry knew them at ``known_at`` (default: now). A record amended later to drop the link is judged by
+    its state then.
     """
     if known_at is None:
         cond = records.c.subject_id == subject_id
         if linked:
-            cond = or_(cond, records.c.legal_representative_id == subject_id,
-                       records.c.actual_controller_id == subject_id)
+            cond = or_(
+                cond,
+                records.c.legal_representative_id == subject_id,
+                records.c.actual_controller_id == subject_id,
+            )
         ids = list(conn.execute(select(records.c.id).where(cond)).scalars())
     else:
         # The link may have changed since: candidates are every record that ever named the subject.
         like = f'%"{subject_id}"%'
-        ids = list(conn.execute(select(record_events.c.record_id).distinct()
-                                .where(record_events.c.state.like(like))).scalars())
+        ids = list(
+            conn.execute(
+                select(record_events.c.record_id).distinct().where(record_events.c.state.like(like))
+            ).scalars()
+        )
     out = []
     for rid in sorted(ids):
         q = select(record_events.c.state).where(record_events.c.record_id == rid)
@@ -49,11 +56,19 @@ def iter_states(conn: Connection, batch: int = 10_000) -> Iterator[RecordState]:
     """Every record's newest state, in id order, streamed in batches."""
     last = 0
     while True:
-        newest = (select(record_events.c.record_id, func.max(record_events.c.seq).label("seq"))
-                  .where(record_events.c.record_id > last).group_by(record_events.c.record_id)
-                  .order_by(record_events.c.record_id).limit(batch).subquery())
-        q = (select(record_events.c.record_id, record_events.c.state)
-             .join(newest, record_events.c.seq == newest.c.seq).order_by(record_events.c.record_id))
+        newest = (
+            select(record_events.c.record_id, func.max(record_events.c.seq).label("seq"))
+            .where(record_events.c.record_id > last)
+            .group_by(record_events.c.record_id)
+            .order_by(record_events.c.record_id)
+            .limit(batch)
+            .subquery()
+        )
+        q = (
+            select(record_events.c.record_id, record_events.c.state)
+            .join(newest, record_events.c.seq == newest.c.seq)
+            .order_by(record_events.c.record_id)
+        )
         rows = conn.execute(q).all()
         if not rows:
             return
@@ -63,15 +78,26 @@ def iter_states(conn: Connection, batch: int = 10_000) -> Iterator[RecordState]:
 
 
 def rebuild(conn: Connection) -> int:
-    """Drop and rebuild the records projection from the event table; returns the number of records."""
-    seqs = dict(conn.execute(select(record_events.c.record_id, func.max(record_events.c.seq))
-                             .group_by(record_events.c.record_id)).all())
+    """Drop and rebuild the records projection from the event table; returns the number of records.
+
+    Every column comes from the events (``updated_at`` is the newest event's ``recorded_at``), so a rebuild
+    reproduces the table exactly.
+    """
+    newest = (
+        select(record_events.c.record_id, func.max(record_events.c.seq).label("seq"))
+        .group_by(record_events.c.record_id)
+        .subquery()
+    )
+    q = (
+        select(record_events.c.seq, record_events.c.recorded_at, record_events.c.state)
+        .join(newest, record_events.c.seq == newest.c.seq)
+        .order_by(record_events.c.record_id)
+    )
     conn.execute(delete(records))
-    now = dt.datetime.now(dt.UTC)
     n = 0
     chunk: list[dict[str, object]] = []
-    for st in iter_states(conn):
-        chunk.append(_row(st, seqs[st.id], now))
+    for seq, recorded_at, body in conn.execute(q.execution_options(yield_per=5000)):  # streamed
+        chunk.append(_row(RecordState.from_json(body), seq, recorded_at))
         n += 1
         if len(chunk) >= 5000:
             conn.execute(insert(records), chunk)

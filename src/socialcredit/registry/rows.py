@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 from ..catalogue import Catalogue
@@ -29,8 +30,25 @@ OPTIONAL = (
     "actual_controller_name",
 )
 COLUMNS = REQUIRED + OPTIONAL
-_MAX = {"external_id": 200, "subject_name": 300, "decision_no": 200, "legal_basis": 2000, "summary": 4000,
-        "legal_representative_name": 300, "actual_controller_name": 300}
+_COLUMN_SET = frozenset(COLUMNS)
+_NOT_TEXT = (
+    "subject_id",
+    "decided_on",
+    "effective_from",
+    "effective_until",
+    "legal_representative_id",
+    "actual_controller_id",
+)
+_TEXT_FIELDS = tuple((n, n in REQUIRED) for n in COLUMNS if n not in _NOT_TEXT)
+_MAX = {
+    "external_id": 200,
+    "subject_name": 300,
+    "decision_no": 200,
+    "legal_basis": 2000,
+    "summary": 4000,
+    "legal_representative_name": 300,
+    "actual_controller_name": 300,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +58,11 @@ class RowError:
     reason: str
 
     def __str__(self) -> str:
-        shown = self.value if not isinstance(self.value, str) or len(self.value) <= 60 else self.value[:57] + "..."
+        shown = (
+            self.value
+            if not isinstance(self.value, str) or len(self.value) <= 60
+            else self.value[:57] + "..."
+        )
         return f"{self.field}: {shown!r}: {self.reason}" if self.field != "row" else self.reason
 
 
@@ -80,14 +102,19 @@ def _date(row: dict[str, Any], name: str, errors: list[RowError]) -> dt.date | N
         return None
     if isinstance(raw, dt.date) and not isinstance(raw, dt.datetime):
         return raw
-    if not isinstance(raw, str) or len(raw) != 10:
+    if not isinstance(raw, str) or len(raw) != 10 or raw[4] != "-" or raw[7] != "-":
         errors.append(RowError(name, raw, "expected a date as YYYY-MM-DD"))
         return None
     try:
-        return dt.date.fromisoformat(raw)
+        return _iso_date(raw)
     except ValueError:
         errors.append(RowError(name, raw, "not a real date (YYYY-MM-DD)"))
         return None
+
+
+@lru_cache(maxsize=8192)
+def _iso_date(raw: str) -> dt.date:
+    return dt.date.fromisoformat(raw)  # cached: a file holds few distinct dates
 
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -135,11 +162,11 @@ def check_row(
     errors: list[RowError] = []
     if not isinstance(row, dict):
         raise RowInvalid([RowError("row", row, "a row must be an object of column: value")])
-    for key in row:
-        if key not in COLUMNS:
-            errors.append(RowError(str(key), row[key], f"unknown column (known: {', '.join(COLUMNS)})"))
-    text = {n: _text(row, n, errors, n in REQUIRED) for n in COLUMNS if n not in ("subject_id", "decided_on",
-            "effective_from", "effective_until", "legal_representative_id", "actual_controller_id")}
+    if not _COLUMN_SET.issuperset(row):
+        for key in row:
+            if key not in _COLUMN_SET:
+                errors.append(RowError(str(key), row[key], f"unknown column (known: {', '.join(COLUMNS)})"))
+    text = {n: _text(row, n, errors, required) for n, required in _TEXT_FIELDS}
     subject = _ident(row, "subject_id", errors, allowlist)
     rep = _ident(row, "legal_representative_id", errors, allowlist)
     ctl = _ident(row, "actual_controller_id", errors, allowlist)
@@ -156,15 +183,27 @@ def check_row(
     if code is not None and cat is None:
         errors.append(RowError("category", code, "unknown category"))
     if cat is not None and authority in catalogue.authorities and authority not in cat.authorities:
-        errors.append(RowError("authority", authority, f"may not file category {code!r} "
-                               f"(filed by: {', '.join(cat.authorities)})"))
+        errors.append(
+            RowError(
+                "authority",
+                authority,
+                f"may not file category {code!r} (filed by: {', '.join(cat.authorities)})",
+            )
+        )
     if cat is not None and subject is not None and subject.kind not in cat.subject_kinds:
-        errors.append(RowError("subject_id", subject.canonical, f"a {subject.kind} cannot be listed in {code!r}"))
+        errors.append(
+            RowError("subject_id", subject.canonical, f"a {subject.kind} cannot be listed in {code!r}")
+        )
     if cat is not None and subject is not None and decided and subject.birth_date and cat.list != "red":
-        age = decided.year - subject.birth_date.year - ((decided.month, decided.day) <
-                                                         (subject.birth_date.month, subject.birth_date.day))
+        age = (
+            decided.year
+            - subject.birth_date.year
+            - ((decided.month, decided.day) < (subject.birth_date.month, subject.birth_date.day))
+        )
         if age < 18:
-            errors.append(RowError("subject_id", subject.canonical, f"a minor (aged {age}) may not be listed"))
+            errors.append(
+                RowError("subject_id", subject.canonical, f"a minor (aged {age}) may not be listed")
+            )
     for link, name in ((rep, "legal_representative_id"), (ctl, "actual_controller_id")):
         if link is None:
             continue
@@ -182,32 +221,63 @@ def check_row(
         if days:
             until = start + dt.timedelta(days=days - 1)
         elif not cat.ends_by_fulfilment:
-            errors.append(RowError("effective_until", None, f"required: category {code!r} has no default end"))
+            errors.append(
+                RowError("effective_until", None, f"required: category {code!r} has no default end")
+            )
     if start and until and until < start:
         errors.append(RowError("effective_until", until.isoformat(), "before effective_from"))
     if cat is not None and start and until:
         cap = cat.max_duration_days or cat.duration_days
         if cap and (until - start).days + 1 > cap:
-            errors.append(RowError("effective_until", until.isoformat(),
-                                   f"longer than the {cap} days category {code!r} allows"))
+            errors.append(
+                RowError(
+                    "effective_until",
+                    until.isoformat(),
+                    f"longer than the {cap} days category {code!r} allows",
+                )
+            )
     if errors:
         raise RowInvalid(errors)
     assert subject is not None and decided is not None and start is not None and cat is not None
     basis = text["legal_basis"] or cat.legal_basis
     # The content hash decides "identical re-filing" vs "amendment". Fields joined by a separator that no
     # accepted value can contain (control characters are refused above); \x1e stands for an absent value.
-    body = "\x1f".join(v if v is not None else "\x1e" for v in (
-        authority, text["external_id"], code, subject.canonical, text["subject_name"], text["decision_no"],
-        decided.isoformat(), start.isoformat(), until.isoformat() if until else None, basis,
-        text["summary"] or "", rep.canonical if rep else None, text["legal_representative_name"],
-        ctl.canonical if ctl else None, text["actual_controller_name"],
-    ))
+    body = "\x1f".join(
+        v if v is not None else "\x1e"
+        for v in (
+            authority,
+            text["external_id"],
+            code,
+            subject.canonical,
+            text["subject_name"],
+            text["decision_no"],
+            decided.isoformat(),
+            start.isoformat(),
+            until.isoformat() if until else None,
+            basis,
+            text["summary"] or "",
+            rep.canonical if rep else None,
+            text["legal_representative_name"],
+            ctl.canonical if ctl else None,
+            text["actual_controller_name"],
+        )
+    )
     digest = hashlib.sha256(body.encode()).hexdigest()
     return Filing(
-        authority=str(authority), external_id=str(text["external_id"]), category=str(code), subject=subject,
-        subject_name=str(text["subject_name"]), decision_no=str(text["decision_no"]), decided_on=decided,
-        effective_from=day_start(start), effective_until=day_end(until) if until else None, legal_basis=basis,
-        summary=text["summary"] or "", legal_representative=rep,
-        legal_representative_name=text["legal_representative_name"], actual_controller=ctl,
-        actual_controller_name=text["actual_controller_name"], content_hash=digest,
+        authority=str(authority),
+        external_id=str(text["external_id"]),
+        category=str(code),
+        subject=subject,
+        subject_name=str(text["subject_name"]),
+        decision_no=str(text["decision_no"]),
+        decided_on=decided,
+        effective_from=day_start(start),
+        effective_until=day_end(until) if until else None,
+        legal_basis=basis,
+        summary=text["summary"] or "",
+        legal_representative=rep,
+        legal_representative_name=text["legal_representative_name"],
+        actual_controller=ctl,
+        actual_controller_name=text["actual_controller_name"],
+        content_hash=digest,
     )

@@ -1,9 +1,9 @@
 """A record's state, as carried by every event, and the pure rules of when it applies.
 
-Two times are kept apart (bitemporal): the period a record is in force (``applies_from`` to ``effective_until``,
-cut short by ``ended_at``, paused by ``suspensions``) and the time the registry learned each fact (the
-``recorded_at`` of the event that carries the state). Nothing here reads a clock: every answer is a function of
-the state and the instant asked about.
+Two times are kept apart (bitemporal): the period a record is in force (``applies_from`` to
+``effective_until``, cut short by ``ended_at``, paused by ``suspensions``) and the time the registry learned
+each fact (the ``recorded_at`` of the event that carries the state). Nothing here reads a clock: every answer
+is a function of the state and the instant asked about.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ Lifecycle = Literal["filed", "revoked", "repaired", "fulfilled", "expired"]
 LIFECYCLE_ENDED = frozenset({"revoked", "repaired", "fulfilled"})
 
 _TZ = ZoneInfo("Asia/Shanghai")
+_ENCODE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # one encoder, not one per call
 
 
 @lru_cache(maxsize=8192)
@@ -97,18 +98,32 @@ class RecordState:
     def to_json(self) -> str:
         # Written out by hand (not dataclasses.asdict, which deep-copies): this runs once per event imported.
         # Keys in sorted order, so the stored text is stable.
-        return json.dumps({
-            "actual_controller_id": self.actual_controller_id, "actual_controller_name": self.actual_controller_name,
-            "applies_from": _iso(self.applies_from), "authority": self.authority, "category": self.category,
-            "content_hash": self.content_hash, "decided_on": self.decided_on.isoformat(),
-            "decision_no": self.decision_no, "effective_from": _iso(self.effective_from),
-            "effective_until": _iso(self.effective_until), "ended_at": _iso(self.ended_at),
-            "external_id": self.external_id, "filed_at": _iso(self.filed_at), "id": self.id,
-            "legal_basis": self.legal_basis, "legal_representative_id": self.legal_representative_id,
-            "legal_representative_name": self.legal_representative_name, "status": self.status,
-            "subject_id": self.subject_id, "subject_name": self.subject_name, "summary": self.summary,
-            "suspensions": [[_iso(a), _iso(b)] for a, b in self.suspensions],
-        }, ensure_ascii=False, separators=(",", ":"))
+        return _ENCODE(
+            {
+                "actual_controller_id": self.actual_controller_id,
+                "actual_controller_name": self.actual_controller_name,
+                "applies_from": _iso(self.applies_from),
+                "authority": self.authority,
+                "category": self.category,
+                "content_hash": self.content_hash,
+                "decided_on": self.decided_on.isoformat(),
+                "decision_no": self.decision_no,
+                "effective_from": _iso(self.effective_from),
+                "effective_until": _iso(self.effective_until),
+                "ended_at": _iso(self.ended_at),
+                "external_id": self.external_id,
+                "filed_at": _iso(self.filed_at),
+                "id": self.id,
+                "legal_basis": self.legal_basis,
+                "legal_representative_id": self.legal_representative_id,
+                "legal_representative_name": self.legal_representative_name,
+                "status": self.status,
+                "subject_id": self.subject_id,
+                "subject_name": self.subject_name,
+                "summary": self.summary,
+                "suspensions": [[_iso(a), _iso(b)] for a, b in self.suspensions],
+            }
+        )
 
     @classmethod
     def from_json(cls, text: str) -> RecordState:

@@ -1,7 +1,33 @@
 """Imports every area's tables so they register on the shared MetaData."""
 
 from .tables_access import api_keys, audit_log
-from .tables_feed import outbox
+from .tables_feed import (
+    deliveries,
+    feed_cursors,
+    monitor_hits,
+    monitor_runs,
+    outbox,
+    subscriptions,
+    watchlist_members,
+    watchlists,
+)
+from .tables_process import objections, repair_requests
 from .tables_registry import record_events, records, subjects
 
-__all__ = ["api_keys", "audit_log", "outbox", "record_events", "records", "subjects"]
+__all__ = [
+    "api_keys",
+    "audit_log",
+    "deliveries",
+    "feed_cursors",
+    "monitor_hits",
+    "monitor_runs",
+    "objections",
+    "outbox",
+    "record_events",
+    "records",
+    "repair_requests",
+    "subjects",
+    "subscriptions",
+    "watchlist_members",
+    "watchlists",
+]

@@ -14,7 +14,7 @@ from ... import audit
 from ...audit import AuditEntry
 from ...registry import parse_instant
 from ..deps import AuditorKey, StateDep, utcnow
-from ..errors import Invalid, field_error, responses
+from ..errors import Invalid, field_error, plain_text, responses
 from ..schemas import AuditPage, VerifyOut
 
 __all__ = ["router"]
@@ -47,6 +47,8 @@ async def audit_entries(
     until: Annotated[str | None, Query(max_length=40)] = None,
 ) -> Any:
     """Entries oldest first, filtered by actor, action, target substring and time."""
+    for name, value in (("actor", actor), ("action", action), ("target", target)):
+        plain_text(value, ["query", name])
     t0, t1 = _instant(since, "since"), _instant(until, "until")
     now = utcnow()
 

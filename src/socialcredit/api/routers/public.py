@@ -21,7 +21,7 @@ from ...identifiers import IdentifierError, mask, parse
 from ...registry import display_status, load_state
 from ...store.tables import records, subjects
 from ..deps import PublicLimit, StateDep, utcnow
-from ..errors import responses
+from ..errors import plain_text, responses
 from ..schemas import PublicSearchPage
 from ..state import AppState
 from ..views import public_record
@@ -89,7 +89,7 @@ async def public_search(
     page: Annotated[int, Query(ge=1, le=MAX_PAGES, description=f"1 to {MAX_PAGES}")] = 1,
 ) -> Any:
     """Published listings in force, by name or full identifier; identity numbers masked."""
-    query = q.strip()
+    query = str(plain_text(q, ["query", "q"])).strip()
     now = utcnow()
 
     def work() -> list[dict[str, Any]]:

@@ -52,6 +52,9 @@ class ReconQuery(BaseModel):
     def _query_or_properties(self) -> ReconQuery:
         if self.query is None and not self.properties:
             raise ValueError("a query needs `query` or a non-empty `properties`")
+        texts = [self.query or ""] + [p.v for p in self.properties or () if isinstance(p.v, str)]
+        if any(ord(c) < 32 or ord(c) == 127 for t in texts for c in t):
+            raise ValueError("query text contains control characters")
         return self
 
 
@@ -108,7 +111,7 @@ async def _answer(request: Request, state: Any, raw: str) -> dict[str, Any]:
         out: dict[str, Any] = {}
         with state.db.engine.begin() as conn:
             for name, q in batch.items():
-                text = _identifier(q) or (q.query or "").strip()
+                text = (_identifier(q) or q.query or "").strip()
                 limit = max(1, min(int(q.limit or 5), 20))
                 types = [q.type] if isinstance(q.type, str) else (q.type or [])
                 hits = search_subjects(conn, state, text, now, 0, limit) if len(text) >= 2 else []

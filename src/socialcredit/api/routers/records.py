@@ -98,7 +98,7 @@ async def file_record(body: RecordCreate, key: RegistrarKey, state: StateDep, re
     except Exception as exc:
         await refuse(state, key, "records.file", target, None, exc)
         raise
-    state.refresh(force=True)
+    await state.refresh_now()
     response.status_code = 201 if outcome == "filed" else 200
     return {**record_out(st, now), "outcome": outcome}
 
@@ -119,7 +119,7 @@ async def amend_record(record_id: RecordId, body: RecordAmend, key: RegistrarKey
     except Exception as exc:
         await refuse(state, key, "records.amend", f"record:{record_id}", None, exc)
         raise
-    state.refresh(force=True)
+    await state.refresh_now()
     return {**record_out(st, now), "outcome": outcome}
 
 
@@ -158,7 +158,7 @@ async def revoke_record(record_id: RecordId, body: RevokeBody, key: RegistrarKey
     except Exception as exc:
         await refuse(state, key, "records.revoke", f"record:{record_id}", None, exc)
         raise
-    state.refresh(force=True)
+    await state.refresh_now()
     return {**record_out(st, now), "outcome": "revoked"}
 
 

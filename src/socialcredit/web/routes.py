@@ -1,0 +1,338 @@
+"""The portal: server-rendered HTML pages for the public, checkpoint operators and subjects.
+
+Pages: ``/`` (home and public search box), ``/portal/search`` (public search; an htmx request gets only
+the results fragment), ``/portal/check`` (a checkpoint operator's check), ``/portal/me`` (a subject's own
+file) and ``/portal/catalogue`` (memoranda, measures, categories). Personal data comes only through the
+JSON API (:mod:`.apiclient`), so every audience sees exactly what the API shows it. Tokens travel only in
+POST bodies: never in a URL, never echoed back into a page, never logged. Pages showing personal data are
+``no-store``. Every page works without JavaScript; htmx only swaps fragments in place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
+
+from ..api.routers.public import MAX_PAGES, PAGE_SIZE
+from ..api.state import AppState
+from ..identifiers import kind_of
+from ..keys import InvalidToken
+from .apiclient import ApiAnswer, call_api
+from .labels import EFFECTS, LISTS, PROTECTED_RIGHTS, STATUSES, authority_name, local_minute, rights_for
+
+__all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
+
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+STATIC_DIR = Path(__file__).parent / "static"
+MIN_QUERY = 2
+MAX_QUERY = 100
+FORM_LIMIT = 8192  # bytes: the largest form is a token, a purpose, a subject, an action and a date
+
+router = APIRouter(include_in_schema=False)
+templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
+templates.env.globals.update(
+    STATUSES=STATUSES, LISTS=LISTS, EFFECTS=EFFECTS, PROTECTED_RIGHTS=PROTECTED_RIGHTS, MAX_PAGES=MAX_PAGES
+)
+
+# Scripts and styles only from this origin (htmx is vendored), no framing, no referrer leaking a query.
+_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "Vary": "HX-Request",
+}
+
+
+class FormError(Exception):
+    """A form that cannot be read at all (too large, wrong encoding)."""
+
+    def __init__(self, status: int, detail: str) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+
+
+def _state(request: Request) -> AppState:
+    """The API's app state (the portal reads only its catalogue and its key authentication)."""
+    state: AppState = request.app.state.sc
+    return state
+
+
+def _is_fragment(request: Request) -> bool:
+    return request.headers.get("HX-Request") == "true" and request.headers.get(
+        "HX-History-Restore-Request"
+    ) != ("true")
+
+
+def _render(
+    request: Request, template: str, context: dict[str, Any], status: int = 200, private: bool = False
+) -> HTMLResponse:
+    resp = templates.TemplateResponse(request, template, context, status_code=status)
+    resp.headers.update(_SECURITY_HEADERS)
+    resp.headers["Cache-Control"] = "no-store" if private else "no-cache"
+    return resp
+
+
+async def _read_form(request: Request) -> dict[str, str]:
+    """An ``application/x-www-form-urlencoded`` body as a dict (first value of each field wins)."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/x-www-form-urlencoded":
+        raise FormError(415, f"expected a form (application/x-www-form-urlencoded), got {ctype or 'nothing'}")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > FORM_LIMIT:
+            raise FormError(413, f"the form is larger than {FORM_LIMIT} bytes")
+    try:
+        pairs = parse_qsl(
+            body.decode("utf-8"), keep_blank_values=True, max_num_fields=20, strict_parsing=False
+        )
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise FormError(400, f"the form could not be read: {exc}") from None
+    out: dict[str, str] = {}
+    for name, value in pairs:
+        out.setdefault(name, value.strip())
+    return out
+
+
+def _problem_context(answer: ApiAnswer) -> dict[str, Any]:
+    return {"error": answer.detail, "field_errors": answer.field_errors, "error_status": answer.status}
+
+
+# -- public --------------------------------------------------------------------------------------------------
+
+
+@router.get("/", response_class=HTMLResponse)
+async def home(request: Request) -> HTMLResponse:
+    """What the registry is, the public search box and the way to every other page."""
+    cat = _state(request).catalogue
+    return _render(
+        request,
+        "home.html",
+        {"q": "", "catalogue_version": cat.version, "memoranda": len(cat.memoranda), "page_title": None},
+    )
+
+
+def _page_number(raw: str) -> int | None:
+    try:
+        page = int(raw)
+    except ValueError:
+        return None
+    return page if 1 <= page <= MAX_PAGES else None
+
+
+@router.get("/portal/search", response_class=HTMLResponse)
+async def search(request: Request, q: str = "", page: str = "1") -> HTMLResponse:
+    """Published listings in force by name or full identifier (via ``GET /v1/public/search``)."""
+    query = q.strip()
+    ctx: dict[str, Any] = {
+        "q": query,
+        "page": 1,
+        "results": None,
+        "error": None,
+        "hint": None,
+        "page_title": "公示查询 Search",
+    }
+    status = 200
+    number = _page_number(page)
+    if number is None:
+        ctx["error"], status = f"page: {page[:20]!r} is not a page number from 1 to {MAX_PAGES}", 422
+    elif len(query) < MIN_QUERY:
+        # Not sent to the API: a one-letter query would list everyone (and the API refuses it anyway).
+        ctx["hint"] = True
+    elif len(query) > MAX_QUERY:
+        ctx["error"], status = f"q: at most {MAX_QUERY} characters (got {len(query)})", 422
+    else:
+        ctx["page"] = number
+        answer = await call_api(request, "GET", "/v1/public/search", params={"q": query, "page": number})
+        if answer.ok:
+            ctx["results"] = answer.body
+            ctx["last_page"] = number >= MAX_PAGES
+        else:
+            ctx.update(_problem_context(answer))
+            status = answer.status
+    ctx["page_size"] = PAGE_SIZE
+    template = "_results.html" if _is_fragment(request) else "search.html"
+    return _render(request, template, ctx, status)
+
+
+@router.get("/portal/catalogue", response_class=HTMLResponse)
+async def catalogue_page(request: Request) -> HTMLResponse:
+    """The catalogue in force: memoranda and their measures, record categories, protected actions."""
+    cat = _state(request).catalogue
+    memoranda = sorted(cat.memoranda.values(), key=lambda m: (m.date, m.code))
+    return _render(
+        request,
+        "catalogue.html",
+        {
+            "cat": cat,
+            "memoranda": memoranda,
+            "categories": list(cat.categories.values()),
+            "authority_name": lambda code: authority_name(cat, code),
+            "action_title": lambda code: cat.actions[code].title if code in cat.actions else code,
+            "page_title": "措施目录 Catalogue",
+        },
+    )
+
+
+# -- checkpoint ----------------------------------------------------------------------------------------------
+
+
+def _check_context(request: Request) -> dict[str, Any]:
+    cat = _state(request).catalogue
+    return {
+        "actions": sorted((code, a.title) for code, a in cat.actions.items()),
+        "form": {},
+        "decision": None,
+        "error": None,
+        "field_errors": [],
+        "page_title": "核查 Checkpoint check",
+    }
+
+
+@router.get("/portal/check", response_class=HTMLResponse)
+async def check_form(request: Request) -> HTMLResponse:
+    """The checkpoint operator's form (token, purpose, subject, action, optional date)."""
+    return _render(request, "check.html", _check_context(request), private=True)
+
+
+@router.post("/portal/check", response_class=HTMLResponse)
+async def check_submit(request: Request) -> HTMLResponse:
+    """Forward the check to ``POST /v1/checks`` with the operator's own token; show decision and reasons."""
+    ctx = _check_context(request)
+    status = 200
+    try:
+        form = await _read_form(request)
+    except FormError as exc:
+        form, ctx["error"], status = {}, exc.detail, exc.status
+    ctx["form"] = {k: form.get(k, "") for k in ("purpose", "subject", "action", "at")}  # never the token
+    if ctx["error"] is None:
+        missing = [name for name in ("token", "purpose", "subject", "action") if not form.get(name)]
+        if missing:
+            ctx["error"] = "required: " + ", ".join(missing)
+            ctx["field_errors"] = [{"loc": ["form", m], "reason": "required"} for m in missing]
+            status = 422
+        else:
+            body = {"subject": form["subject"], "action": form["action"]}
+            if form.get("at"):
+                body["at"] = form["at"]
+            answer = await call_api(
+                request, "POST", "/v1/checks", token=form["token"], purpose=form["purpose"], json=body
+            )
+            if answer.ok:
+                ctx["decision"] = _decision_view(request, answer.body)
+            else:
+                ctx.update(_problem_context(answer))
+                status = answer.status
+    template = "_decision.html" if _is_fragment(request) else "check.html"
+    return _render(request, template, ctx, status, private=True)
+
+
+def _decision_view(request: Request, decision: dict[str, Any]) -> dict[str, Any]:
+    """The API decision with memoranda, measures and departments named (codes kept alongside)."""
+    cat = _state(request).catalogue
+    reasons = []
+    for r in decision.get("reasons", []):
+        memo = cat.memoranda.get(str(r.get("memorandum")))
+        measure = next((m for m in memo.measures if m.code == r.get("measure")), None) if memo else None
+        reasons.append(
+            {
+                **r,
+                "memorandum_title": memo.title if memo else r.get("memorandum"),
+                "document_no": memo.document_no if memo else None,
+                "measure_title": measure.title if measure else r.get("measure"),
+                "department_name": authority_name(cat, str(r.get("department"))),
+                "valid_until_local": local_minute(r.get("valid_until")),
+            }
+        )
+    action = cat.actions.get(str(decision.get("action")))
+    return {
+        **decision,
+        "reasons": reasons,
+        "action_title": action.title if action else decision.get("action"),
+    }
+
+
+# -- subject -------------------------------------------------------------------------------------------------
+
+
+def _me_context() -> dict[str, Any]:
+    return {"file": None, "error": None, "field_errors": [], "page_title": "本人档案 My file"}
+
+
+@router.get("/portal/me", response_class=HTMLResponse)
+async def me_form(request: Request) -> HTMLResponse:
+    """The subject's form: their own subject-role key opens their file."""
+    return _render(request, "me.html", _me_context(), private=True)
+
+
+@router.post("/portal/me", response_class=HTMLResponse)
+async def me_submit(request: Request) -> HTMLResponse:
+    """The subject's own file via ``GET /v1/subjects/{id}``, with deadlines and how to object or repair."""
+    ctx = _me_context()
+    status = 200
+    try:
+        token = (await _read_form(request)).get("token", "")
+    except FormError as exc:
+        token, ctx["error"], status = "", exc.detail, exc.status
+    if ctx["error"] is None and not token:
+        ctx["error"], status = "token: required", 422
+        ctx["field_errors"] = [{"loc": ["form", "token"], "reason": "required"}]
+    if ctx["error"] is None:
+        state = _state(request)
+        try:
+            key = await run_in_threadpool(state.key_for, token)
+        except InvalidToken as exc:
+            key, ctx["error"], status = None, f"the key was not accepted: {exc.reason}", 401
+        if key is not None and (key.role != "subject" or key.subject is None):
+            ctx["error"] = f"this page opens a subject's own file; {key.role} keys cannot (use a subject key)"
+            status = 403
+        elif key is not None and key.subject is not None:
+            answer = await call_api(request, "GET", f"/v1/subjects/{key.subject}", token=token)
+            if answer.ok:
+                ctx["file"] = _file_view(request, answer.body)
+            elif answer.status == 404:
+                # The registry has never heard of this subject: an empty file, not an error.
+                ctx["file"] = {
+                    "id": key.subject,
+                    "kind": kind_of(key.subject),
+                    "name": "",
+                    "region": None,
+                    "records": [],
+                }
+            else:
+                ctx.update(_problem_context(answer))
+                status = answer.status
+    template = "_file.html" if _is_fragment(request) else "me.html"
+    return _render(request, template, ctx, status, private=True)
+
+
+def _file_view(request: Request, subject: dict[str, Any]) -> dict[str, Any]:
+    cat = _state(request).catalogue
+    records = []
+    for r in subject.get("records", []):
+        category = cat.categories.get(str(r.get("category")))
+        records.append(
+            {
+                **r,
+                "category_title": category.title if category else r.get("category"),
+                "category_title_en": category.title_en if category else None,
+                "list": category.list if category else None,
+                "authority_name": authority_name(cat, str(r.get("authority"))),
+                "valid_until_local": local_minute(r.get("valid_until")),
+                "rights": rights_for(cat, r),
+            }
+        )
+    order = {"in_force": 0, "notified": 1, "suspended": 2, "pending": 3}
+    records.sort(key=lambda r: (order.get(str(r.get("display_status")), 9), -int(r.get("id", 0))))
+    return {**subject, "records": records}

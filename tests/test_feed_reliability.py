@@ -1,0 +1,159 @@
+"""Reliability against real processes and servers: the dispatcher killed (SIGKILL) mid-delivery and
+restarted loses nothing; events reach NATS JetStream with their event id as ``Nats-Msg-Id`` (deduplicated).
+
+NATS: the real server at ``SOCIALCREDIT_NATS_URL`` (default nats://127.0.0.1:4222); skipped when unreachable,
+except in CI (``CI=true``), where a missing server fails the test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from sqlalchemy import select
+
+from factories import person_id
+from feed_receiver import Receiver
+from process_helpers import file
+from socialcredit.catalogue import Catalogue
+from socialcredit.feed import create_subscription, read_after
+from socialcredit.feed.nats import NatsPublisher
+from socialcredit.store import Database
+from socialcredit.store.tables import feed_cursors
+
+NATS_URL = os.environ.get("SOCIALCREDIT_NATS_URL") or "nats://127.0.0.1:4222"
+CLI = [str(Path(sys.executable).parent / "socialcredit")]
+
+
+def _dispatcher(db: Database) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "SOCIALCREDIT_DATABASE_URL": str(db.engine.url.render_as_string(hide_password=False)),
+    }
+    env.pop("SOCIALCREDIT_NATS_URL", None)
+    args = ["dispatch", "run", "--poll", "0.005", "--backoff", "0.01", "--backoff-max", "0.05", "--no-expire"]
+    return subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def _wait(cond: object, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        if cond():  # type: ignore[operator]
+            return
+        time.sleep(0.01)
+    raise AssertionError("timed out")
+
+
+def test_dispatcher_killed_mid_delivery_and_restarted_loses_nothing(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    receiver = Receiver(on_event=lambda _e: time.sleep(0.02)).start()  # slow: the kill lands mid-request
+    try:
+        with db.engine.begin() as conn:
+            sub = create_subscription(conn, "bank", receiver.url, now)
+        receiver.secret = sub["secret"]
+        for i in range(40):
+            file(db, catalogue, now, external_id=f"K-{i}", subject_id=person_id(200 + i))
+        first = _dispatcher(db)
+        try:
+            _wait(lambda: len(receiver.ids()) >= 10, 30)
+            first.send_signal(signal.SIGKILL)
+        finally:
+            first.wait(10)
+        got_before = len(receiver.ids())
+        assert got_before < 40, "the kill came too late to interrupt anything"
+        second = _dispatcher(db)
+        try:
+            _wait(lambda: len(set(receiver.ids())) == 40, 30)
+        finally:
+            second.send_signal(signal.SIGTERM)
+            second.wait(10)
+        with db.engine.connect() as conn:
+            expected = [e.event_id for e in read_after(conn, 0).events]
+        assert sorted(set(receiver.ids())) == expected
+        assert set(receiver.duplicates) <= set(expected) and len(receiver.duplicates) <= 1
+    finally:
+        receiver.stop()
+
+
+def _nats_reachable() -> bool:
+    parts = urlsplit(NATS_URL)
+    try:
+        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def nats_stream() -> Iterator[tuple[str, str]]:
+    if not _nats_reachable():
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"NATS is not reachable at {NATS_URL} (required in CI)")
+        pytest.skip(f"NATS is not reachable at {NATS_URL}")
+    tag = secrets.token_hex(4)
+    stream, prefix = f"SCTEST_{tag}", f"sctest.{tag}"
+    yield stream, prefix
+
+    async def drop() -> None:
+        import nats
+
+        nc = await nats.connect(NATS_URL)
+        try:
+            await nc.jetstream().delete_stream(stream)
+        finally:
+            await nc.close()
+
+    asyncio.run(drop())
+
+
+def test_events_reach_nats_jetstream_once_each(
+    db: Database, catalogue: Catalogue, now: dt.datetime, nats_stream: tuple[str, str]
+) -> None:
+    stream, prefix = nats_stream
+    for i in range(3):
+        file(db, catalogue, now, external_id=f"N-{i}", subject_id=person_id(300 + i))
+    pub = NatsPublisher(NATS_URL, stream=stream, prefix=prefix)
+    try:
+        assert pub.publish_pending(db.engine) == 3
+        assert pub.publish_pending(db.engine) == 0
+        with db.engine.begin() as conn:  # as if the cursor had not been saved before a crash
+            conn.execute(feed_cursors.delete())
+        assert pub.publish_pending(db.engine) == 3  # republished ...
+    finally:
+        pub.close()
+    with db.engine.connect() as conn:
+        expected = [str(e.event_id) for e in read_after(conn, 0).events]
+
+    async def fetch() -> tuple[int, list[str], list[str]]:
+        import nats
+
+        nc = await nats.connect(NATS_URL)
+        try:
+            js = nc.jetstream()
+            info = await js.stream_info(stream)
+            psub = await js.pull_subscribe(f"{prefix}.>", durable=None, stream=stream)
+            msgs = await psub.fetch(10, timeout=2)
+            ids = [m.headers["Nats-Msg-Id"] for m in msgs if m.headers]
+            for m in msgs:
+                await m.ack()
+            return info.state.messages, ids, [m.subject for m in msgs]
+        finally:
+            await nc.close()
+
+    count, ids, subjects = asyncio.run(fetch())
+    assert count == 3 and ids == expected  # ... and deduplicated by JetStream on Nats-Msg-Id
+    assert subjects == [f"{prefix}.filed"] * 3
+    with db.engine.connect() as conn:
+        assert conn.execute(select(feed_cursors.c.seq)).scalar_one() == 3

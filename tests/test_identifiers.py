@@ -1,0 +1,164 @@
+"""Identifiers: canonical forms, derivations, masking, and precise errors (expected vs found)."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from stdnum.cn import ric, uscc
+
+from factories import org_id, person_id
+from socialcredit.identifiers import IdentifierError, _uscc_expected, kind_of, mask, parse
+
+PILOT = "91350100M0001TGQXM"  # a real pilot-era code whose check character does not compute
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+
+regions = st.sampled_from(["110105", "310104", "440305", "350102", "510107", "330106"])
+births = st.dates(dt.date(1900, 1, 1), dt.date(2005, 12, 31))
+
+
+@st.composite
+def person_ids(draw: st.DrawFn) -> str:
+    return person_id(draw(st.integers(0, 999)), draw(regions), draw(births).strftime("%Y%m%d"))
+
+
+@st.composite
+def org_ids(draw: st.DrawFn) -> str:
+    prefix = draw(st.sampled_from(["91", "92", "93", "11", "51", "52"]))
+    return org_id(draw(st.integers(0, 99_999_999)), draw(regions), prefix)
+
+
+@settings(deadline=None)  # the first call loads stdnum's region table
+@given(person_ids())
+def test_valid_resident_ids_round_trip(value: str) -> None:
+    sid = parse(value)
+    assert (sid.canonical, sid.kind, sid.scheme) == (value, "person", "ric")
+    assert parse(sid.canonical) == sid
+    assert parse(value.lower()) == sid and parse(f"  {value} ") == sid
+
+
+@settings(deadline=None)
+@given(org_ids())
+def test_valid_uscc_round_trip(value: str) -> None:
+    sid = parse(value)
+    assert (sid.canonical, sid.kind, sid.scheme) == (value, "organisation", "uscc")
+    assert parse(value.lower()) == sid
+    assert sid.birth_date is None and sid.sex is None and not sid.allowlisted
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(person_ids(), org_ids()), st.integers(0, 17), st.sampled_from(USCC_ALPHABET + "X"))
+def test_any_single_character_change_is_caught(value: str, pos: int, ch: str) -> None:
+    changed = value[:pos] + ch + value[pos + 1 :]
+    if changed == value:
+        return
+    try:
+        sid = parse(changed)
+    except IdentifierError:
+        return
+    # A change can only pass as the *other* kind of identifier (an all-digit USCC shaped like a resident ID);
+    # as the same kind it is always caught.
+    assert sid.kind != parse(value).kind
+
+
+@settings(deadline=None)
+@given(st.text(alphabet=USCC_ALPHABET, min_size=17, max_size=17).filter(lambda s: s[:8].isdigit()))
+def test_uscc_check_character_agrees_with_stdnum(body: str) -> None:
+    assert _uscc_expected(body + "0") == uscc.calc_check_digit(body)
+
+
+def test_length_error_names_expected_and_found() -> None:
+    with pytest.raises(IdentifierError) as exc:
+        parse("11010519800101001")
+    assert exc.value.reason == (
+        "length: expected 18 characters (unified social credit code or resident ID), found 17"
+    )
+
+
+def test_character_error_names_position_expected_and_found() -> None:
+    bad = org_id(5)[:10] + "I" + org_id(5)[11:]
+    with pytest.raises(IdentifierError) as exc:
+        parse(bad)
+    assert "character at position 11" in exc.value.reason and "found 'I'" in exc.value.reason
+    assert "expected one of 0123456789ABCDEFGHJKLMNPQRTUWXY" in exc.value.reason
+    with pytest.raises(IdentifierError) as exc:
+        parse("11010519800101A011", kind="person")
+    assert exc.value.reason == "character at position 15: expected a digit in a resident ID, found 'A'"
+
+
+def test_check_character_error_names_expected_and_found() -> None:
+    good = person_id(11)
+    wrong = "0" if good[17] != "0" else "1"
+    with pytest.raises(IdentifierError) as exc:
+        parse(good[:17] + wrong, kind="person")
+    assert exc.value.reason == f"check character: expected {good[17]!r}, found {wrong!r}"
+    org = org_id(7)
+    wrong = "A" if org[17] != "A" else "B"
+    with pytest.raises(IdentifierError) as exc:
+        parse(org[:17] + wrong)
+    assert exc.value.reason.startswith(f"check character: expected {org[17]!r}, found {wrong!r}")
+
+
+def test_impossible_birth_date_is_named() -> None:
+    body = "11010519801301001"
+    with pytest.raises(IdentifierError) as exc:
+        parse(body + ric.calc_check_digit(body + "0"), kind="person")
+    assert exc.value.reason == "birth date '19801301' (positions 7-14) is not a real date"
+
+
+def test_pilot_code_accepted_only_when_allowlisted() -> None:
+    with pytest.raises(IdentifierError) as exc:
+        parse(PILOT)
+    assert "expected '1', found 'M'" in exc.value.reason and "allowlist" in exc.value.reason
+    sid = parse(PILOT, allowlist=frozenset({PILOT}))
+    assert sid.allowlisted and sid.kind == "organisation" and sid.canonical == PILOT
+    assert parse(PILOT.lower(), allowlist={PILOT}).allowlisted
+    assert not parse(org_id(3), allowlist=frozenset({PILOT})).allowlisted
+
+
+def test_person_derivations() -> None:
+    male = parse(person_id(11, "110105", "19800101"))
+    assert male.region_code == "110105" and male.region == "北京市朝阳区"
+    assert male.birth_date == dt.date(1980, 1, 1) and male.sex == "male"
+    female = parse(person_id(12, "330106", "19520229"))
+    assert female.sex == "female" and female.birth_date == dt.date(1952, 2, 29)
+    assert female.region == "浙江省西湖区"  # stdnum's dated county name, without its date brackets
+
+
+def test_organisation_region() -> None:
+    sid = parse(org_id(42, "350102"))
+    assert sid.region_code == "350102" and sid.region is not None and sid.region.startswith("福建省")
+
+
+def test_all_digit_uscc_is_not_mistaken_for_a_person() -> None:
+    # "91" is no province, so an all-digit USCC with a date-like middle stays an organisation.
+    value = org_id(12065, "310104")
+    assert value.isdigit() or value[:17].isdigit()
+    assert parse(value).kind == "organisation"
+
+
+def test_mask_hides_birth_date_and_sequence() -> None:
+    value = person_id(11, "110105", "19800101")
+    masked = mask(value)
+    assert masked == "110105" + "*" * 11 + value[17]
+    assert "19800101" not in masked
+    assert mask(org_id(1)) == org_id(1)
+    assert mask("passport:USA:AB1234567") == "passport:USA:*******67"
+
+
+def test_passport_form() -> None:
+    sid = parse("passport:usa:ab1234567")
+    assert (sid.canonical, sid.kind, sid.scheme) == ("passport:USA:AB1234567", "person", "passport")
+    assert kind_of(sid.canonical) == "person"
+    for bad in ("passport:US:AB12345", "passport:USA:", "passport:USA:A-1", "passport:USA:AB1"):
+        with pytest.raises(IdentifierError) as exc:
+            parse(bad)
+        assert "passport:<ISO 3166 alpha-3>:<5-20 letters or digits>" in exc.value.reason
+
+
+@pytest.mark.parametrize("value", ["", "   ", 12345])
+def test_empty_or_non_text(value: object) -> None:
+    with pytest.raises(IdentifierError):
+        parse(value)  # type: ignore[arg-type]

@@ -1,0 +1,301 @@
+"""``socialcredit import`` through the CLI, on both databases.
+
+Every bad input exits 2 with ``FILE:LINE: field: reason`` naming the field and the value, and leaves the store
+exactly as it was: each such test dumps every table before and after and compares.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from typer.testing import CliRunner, Result
+
+from factories import org_id, person_id, row
+from socialcredit.cli import app
+from socialcredit.store import Database, metadata
+from socialcredit.store.tables import record_events, records
+
+runner = CliRunner()
+
+
+def dump(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table, sorted: the whole store, to compare before and after."""
+    with db.engine.connect() as conn:
+        return {
+            t.name: sorted((tuple(r) for r in conn.execute(select(t))), key=repr)
+            for t in metadata.sorted_tables
+        }
+
+
+def invoke(*args: str) -> Result:
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def jsonl(path: Path, rows: list[dict[str, Any]] | list[str]) -> Path:
+    with path.open("w", encoding="utf-8") as fh:
+        for r in rows:
+            fh.write((r if isinstance(r, str) else json.dumps(r, ensure_ascii=False)) + "\n")
+    return path
+
+
+def csv_file(path: Path, rows: list[dict[str, Any]], columns: list[str] | None = None) -> Path:
+    columns = columns or list(dict.fromkeys(k for r in rows for k in r))
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, columns)
+        w.writeheader()
+        w.writerows(rows)
+    return path
+
+
+def good_rows(n: int = 3) -> list[dict[str, Any]]:
+    return [row(external_id=f"(2025)京0105执{i}号", subject_id=person_id(i)) for i in range(n)]
+
+
+@pytest.fixture
+def seeded(db: Database, tmp_path: Path) -> Database:
+    """A store holding one record already, so "unchanged" means more than "still empty"."""
+    result = invoke("import", jsonl(tmp_path / "seed.jsonl", [row(external_id="SEED")]), "--no-progress")
+    assert result.exit_code == 0, result.output
+    return db
+
+
+# --- happy paths ------------------------------------------------------------------------------------------
+
+
+def test_jsonl_import(db: Database, tmp_path: Path) -> None:
+    result = invoke("import", jsonl(tmp_path / "r.jsonl", good_rows()), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "3 rows" in result.stdout and "3 filed, 0 amended, 0 unchanged, 0 rejected" in result.stdout
+    assert len(dump(db)["records"]) == 3
+
+
+def test_csv_import_with_empty_optional_cells(db: Database, tmp_path: Path) -> None:
+    rows = [dict(r, summary="", legal_basis="") for r in good_rows(2)]
+    rows.append(
+        row(
+            external_id="ORG",
+            subject_id=org_id(1),
+            legal_representative_id=person_id(7),
+            legal_representative_name="李四",
+            summary="公司",
+            legal_basis="某法第一条",
+        )
+    )
+    result = invoke("import", csv_file(tmp_path / "r.csv", rows), "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "3 filed" in result.stdout
+    with db.engine.connect() as conn:
+        got = {r.external_id: r for r in conn.execute(select(records))}
+    assert got["ORG"].legal_representative_id == person_id(7) and got["ORG"].legal_basis == "某法第一条"
+    assert got[rows[0]["external_id"]].legal_basis.startswith("最高人民法院")  # empty cell: category default
+
+
+def test_reimport_is_idempotent_and_a_changed_row_is_an_amendment(db: Database, tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "r.jsonl", good_rows())
+    assert invoke("import", path, "--no-progress").exit_code == 0
+    before = dump(db)
+    again = invoke("import", path, "--no-progress")
+    assert again.exit_code == 0 and "0 filed, 0 amended, 3 unchanged" in again.stdout
+    assert dump(db) == before
+    changed = good_rows()
+    changed[1]["summary"] = "已部分履行"
+    result = invoke("import", jsonl(tmp_path / "r2.jsonl", changed), "--no-progress")
+    assert result.exit_code == 0 and "0 filed, 1 amended, 2 unchanged" in result.stdout
+    with db.engine.connect() as conn:
+        types = [t for (t,) in conn.execute(select(record_events.c.type).order_by(record_events.c.seq))]
+        assert types == ["filed", "filed", "filed", "amended"]
+        assert len(conn.execute(select(records)).all()) == 3
+
+
+def test_skip_invalid_imports_good_rows_and_writes_rejects(seeded: Database, tmp_path: Path) -> None:
+    rows = good_rows(3)
+    rows[1]["category"] = "court.nothing"
+    path = jsonl(tmp_path / "mixed.jsonl", rows)
+    result = invoke("import", path, "--skip-invalid", "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "2 filed, 0 amended, 0 unchanged, 1 rejected" in result.stdout
+    rejects = [
+        json.loads(x) for x in (tmp_path / "mixed.jsonl.rejects.jsonl").read_text("utf-8").splitlines()
+    ]
+    assert rejects == [{"line": 2, "row": rows[1], "errors": ["category: 'court.nothing': unknown category"]}]
+    assert len(dump(seeded)["records"]) == 3
+
+
+# --- bad input: exit 2, a precise message, the store unchanged ---------------------------------------------
+
+
+def refused(db: Database, path: Path, *expected: str) -> str:
+    before = dump(db)
+    result = invoke("import", path, "--no-progress")
+    assert result.exit_code == 2, result.output
+    for text in expected:
+        assert text in result.stderr, result.stderr
+    assert "nothing was imported" in result.stderr or "error:" in result.stderr
+    assert dump(db) == before
+    return result.stderr
+
+
+_GOOD = person_id(11)
+_BAD = _GOOD[:17] + ("0" if _GOOD[17] != "0" else "1")
+ROW_CASES = [
+    (
+        {"subject_id": _BAD},
+        f"subject_id: '{_BAD}': check character: expected '{_GOOD[17]}', found '{_BAD[17]}'",
+    ),
+    ({"subject_id": "11010519800101"}, "subject_id: '11010519800101': length: expected 18 characters"),
+    ({"category": "court.nothing"}, "category: 'court.nothing': unknown category"),
+    ({"authority": "nobody"}, "authority: 'nobody': unknown authority"),
+    (
+        {"authority": "samr"},
+        "authority: 'samr': may not file category 'court.judgment_defaulter' (filed by: court)",
+    ),
+    ({"decided_on": "2025-02-30"}, "decided_on: '2025-02-30': not a real date (YYYY-MM-DD)"),
+    ({"decided_on": "2099-01-01"}, "decided_on: '2099-01-01': in the future"),
+    ({"effective_until": "2025-01-01"}, "effective_until: '2025-01-01': before effective_from"),
+    ({"colour": "red"}, "colour: 'red': unknown column (known: external_id, authority,"),
+]
+
+
+@pytest.mark.parametrize(
+    ("override", "message"), ROW_CASES, ids=[m.split(":")[0] + str(i) for i, (_, m) in enumerate(ROW_CASES)]
+)
+def test_bad_row_refuses_the_whole_file(
+    seeded: Database, tmp_path: Path, override: dict[str, Any], message: str
+) -> None:
+    rows = good_rows(3)
+    rows[1].update(override)
+    path = jsonl(tmp_path / "bad.jsonl", rows)
+    refused(seeded, path, f"{path}:2: {message}", "3 rows", "1 rejected")
+
+
+def test_every_bad_row_is_listed(seeded: Database, tmp_path: Path) -> None:
+    rows = good_rows(4)
+    rows[0]["category"] = "x.y"
+    rows[3]["decided_on"] = "June"
+    path = jsonl(tmp_path / "bad.jsonl", rows)
+    refused(seeded, path, f"{path}:1: category: 'x.y'", f"{path}:4: decided_on: 'June'", "2 rejected")
+
+
+def test_bad_row_in_csv(seeded: Database, tmp_path: Path) -> None:
+    rows = good_rows(2)
+    rows[1]["authority"] = "samr"
+    path = csv_file(tmp_path / "bad.csv", rows)
+    refused(seeded, path, f"{path}:3: authority: 'samr': may not file category")
+
+
+def test_duplicate_key_in_one_file(seeded: Database, tmp_path: Path) -> None:
+    rows = good_rows(3)
+    rows[2]["external_id"] = rows[0]["external_id"]
+    rows[2]["subject_id"] = person_id(99)
+    path = jsonl(tmp_path / "dup.jsonl", rows)
+    refused(
+        seeded,
+        path,
+        f"{path}:3: external_id: '{rows[0]['external_id']}': the same authority and external_id as line 1",
+    )
+
+
+def test_bad_json_line(seeded: Database, tmp_path: Path) -> None:
+    lines = [json.dumps(r, ensure_ascii=False) for r in good_rows(3)]
+    lines[1] = lines[1][:-1]  # drop the closing brace
+    path = jsonl(tmp_path / "bad.jsonl", lines)
+    refused(seeded, path, f"{path}:2: invalid JSON: Expecting ',' delimiter at column")
+
+
+def test_row_that_is_not_an_object(seeded: Database, tmp_path: Path) -> None:
+    path = jsonl(tmp_path / "bad.jsonl", [json.dumps(good_rows(1)[0]), "[1, 2]"])
+    refused(seeded, path, f"{path}:2: a row must be an object of column: value")
+
+
+def test_broken_csv_quoting(seeded: Database, tmp_path: Path) -> None:
+    path = csv_file(tmp_path / "bad.csv", good_rows(2))
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write('X1,court,court.judgment_defaulter,"110105198001010111,王芳,(2024)1,2025-06-01\n')
+    refused(
+        seeded, path, f"{path}:4: broken CSV quoting: unexpected end of data; a quoted field is never closed"
+    )
+
+
+def test_wrong_number_of_csv_fields(seeded: Database, tmp_path: Path) -> None:
+    path = csv_file(tmp_path / "bad.csv", good_rows(2))
+    with path.open("a", encoding="utf-8") as fh:
+        fh.write("X1,court,court.judgment_defaulter\n")
+    refused(seeded, path, f"{path}:4: row: expected 7 fields (as in the header), found 3")
+
+
+@pytest.mark.parametrize("encoding", ["gbk", "latin-1"])
+def test_wrong_encoding(seeded: Database, tmp_path: Path, encoding: str) -> None:
+    r = [
+        row(external_id=f"E{i}", subject_id=person_id(i), subject_name="Wang", decision_no=f"D{i}")
+        for i in range(2)
+    ]
+    r[1]["subject_name"] = "王芳" if encoding == "gbk" else "Müller"
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes("\n".join(json.dumps(x, ensure_ascii=False) for x in r).encode(encoding))
+    refused(seeded, path, f"{path}:2: encoding: expected UTF-8, found byte 0x", "re-save the file as UTF-8")
+
+
+@pytest.mark.parametrize("name", ["empty.jsonl", "empty.csv"])
+def test_empty_file(seeded: Database, tmp_path: Path, name: str) -> None:
+    path = tmp_path / name
+    path.write_text("\n" if name.endswith("jsonl") else "", encoding="utf-8")
+    refused(seeded, path, f"{path}: empty file")
+
+
+def test_header_only_csv(seeded: Database, tmp_path: Path) -> None:
+    path = tmp_path / "h.csv"
+    path.write_text("external_id,authority\n", encoding="utf-8")
+    refused(seeded, path, f"{path}: empty file: a header but no rows")
+
+
+def test_unknown_csv_column(seeded: Database, tmp_path: Path) -> None:
+    rows = [dict(r, colour="red") for r in good_rows(2)]
+    path = csv_file(tmp_path / "bad.csv", rows)
+    refused(seeded, path, f"{path}:1: colour: unknown column (known: external_id,")
+
+
+def test_csv_column_twice(seeded: Database, tmp_path: Path) -> None:
+    path = tmp_path / "bad.csv"
+    path.write_text("external_id,authority,external_id\nA,court,A\n", encoding="utf-8")
+    refused(seeded, path, f"{path}:1: external_id: the column appears twice in the header")
+
+
+def test_unsupported_or_missing_file(seeded: Database, tmp_path: Path) -> None:
+    path = tmp_path / "rows.xlsx"
+    path.write_text("x", encoding="utf-8")
+    refused(seeded, path, f"{path}: file type: expected .jsonl, .ndjson or .csv, found '.xlsx'")
+    refused(seeded, tmp_path / "missing.jsonl", "missing.jsonl: no such file")
+
+
+def test_worker_processes_give_the_same_result(db: Database, tmp_path: Path) -> None:
+    """The parallel path (used for large files) reports and stores exactly what the in-process one does."""
+    from socialcredit.catalogue import default_catalogue
+    from socialcredit.registry import import_file
+
+    cat = default_catalogue()
+    rows = good_rows(5)
+    rows[1]["category"] = "x.y"
+    rows[3]["external_id"] = rows[0]["external_id"]
+    bad = jsonl(tmp_path / "bad.jsonl", rows)
+    before = dump(db)
+    reports = [import_file(db.engine, bad, cat, "t", workers=w) for w in (0, 2)]
+    assert reports[0].errors == reports[1].errors and len(reports[0].errors) == 2
+    assert not reports[1].committed and dump(db) == before
+
+    good = jsonl(tmp_path / "good.jsonl", good_rows(5))
+    done = import_file(db.engine, good, cat, "t", workers=2)
+    assert (done.committed, done.filed) == (True, 5)
+    again = import_file(db.engine, good, cat, "t", workers=0)
+    assert again.unchanged == 5  # the same content hashes and texts on both paths
+    changed = good_rows(5)
+    changed[2]["summary"] = "changed"
+    amended = import_file(db.engine, jsonl(tmp_path / "changed.jsonl", changed), cat, "t", workers=2)
+    assert (amended.amended, amended.unchanged) == (1, 4), amended
+    skipped = import_file(db.engine, bad, cat, "t", workers=2, skip_invalid=True)
+    assert (skipped.rejected, skipped.committed) == (2, True)
+    assert len((tmp_path / "bad.jsonl.rejects.jsonl").read_text("utf-8").splitlines()) == 2

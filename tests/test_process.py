@@ -1,0 +1,354 @@
+"""Due process: notice, objections (deadlines, suspension, decisions, reconsideration), repair, fulfilment,
+expiry and publication, on both databases. Refused steps leave the store exactly as it was."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select
+
+from factories import person_id
+from process_helpers import file, flight_row, food_row, snapshot, suspending
+from socialcredit.catalogue import Catalogue
+from socialcredit.process import (
+    NotAllowed,
+    ProcessInvalid,
+    decide_objection,
+    decide_repair,
+    expire_due,
+    file_objection,
+    fulfil,
+    is_published,
+    list_objections,
+    request_reconsideration,
+    request_repair,
+)
+from socialcredit.process.workdays import add_working_days, deadline, is_working_day
+from socialcredit.registry import Conflict, NotFound, applies_at, display_status, load_state
+from socialcredit.registry.state import day_end
+from socialcredit.store import Database
+from socialcredit.store.tables import outbox, record_events
+
+DAY = dt.timedelta(days=1)
+
+
+def _events(db: Database, record_id: int) -> list[str]:
+    with db.engine.connect() as conn:
+        q = (
+            select(record_events.c.type)
+            .where(record_events.c.record_id == record_id)
+            .order_by(record_events.c.seq)
+        )
+        return list(conn.execute(q).scalars())
+
+
+# -- working days -------------------------------------------------------------------------------------------
+
+
+def test_working_days_skip_weekends_holidays_and_count_makeup_days() -> None:
+    assert add_working_days(dt.date(2026, 11, 20), 1) == dt.date(2026, 11, 23)  # Friday -> Monday
+    assert not is_working_day(dt.date(2026, 10, 5))  # National Day week
+    assert is_working_day(dt.date(2026, 10, 10))  # Saturday worked in exchange
+    # From 30 Sep 2026: 1-7 Oct off, 8 and 9 Oct, Sat 10 Oct worked, then Mon 12 Oct.
+    assert add_working_days(dt.date(2026, 9, 30), 4) == dt.date(2026, 10, 12)
+    with pytest.raises(ValueError, match="negative"):
+        add_working_days(dt.date(2026, 1, 1), -1)
+
+
+def test_deadline_ends_at_the_local_midnight_after_the_last_day(now: dt.datetime) -> None:
+    # now is Friday 20 Nov 2026, 12:00 in Beijing; 7 working days: 23 Nov .. 1 Dec.
+    assert deadline(now, 7, True) == day_end(dt.date(2026, 12, 1))
+    assert deadline(now, 15, False) == day_end(dt.date(2026, 12, 5))
+
+
+# -- notice -------------------------------------------------------------------------------------------------
+
+
+def test_court_records_apply_at_once(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
+    rid = file(db, catalogue, now)
+    with db.engine.connect() as conn:
+        state = load_state(conn, rid)
+    assert applies_at(state, now) and display_status(state, now) == "in_force"
+
+
+def test_notice_days_delay_the_measures_and_the_subject_sees_notified(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rid = file(db, catalogue, now, _row=food_row())
+    with db.engine.connect() as conn:
+        state = load_state(conn, rid)
+    assert state.applies_from == now + 5 * DAY
+    assert not applies_at(state, now + 4 * DAY)
+    assert display_status(state, now + DAY) == "notified"
+    assert applies_at(state, now + 5 * DAY) and display_status(state, now + 5 * DAY) == "in_force"
+
+
+# -- objections ---------------------------------------------------------------------------------------------
+
+
+def test_defaulter_objection_is_due_in_15_days_and_does_not_suspend(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rid = file(db, catalogue, now)
+    with db.engine.begin() as conn:
+        obj = file_objection(conn, catalogue, rid, "I paid in full on 1 Nov", "key1", now, counsel="张律师")
+    assert obj["status"] == "pending" and obj["authority"] == "court" and obj["suspends"] is False
+    assert obj["due_at"] == day_end(dt.date(2026, 12, 5)).isoformat()
+    with db.engine.connect() as conn:
+        state = load_state(conn, rid)
+        assert applies_at(state, now + DAY) and state.suspensions == ()
+        assert list_objections(conn, now=now + 10 * DAY, overdue=True) == []
+        overdue = list_objections(conn, now=now + 16 * DAY, overdue=True)
+    assert [o["id"] for o in overdue] == [obj["id"]] and overdue[0]["overdue"] is True
+    assert _events(db, rid) == ["filed", "objected"]
+
+
+def test_flight_list_objection_is_due_in_7_working_days(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rid = file(db, catalogue, now, _row=flight_row())
+    with db.engine.begin() as conn:
+        obj = file_objection(conn, catalogue, rid, "Not me: my ID card was stolen", "key1", now)
+    assert obj["due_at"] == day_end(dt.date(2026, 12, 1)).isoformat()
+
+
+def test_suspending_objection_pauses_measures_until_decided(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    cat = suspending(catalogue)
+    rid = file(db, cat, now - 10 * DAY, _row=food_row())
+    with db.engine.begin() as conn:
+        obj = file_objection(conn, cat, rid, "The penalty was set aside on appeal", "key1", now)
+    with db.engine.connect() as conn:
+        state = load_state(conn, rid)
+    assert state.suspensions == ((now, None),)
+    assert not applies_at(state, now + DAY) and display_status(state, now + DAY) == "suspended"
+    assert applies_at(state, now - DAY)  # history before the objection is unchanged
+    later = now + 3 * DAY
+    with db.engine.begin() as conn:
+        decide_objection(
+            conn, obj["id"], "rejected", "The appeal was dismissed", "reg1", later, authority="samr"
+        )
+    with db.engine.connect() as conn:
+        state = load_state(conn, rid)
+    assert state.suspensions == ((now, later),)
+    assert applies_at(state, later) and not applies_at(state, now + DAY)
+    assert _events(db, rid) == ["filed", "objected", "objection_decided"]
+
+
+def test_upheld_objection_corrects_the_named_fields(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rid = file(db, catalogue, now)
+    with db.engine.begin() as conn:
+        obj = file_objection(conn, catalogue, rid, "My name is misspelt", "key1", now)
+        done = decide_objection(
+            conn, obj["id"], "upheld", "Name checked against the ID card", "reg1", now + DAY,
+            authority="court", correction={"subject_name": "王芳芳", "effective_until": "2027-12-31"},
+        )  # fmt: skip
+        state = load_state(conn, rid)
+    assert done["status"] == "upheld" and done["remedy"] == "corrected"
+    assert done["correction"]["subject_name"] == "王芳芳"
+    assert state.subject_name == "王芳芳" and state.effective_until == day_end(dt.date(2027, 12, 31))
+    assert _events(db, rid) == ["filed", "objected", "objection_decided", "corrected"]
+
+
+def test_upheld_objection_can_revoke(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
+    rid = file(db, catalogue, now)
+    with db.engine.begin() as conn:
+        obj = file_objection(conn, catalogue, rid, "Wrong person", "key1", now)
+        decide_objection(conn, obj["id"], "upheld", "Identity mix-up", "reg1", now + DAY, revoke=True)
+        state = load_state(conn, rid)
+    assert state.status == "revoked" and not applies_at(state, now + DAY) and applies_at(state, now)
+
+
+def test_rejected_objection_goes_to_the_parent_court_for_reconsideration(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rid = file(db, catalogue, now)
+    with db.engine.begin() as conn:
+        obj = file_objection(conn, catalogue, rid, "I paid", "key1", now)
+        decide_objection(
+            conn, obj["id"], "rejected", "No proof of payment", "reg1", now + DAY, authority="court"
+        )
+        rec = request_reconsideration(
+            conn, catalogue, obj["id"], "Here is the bank slip", "key1", now + 2 * DAY
+        )
+    assert (
+        rec["stage"] == "reconsideration"
+        and rec["authority"] == "court_higher"
+        and rec["parent_id"] == obj["id"]
+    )
+    with db.engine.begin() as conn, pytest.raises(NotAllowed, match="court_higher"):
+        decide_objection(
+            conn, rec["id"], "upheld", "Slip is genuine", "reg1", now + 3 * DAY, authority="court"
+        )
+    with db.engine.begin() as conn:
+        decide_objection(
+            conn,
+            rec["id"],
+            "upheld",
+            "Slip is genuine",
+            "reg2",
+            now + 3 * DAY,
+            authority="court_higher",
+            revoke=True,
+        )
+    assert _events(db, rid) == [
+        "filed", "objected", "objection_decided", "reconsideration_requested", "reconsidered", "revoked",
+    ]  # fmt: skip
+
+
+def test_a_regulator_without_a_parent_reconsiders_its_own_decision(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rid = file(db, catalogue, now, _row=food_row())
+    with db.engine.begin() as conn:
+        obj = file_objection(conn, catalogue, rid, "x", "key1", now)
+        decide_objection(conn, obj["id"], "rejected", "no", "reg", now, authority="samr")
+        rec = request_reconsideration(conn, catalogue, obj["id"], "again", "key1", now + DAY)
+    assert rec["authority"] == "samr" and rec["due_at"] > rec["filed_at"]
+
+
+def test_reconsideration_refused_where_the_category_has_none_or_too_late(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rid = file(db, catalogue, now, _row=flight_row())
+    court = file(db, catalogue, now)
+    with db.engine.begin() as conn:
+        a = file_objection(conn, catalogue, rid, "x", "key1", now)
+        decide_objection(conn, a["id"], "rejected", "no", "reg", now)
+        b = file_objection(conn, catalogue, court, "y", "key1", now)
+        decide_objection(conn, b["id"], "rejected", "no", "reg", now)
+    with db.engine.begin() as conn, pytest.raises(Conflict, match="provides no reconsideration"):
+        request_reconsideration(conn, catalogue, a["id"], "again", "key1", now + DAY)
+    with db.engine.begin() as conn, pytest.raises(ProcessInvalid, match="window closed"):
+        request_reconsideration(conn, catalogue, b["id"], "again", "key1", now + 30 * DAY)
+
+
+def test_bad_objection_steps_change_nothing(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
+    rid = file(db, catalogue, now)
+    with db.engine.begin() as conn:
+        obj = file_objection(conn, catalogue, rid, "grounds", "key1", now)
+    with db.engine.connect() as conn:
+        before = snapshot(conn)
+    cases = [
+        (ProcessInvalid, "grounds", lambda c: file_objection(c, catalogue, rid, "  ", "k", now)),
+        (Conflict, "already has objection", lambda c: file_objection(c, catalogue, rid, "again", "k", now)),
+        (NotFound, "no record", lambda c: file_objection(c, catalogue, 999, "g", "k", now)),
+        (ProcessInvalid, "reason", lambda c: decide_objection(c, obj["id"], "rejected", "", "r", now)),
+        (ProcessInvalid, "outcome", lambda c: decide_objection(c, obj["id"], "maybe", "r", "r", now)),  # type: ignore[arg-type]
+        (ProcessInvalid, "remedy", lambda c: decide_objection(c, obj["id"], "upheld", "r", "r", now)),
+        (ProcessInvalid, "correction.status", lambda c: decide_objection(
+            c, obj["id"], "upheld", "r", "r", now, correction={"status": "revoked"})),
+        (ProcessInvalid, "effective_until", lambda c: decide_objection(
+            c, obj["id"], "upheld", "r", "r", now, correction={"effective_until": "2026-13-01"})),
+        (NotAllowed, "authority court", lambda c: decide_objection(
+            c, obj["id"], "rejected", "r", "r", now, authority="samr")),
+    ]  # fmt: skip
+    for exc, match, step in cases:
+        with pytest.raises(exc, match=match), db.engine.begin() as conn:
+            step(conn)
+    with db.engine.connect() as conn:
+        assert snapshot(conn) == before
+
+
+def test_objection_to_an_ended_record_is_a_conflict(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rid = file(db, catalogue, now)
+    with db.engine.begin() as conn:
+        fulfil(conn, catalogue, rid, "paid", "reg", now)
+    with db.engine.begin() as conn, pytest.raises(Conflict, match="fulfilled"):
+        file_objection(conn, catalogue, rid, "g", "k", now + DAY)
+
+
+# -- repair, fulfilment -------------------------------------------------------------------------------------
+
+
+def test_repair_after_the_minimum_period_lifts_at_once(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    cat = catalogue.categories["food_drug.serious_violation"]
+    rid = file(db, catalogue, now, _row=food_row(decided_on="2025-06-01"))
+    with db.engine.begin() as conn:
+        req = request_repair(conn, catalogue, rid, "Fine paid, recall done", "I commit to ...", "key1", now)
+    with db.engine.connect() as conn:
+        state = load_state(conn, rid)
+    assert req["status"] == "pending" and is_published(state, cat, now + DAY)
+    later = now + 6 * DAY
+    with db.engine.begin() as conn:
+        decide_repair(
+            conn, req["id"], True, "Conditions of Order 36 art. 12 met", "reg1", later, authority="samr"
+        )
+        state = load_state(conn, rid)
+    assert state.status == "repaired" and state.ended_at == later
+    assert applies_at(state, later - dt.timedelta(seconds=1)) and not applies_at(state, later)
+    assert not is_published(state, cat, later)
+    assert _events(db, rid)[-1] == "repaired"
+
+
+def test_repair_refused_before_the_minimum_and_without_evidence(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rid = file(db, catalogue, now, _row=food_row(decided_on="2026-11-01"))
+    with db.engine.connect() as conn:
+        before = snapshot(conn)
+    with pytest.raises(ProcessInvalid, match="2027-11-0"), db.engine.begin() as conn:
+        request_repair(conn, catalogue, rid, "done", "commit", "k", now)
+    with pytest.raises(ProcessInvalid, match="commitment"), db.engine.begin() as conn:
+        request_repair(conn, catalogue, rid, "done", " ", "k", now + 400 * DAY)
+    with db.engine.connect() as conn:
+        assert snapshot(conn) == before
+
+
+def test_rejected_repair_keeps_the_record(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
+    rid = file(db, catalogue, now, _row=food_row())
+    with db.engine.begin() as conn:
+        req = request_repair(conn, catalogue, rid, "done", "commit", "k", now)
+        with pytest.raises(Conflict, match="already has repair request"):
+            request_repair(conn, catalogue, rid, "done", "commit", "k", now)
+        out = decide_repair(conn, req["id"], False, "Fine still unpaid", "reg", now)
+        assert out["status"] == "rejected" and out["decision_reason"] == "Fine still unpaid"
+        assert load_state(conn, rid).status == "filed"
+
+
+def test_fulfilment_ends_a_defaulter_listing_only(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rid = file(db, catalogue, now)
+    food = file(db, catalogue, now, _row=food_row())
+    with db.engine.begin() as conn:
+        state = fulfil(conn, catalogue, rid, "Paid in full", "reg", now + DAY, authority="court")
+    assert state.status == "fulfilled" and not applies_at(state, now + DAY)
+    assert not is_published(state, catalogue.categories[state.category], now + DAY)
+    with pytest.raises(Conflict, match="does not end by fulfilment"), db.engine.begin() as conn:
+        fulfil(conn, catalogue, food, "paid", "reg", now)
+
+
+# -- expiry, publication ------------------------------------------------------------------------------------
+
+
+def test_expiry_emits_one_expired_event_per_record(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    old = file(db, catalogue, now, _row=flight_row(decided_on="2025-06-01", effective_from="2025-06-01"))
+    live = file(db, catalogue, now, _row=flight_row(external_id="CA-2", subject_id=person_id(33)))
+    assert expire_due(db.engine, now) == [old]
+    assert expire_due(db.engine, now) == []
+    with db.engine.connect() as conn:
+        assert load_state(conn, old).status == "expired" and load_state(conn, live).status == "filed"
+        types = list(conn.execute(select(outbox.c.type).where(outbox.c.record_id == old)).scalars())
+    assert types == ["filed", "expired"]
+
+
+def test_publication_ends_at_the_maximum_period(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
+    rid = file(db, catalogue, now, _row=food_row(decided_on="2025-06-01"))
+    cat = catalogue.categories["food_drug.serious_violation"]
+    with db.engine.connect() as conn:
+        state = load_state(conn, rid)
+    ends = day_end(dt.date(2025, 5, 31)) + 1095 * DAY
+    assert is_published(state, cat, ends - dt.timedelta(seconds=1))
+    assert not is_published(state, cat, ends)
+    assert not is_published(state, cat.model_copy(update={"public": False}), now)
