@@ -53,15 +53,16 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _pg_schema(worker: str) -> str:
-    return f"sctest_{worker}"
+def _pg_schema(run: str, worker: str) -> str:
+    # One schema per test run and worker: two runs at once (two developers, CI) never share tables.
+    return f"sctest_{run[:10]}_{worker}"
 
 
 @pytest.fixture(scope="session")
-def pg_engine(worker_id: str) -> Iterator[Engine]:
+def pg_engine(worker_id: str, testrun_uid: str) -> Iterator[Engine]:
     if not PG_URL:
         pytest.skip("SOCIALCREDIT_TEST_DATABASE_URL is not set")
-    schema = _pg_schema(worker_id)
+    schema = _pg_schema(testrun_uid, worker_id)
     admin = connect(PG_URL)
     with admin.begin() as conn:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
@@ -72,6 +73,10 @@ def pg_engine(worker_id: str) -> Iterator[Engine]:
     upgrade(engine)
     yield engine
     engine.dispose()
+    admin = connect(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+    admin.dispose()
 
 
 def pg_url_for(schema: str) -> str:
@@ -91,7 +96,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
         names = ", ".join(t.name for t in metadata.sorted_tables)
         conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     worker = request.getfixturevalue("worker_id")
-    return pg_url_for(_pg_schema(worker))
+    return pg_url_for(_pg_schema(request.getfixturevalue("testrun_uid"), worker))
 
 
 @pytest.fixture

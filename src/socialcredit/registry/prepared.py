@@ -19,7 +19,7 @@ from ..catalogue import Catalogue
 from ..store.tables import outbox, record_events, records, subjects
 from .bulk import bulk_insert, datetime_converter, pg_dt, sqlite_date, sqlite_dt
 from .rows import Filing, RowInvalid, check_row
-from .state import LIFECYCLE_ENDED, _iso
+from .state import LIFECYCLE_ENDED, _iso, notice_end
 
 __all__ = ["Prepared", "check_chunk", "check_one", "init_worker", "prepare", "refile", "write_prepared"]
 
@@ -50,7 +50,7 @@ def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, sou
     start, until = f.effective_from, f.effective_until
     applies = start
     if not cat.takes_effect_at_once:
-        applies = max(applies, now + dt.timedelta(days=cat.notice_days))
+        applies = max(applies, notice_end(now, cat.notice_days, cat.notice_working_days))
     rep = f.legal_representative.canonical if f.legal_representative else None
     ctl = f.actual_controller.canonical if f.actual_controller else None
     subject = f.subject.canonical

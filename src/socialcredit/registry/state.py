@@ -22,6 +22,7 @@ __all__ = [
     "day_end",
     "day_start",
     "display_status",
+    "notice_end",
     "parse_instant",
 ]
 
@@ -177,3 +178,13 @@ def display_status(state: RecordState, instant: dt.datetime) -> str:
     if any(a <= instant and (b is None or instant < b) for a, b in state.suspensions):
         return "suspended"
     return "in_force"
+
+
+def notice_end(filed_at: dt.datetime, days: int, working_days: bool) -> dt.datetime:
+    """When a notice period that starts at ``filed_at`` ends: ``days`` calendar days later, or, for lists with a
+    working-day window (flight and train bans), the end of the last of ``days`` working days."""
+    if not working_days:
+        return filed_at + dt.timedelta(days=days)
+    from ..process.workdays import deadline  # imported late: process builds on the registry
+
+    return deadline(filed_at, days, True)

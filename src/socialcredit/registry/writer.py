@@ -20,7 +20,7 @@ from ..catalogue import Catalogue
 from ..store.tables import outbox, record_events, records
 from .bulk import bulk_insert, datetime_converter
 from .rows import Filing
-from .state import LIFECYCLE_ENDED, RecordState
+from .state import LIFECYCLE_ENDED, RecordState, notice_end
 
 __all__ = [
     "Conflict",
@@ -129,7 +129,7 @@ def _state(f: Filing, record_id: int, filed_at: dt.datetime, catalogue: Catalogu
     cat = catalogue.categories[f.category]
     applies = f.effective_from
     if not cat.takes_effect_at_once:
-        applies = max(applies, filed_at + dt.timedelta(days=cat.notice_days))
+        applies = max(applies, notice_end(filed_at, cat.notice_days, cat.notice_working_days))
     return RecordState(
         id=record_id,
         authority=f.authority,

@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from ... import audit
 from ...audit import AuditEntry
 from ...identifiers import IdentifierError, mask, parse
+from ...process.publication import is_published
 from ...registry import display_status, load_state
 from ...store.tables import records, subjects
 from ..deps import PublicLimit, StateDep, utcnow
@@ -67,7 +68,12 @@ def search_subjects(
             select(records.c.id).where(listed, records.c.subject_id == sid).order_by(records.c.id)
         ).scalars()
         states = [load_state(conn, rid) for rid in ids]
-        shown = [public_record(s, state.catalogue) for s in states if display_status(s, now) == "in_force"]
+        shown = [
+            public_record(s, state.catalogue)
+            for s in states
+            if display_status(s, now) == "in_force"
+            and is_published(s, state.catalogue.categories[s.category], now)
+        ]
         if shown:  # a suspended record is not published
             hits.append({"name": name, "id": mask(sid), "kind": kind, "records": shown})
     return hits
