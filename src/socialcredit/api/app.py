@@ -7,8 +7,11 @@ subjects, public (search, catalogue), reconcile (W3C 0.2), audit (auditors), key
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
 import gc
 import importlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -25,6 +28,8 @@ from .metrics import RequestGuard
 from .routers import audit, checks, health, keys, public, reconcile, records, subjects
 from .schemas import BatchCheck, CheckQuery, Problem
 from .state import AppState
+
+log = logging.getLogger(__name__)
 
 __all__ = ["create_app", "server_app"]
 
@@ -56,12 +61,15 @@ def create_app(
     settings: Settings | None = None,
     *,
     freeze_gc: bool = False,
+    expiry_every: float | None = None,
 ) -> FastAPI:
     """The app over ``db`` (default: the configured database) and ``catalogue`` (default: the shipped one).
 
     ``freeze_gc``: at startup, move everything alive (the index above all) out of the cyclic garbage
     collector, whose full passes over a large index otherwise show up as tail latency. For a server process,
-    not for tests that build many apps in one process (frozen objects are never collected as cycles)."""
+    not for tests that build many apps in one process (frozen objects are never collected as cycles).
+    ``expiry_every``: seconds between sweeps that append ``expired`` events for records past their end (the server
+    runs one so expiry is announced within a minute; checks are exact without it)."""
     settings = settings or get_settings()
     db = db or Database.open(settings.database_url)
     catalogue = catalogue or default_catalogue()
@@ -73,7 +81,10 @@ def create_app(
             gc.collect()
             gc.freeze()
         state.start()
+        sweeper = asyncio.create_task(_sweep_expiry(state, expiry_every)) if expiry_every else None
         yield
+        if sweeper is not None:
+            sweeper.cancel()
         await state.stop()
 
     app = FastAPI(title="socialcredit", version=__version__, description=_DESCRIPTION, lifespan=lifespan)
@@ -109,6 +120,21 @@ def create_app(
     return app
 
 
+async def _sweep_expiry(state: AppState, every: float) -> None:
+    from ..process.expiry import expire_due
+
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await asyncio.wrap_future(
+                state.audit.run(lambda: expire_due(state.db.engine, dt.datetime.now(dt.UTC)))
+            )
+            await state.refresh_now()
+        except Exception:  # a failed sweep is retried at the next tick; checks never depended on it
+            log.exception("expiry sweep failed")
+
+
 def server_app() -> FastAPI:
-    """The uvicorn factory of ``socialcredit serve``: the configured app, collector frozen at startup."""
-    return create_app(freeze_gc=True)
+    """The uvicorn factory of ``socialcredit serve``: the configured app, collector frozen at startup, and
+    an expiry sweep every 20 seconds."""
+    return create_app(freeze_gc=True, expiry_every=20.0)
