@@ -64,6 +64,26 @@ def _until(ts: float) -> dt.datetime | None:
     return hit  # type: ignore[return-value]
 
 
+def _reason(e: Entry, r: MeasureRef, until: dt.datetime | None, withheld: bool) -> Reason:
+    """One reason, filled straight into the instance dict (several times faster than the dataclass init)."""
+    rule = e.rule
+    reason = _new(Reason)
+    reason.__dict__.update(
+        record_id=e.record_id,
+        category=rule.category,
+        memorandum=r.memorandum,
+        measure=r.measure,
+        department=r.department,
+        effect=r.effect,
+        legal_basis=r.legal_basis,
+        valid_until=until,
+        via=rule.via,
+        via_subject=e.via_subject,
+        withheld=withheld,
+    )
+    return reason
+
+
 def decide(
     subject: str, action: str, as_of: dt.datetime, t: float, entries: Sequence[Entry], version: str
 ) -> Decision:
@@ -78,21 +98,7 @@ def decide(
             until = _until(e.until)
             only: list[Reason] = []
             for r in rule.by_action[action]:
-                reason = _new(Reason)
-                reason.__dict__.update(
-                    record_id=e.record_id,
-                    category=rule.category,
-                    memorandum=r.memorandum,
-                    measure=r.measure,
-                    department=r.department,
-                    effect=r.effect,
-                    legal_basis=r.legal_basis,
-                    valid_until=until,
-                    via=rule.via,
-                    via_subject=e.via_subject,
-                    withheld=False,
-                )
-                only.append(reason)
+                only.append(_reason(e, r, until, False))
             d = _new(Decision)
             d.__dict__.update(
                 subject=subject,
@@ -128,21 +134,7 @@ def decide(
         until = _until(e.until)
         for r in refs:
             withheld = black is not None and r.effect == "expedite"
-            reason = _new(Reason)
-            reason.__dict__.update(
-                record_id=e.record_id,
-                category=rule.category,
-                memorandum=r.memorandum,
-                measure=r.measure,
-                department=r.department,
-                effect=r.effect,
-                legal_basis=r.legal_basis,
-                valid_until=until,
-                via=rule.via,
-                via_subject=e.via_subject,
-                withheld=withheld,
-            )
-            reasons.append(reason)
+            reasons.append(_reason(e, r, until, withheld))
             if withheld:
                 withheld_any = True
             else:
