@@ -30,11 +30,11 @@ def _last_day(until: dt.datetime | None) -> str | None:
     return None if until is None else (local_date(until) - dt.timedelta(days=1)).isoformat()
 
 
-def record_out(s: RecordState, now: dt.datetime) -> dict[str, Any]:
+def _filed_fields(s: RecordState) -> dict[str, Any]:
+    """The record's fields as an import row names them (dates as the last local day in force)."""
     return {
-        "id": s.id,
-        "authority": s.authority,
         "external_id": s.external_id,
+        "authority": s.authority,
         "category": s.category,
         "subject_id": s.subject_id,
         "subject_name": s.subject_name,
@@ -48,6 +48,13 @@ def record_out(s: RecordState, now: dt.datetime) -> dict[str, Any]:
         "legal_representative_name": s.legal_representative_name,
         "actual_controller_id": s.actual_controller_id,
         "actual_controller_name": s.actual_controller_name,
+    }
+
+
+def record_out(s: RecordState, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "id": s.id,
+        **_filed_fields(s),
         "status": s.status,
         "display_status": display_status(s, now),
         "applies_from": _iso(s.applies_from),
@@ -59,23 +66,7 @@ def record_out(s: RecordState, now: dt.datetime) -> dict[str, Any]:
 
 def row_of(s: RecordState) -> dict[str, Any]:
     """The import row that files this record as it stands (the base an amendment changes)."""
-    row = {
-        "external_id": s.external_id,
-        "authority": s.authority,
-        "category": s.category,
-        "subject_id": s.subject_id,
-        "subject_name": s.subject_name,
-        "decision_no": s.decision_no,
-        "decided_on": s.decided_on.isoformat(),
-        "effective_from": local_date(s.effective_from).isoformat(),
-        "effective_until": _last_day(s.effective_until),
-        "legal_basis": s.legal_basis,
-        "summary": s.summary,
-        "legal_representative_id": s.legal_representative_id,
-        "legal_representative_name": s.legal_representative_name,
-        "actual_controller_id": s.actual_controller_id,
-        "actual_controller_name": s.actual_controller_name,
-    }
+    row = _filed_fields(s)
     return {k: v for k, v in row.items() if v not in (None, "")}
 
 

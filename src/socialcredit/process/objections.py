@@ -89,6 +89,43 @@ def _no_change(s: RecordState) -> RecordState:
     return s
 
 
+def _open_objection(
+    conn: Connection,
+    record_id: int,
+    stage: str,
+    parent_id: int | None,
+    authority: str,
+    filed_by: str,
+    counsel: str | None,
+    grounds: str,
+    now: dt.datetime,
+    due: dt.datetime,
+    suspends: bool,
+) -> dict[str, Any]:
+    """Insert a pending objection (or reconsideration) and append its event, suspending measures if asked."""
+    oid = conn.execute(
+        insert(objections)
+        .values(
+            record_id=record_id,
+            stage=stage,
+            parent_id=parent_id,
+            authority=authority,
+            filed_by=filed_by,
+            counsel=counsel,
+            grounds=grounds,
+            filed_at=now,
+            due_at=due,
+            suspends=suspends,
+            status="pending",
+        )
+        .returning(objections.c.id)
+    ).scalar_one()
+    event = "objected" if stage == "objection" else "reconsideration_requested"
+    change = _suspend(now) if suspends else _no_change
+    apply_event(conn, record_id, event, change, filed_by, now, f"objection {oid}")
+    return get_objection(conn, int(oid))
+
+
 def file_objection(
     conn: Connection,
     catalogue: Catalogue,
@@ -113,25 +150,9 @@ def file_objection(
         if rule.decision_days
         else deadline(now, rule.days, rule.working_days)
     )
-    oid = conn.execute(
-        insert(objections)
-        .values(
-            record_id=record_id,
-            stage="objection",
-            authority=state.authority,
-            filed_by=filed_by,
-            counsel=counsel,
-            grounds=text,
-            filed_at=now,
-            due_at=due,
-            suspends=rule.suspends,
-            status="pending",
-        )
-        .returning(objections.c.id)
-    ).scalar_one()
-    change = _suspend(now) if rule.suspends else _no_change
-    apply_event(conn, record_id, "objected", change, filed_by, now, f"objection {oid}")
-    return get_objection(conn, int(oid))
+    return _open_objection(
+        conn, record_id, "objection", None, state.authority, filed_by, counsel, text, now, due, rule.suspends
+    )
 
 
 def _correction(value: dict[str, Any], state: RecordState) -> dict[str, Any]:
@@ -275,26 +296,19 @@ def request_reconsideration(
     if pending is not None:
         raise Conflict(f"record {record_id} already has objection {pending} pending")
     due = deadline(now, rule.decision_days or 15, False)
-    oid = conn.execute(
-        insert(objections)
-        .values(
-            record_id=record_id,
-            stage="reconsideration",
-            parent_id=objection_id,
-            authority=parent,
-            filed_by=filed_by,
-            counsel=counsel,
-            grounds=text,
-            filed_at=now,
-            due_at=due,
-            suspends=rule.suspends,
-            status="pending",
-        )
-        .returning(objections.c.id)
-    ).scalar_one()
-    change = _suspend(now) if rule.suspends else _no_change
-    apply_event(conn, record_id, "reconsideration_requested", change, filed_by, now, f"objection {oid}")
-    return get_objection(conn, int(oid))
+    return _open_objection(
+        conn,
+        record_id,
+        "reconsideration",
+        objection_id,
+        parent,
+        filed_by,
+        counsel,
+        text,
+        now,
+        due,
+        rule.suspends,
+    )
 
 
 def list_objections(
