@@ -176,8 +176,20 @@ def orm_baseline(url: str, n: int, same_rows: bool) -> float:
     return n / secs
 
 
-def _tree_rss_kb(pid: int) -> int:
-    """Resident memory of ``pid`` and all its descendants (worker processes included), from /proc."""
+def _pss_kb(pid: int) -> int:
+    """Proportional set size: pages shared between processes (libraries, the forkserver's) counted once."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            for line in fh:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _tree_rss_kb(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) of ``pid`` and all its descendants (worker processes included), from /proc."""
     parents: dict[int, int] = {}
     rss: dict[int, int] = {}
     for entry in os.listdir("/proc"):
@@ -196,7 +208,7 @@ def _tree_rss_kb(pid: int) -> int:
         kids = [c for c, pp in parents.items() if pp == p and c not in tree]
         tree.update(kids)
         frontier.extend(kids)
-    return sum(rss.get(p, 0) for p in tree)
+    return sum(rss.get(p, 0) for p in tree), sum(_pss_kb(p) for p in tree)
 
 
 def run_import(url: str, path: Path) -> dict[str, Any]:
@@ -217,12 +229,14 @@ def run_import(url: str, path: Path) -> dict[str, Any]:
         started = time.perf_counter()
         with out.open("w") as o, err.open("w") as e:
             proc = subprocess.Popen(cmd, env=env, stdout=o, stderr=e)
-            tree_peak = [0]
+            tree_peak = [0, 0]
             done = threading.Event()
 
             def sample() -> None:
                 while not done.wait(0.5):
-                    tree_peak[0] = max(tree_peak[0], _tree_rss_kb(proc.pid))
+                    rss, pss = _tree_rss_kb(proc.pid)
+                    tree_peak[0] = max(tree_peak[0], rss)
+                    tree_peak[1] = max(tree_peak[1], pss)
 
             sampler = threading.Thread(target=sample, daemon=True)
             sampler.start()
@@ -237,6 +251,7 @@ def run_import(url: str, path: Path) -> dict[str, Any]:
             "seconds": round(secs, 2),
             "peak_rss_mb": round(peak_kb / 1024, 1),
             "peak_rss_all_processes_mb": round(tree_peak[0] / 1024, 1),
+            "peak_pss_all_processes_mb": round(tree_peak[1] / 1024, 1),
             "output": out.read_text().strip(),
         }
 
@@ -289,13 +304,15 @@ def main(argv: list[str]) -> int:
                 "import_seconds": res["seconds"],
                 "peak_rss_mb": res["peak_rss_mb"],
                 "peak_rss_all_processes_mb": res["peak_rss_all_processes_mb"],
+                "peak_pss_all_processes_mb": res["peak_pss_all_processes_mb"],
                 "orm_same_rows_rows_per_s": round(base_same),
                 "orm_one_row_rows_per_s": round(base_narrow),
             }
             ok = rate >= 20_000 and res["peak_rss_mb"] <= 300
             print(
                 f"{name:10s} import: {rate:>9,.0f} rows/s  peak RSS {res['peak_rss_mb']:.1f} MB "
-                f"(import process; {res['peak_rss_all_processes_mb']:.1f} MB with its workers)  "
+                f"(import process; {res['peak_rss_all_processes_mb']:.1f} MB RSS, "
+                f"{res['peak_pss_all_processes_mb']:.1f} MB PSS with its workers)  "
                 f"({res['seconds']:.1f}s)  {'meets' if ok else 'MISSES'} the goal (>=20,000 rows/s, <=300 MB)"
             )
             print(

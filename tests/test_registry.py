@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select
 
 from factories import org_id, person_id, row
@@ -30,6 +33,8 @@ from socialcredit.registry import (
     revoke,
     states_for_subject,
 )
+from socialcredit.registry.bulk import pg_dt, sqlite_dt
+from socialcredit.registry.prepared import prepare
 from socialcredit.registry.writer import _state, event_payload
 from socialcredit.store import Database
 from socialcredit.store.tables import outbox, record_events, records, subjects
@@ -365,3 +370,69 @@ def test_sequence_numbers_follow_commit_order(db: Database, cat: Catalogue, now:
             select(record_events.c.seq, record_events.c.record_id).order_by(record_events.c.seq)
         ).all()
         assert [tuple(r) for r in rows] == [(1, 1), (2, 2), (3, 3)]
+
+
+_free_text = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\x0b\x0c\x7f"),
+    min_size=1,
+    max_size=30,
+).filter(lambda s: s.strip() == s and not any("\x00" <= c < "\x20" and c not in "\t\n" for c in s))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    external_id=_free_text,
+    name=_free_text,
+    decision_no=_free_text,
+    summary=st.one_of(st.none(), _free_text),
+    basis=st.one_of(st.none(), _free_text),
+    rep_name=st.one_of(st.none(), _free_text),
+    ctl=st.booleans(),
+    category=st.sampled_from(["test.fixed", "test.notice", "test.open"]),
+    dialect=st.sampled_from(["sqlite", "postgresql"]),
+    zone=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=8))]),
+)
+def test_prepared_texts_equal_the_record_state_for_any_text(
+    cat: Catalogue,
+    now: dt.datetime,
+    external_id: str,
+    name: str,
+    decision_no: str,
+    summary: str | None,
+    basis: str | None,
+    rep_name: str | None,
+    ctl: bool,
+    category: str,
+    dialect: str,
+    zone: dt.tzinfo,
+) -> None:
+    """The import's template-built texts equal RecordState.to_json and event_payload, quotes, backslashes,
+    tabs, newlines, line separators and CJK included; and in any zone the import's clock is given in."""
+    fields: dict[str, Any] = {
+        "external_id": external_id,
+        "subject_id": org_id(4),
+        "subject_name": name,
+        "decision_no": decision_no,
+        "summary": summary,
+        "legal_basis": basis,
+        "legal_representative_id": person_id(5),
+        "legal_representative_name": rep_name,
+    }
+    if ctl:
+        fields.update(actual_controller_id=person_id(6), actual_controller_name=name)
+    f = check_row(samr(category=category, **fields), cat, now)
+    at = now.astimezone(zone)
+    p = prepare(f, cat, at, dialect)
+    expected = _state(f, 41, at, cat)
+    assert f'{p[4]}"id":41{p[5]}' == expected.to_json()
+    assert f'{p[6]}"event_id": 7{p[7]}"record_id": 41{p[8]}' == event_payload(7, "filed", expected, at, None)
+    linked = [expected.subject_id, *(s for s, _ in expected.linked())]
+    assert json.loads(p[9]) == linked
+    cdt = sqlite_dt if dialect == "sqlite" else pg_dt
+    row_ = p[10]
+    assert (row_[8], row_[9], row_[17], row_[22]) == (
+        cdt(expected.effective_from),
+        cdt(expected.effective_until),
+        cdt(expected.applies_from),
+        cdt(at),
+    )

@@ -16,7 +16,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
+from typing import Literal, NoReturn
 
 from stdnum import numdb
 from stdnum.cn import ric
@@ -29,6 +29,8 @@ _USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 _PASSPORT = re.compile(r"^passport:([A-Za-z]{3}):([A-Za-z0-9]{5,20})$")
 _RIC_BODY = re.compile(r"^[0-9]{17}[0-9X]$")
 _MIN_BIRTH_YEAR = 1850
+# Birth dates before this day are never in the future, so the clock is read only for the rare later one.
+_NOT_FUTURE_BEFORE = dt.date.today() - dt.timedelta(days=1)
 # GB/T 2260 province-level codes: the first two digits of every resident ID.
 _PROVINCES = frozenset(
     [str(n) for n in (*range(11, 16), *range(21, 24), *range(31, 38), *range(41, 47), *range(50, 55))]
@@ -94,7 +96,27 @@ def _uscc_valid(raw: str) -> bool:
     return raw[:8].isdigit() and all(c in _USCC_VALUE for c in raw[8:]) and raw[17] == _uscc_expected(raw)
 
 
+_USCC_SHAPE = re.compile(r"^[0-9]{8}[0-9A-HJ-NPQRTUW-Y]{10}$")
+
+
 def _parse_uscc(raw: str, allowlist: frozenset[str]) -> SubjectId:
+    if not _USCC_SHAPE.match(raw):
+        _uscc_shape_error(raw)
+    expected = _uscc_expected(raw)
+    code, name = _region(raw[2:8])
+    if raw[17] != expected:
+        if raw in allowlist:
+            return SubjectId(raw, "organisation", "uscc", code, name, allowlisted=True)
+        raise IdentifierError(
+            raw,
+            f"check character: expected {expected!r}, found {raw[17]!r} "
+            "(a pilot-era code that is real must be added to the operator allowlist)",
+        )
+    return SubjectId(raw, "organisation", "uscc", code, name)
+
+
+def _uscc_shape_error(raw: str) -> NoReturn:
+    """Raise the error naming the first character out of place in a 18-character value."""
     for i, ch in enumerate(raw):
         if ch not in _USCC_ALPHABET:
             raise IdentifierError(
@@ -109,17 +131,7 @@ def _parse_uscc(raw: str, allowlist: frozenset[str]) -> SubjectId:
             f"character at position {pos + 1}: expected a digit (positions 1-8 are registration authority, "
             f"category and division code), found {raw[pos]!r}",
         )
-    expected = _uscc_expected(raw)
-    code, name = _region(raw[2:8])
-    if raw[17] != expected:
-        if raw in allowlist:
-            return SubjectId(raw, "organisation", "uscc", code, name, allowlisted=True)
-        raise IdentifierError(
-            raw,
-            f"check character: expected {expected!r}, found {raw[17]!r} "
-            "(a pilot-era code that is real must be added to the operator allowlist)",
-        )
-    return SubjectId(raw, "organisation", "uscc", code, name)
+    raise IdentifierError(raw, "not a unified social credit code")  # unreachable for 18 characters
 
 
 def _parse_ric(raw: str) -> SubjectId:
@@ -138,7 +150,7 @@ def _parse_ric(raw: str) -> SubjectId:
     expected = str(ric.calc_check_digit(raw))  # stdnum wants the full number, check included
     if raw[17] != expected:
         raise IdentifierError(raw, f"check character: expected {expected!r}, found {raw[17]!r}")
-    if birth > dt.date.today():
+    if birth >= _NOT_FUTURE_BEFORE and birth > dt.date.today():
         raise IdentifierError(raw, f"birth date {birth.isoformat()} is in the future")
     code, name = _region(raw[:6])
     return SubjectId(raw, "person", "ric", code, name, birth, "male" if int(raw[16]) % 2 else "female")

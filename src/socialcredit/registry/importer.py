@@ -30,7 +30,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, Engine
 
 from ..catalogue import Catalogue
-from .prepared import Prepared, check_chunk, check_one, init_worker, refile, write_prepared
+from .prepared import Prepared, check_chunk, check_one, init_worker, loads, refile, write_prepared
 from .rows import COLUMNS, Filing, RowError
 from .writer import Conflict
 
@@ -96,7 +96,7 @@ def read_rows(path: Path, on_position: Callable[[int], None] | None = None) -> I
                 continue
             seen = True
             try:
-                yield n, json.loads(line)
+                yield n, loads(line)
             except json.JSONDecodeError as exc:
                 raise FileInvalid(f"{path}:{n}: invalid JSON: {exc.msg} at column {exc.colno}") from None
         if not seen:

@@ -11,9 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable, Sequence
+from json.encoder import encode_basestring
 from typing import Any
 
-from sqlalchemy import Connection, select, update
+import orjson
+from sqlalchemy import Connection, update
 
 from ..catalogue import Catalogue
 from ..store.tables import outbox, record_events, records, subjects
@@ -29,10 +31,7 @@ __all__ = ["Prepared", "check_chunk", "check_one", "init_worker", "prepare", "re
 Prepared = tuple[Any, ...]
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # as writer.event_payload
-_ENCODE_STATE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as RecordState.to_json
-_STATE_HOLE = '"id":null'
-_EVENT_HOLE = '"event_id": null'
-_RECORD_HOLE = '"record_id": null'
+_QUOTE: Callable[[str], str] = encode_basestring  # a JSON string, as ensure_ascii=False writes it
 _RECORD_COLUMNS = (
     "id", "authority", "external_id", "category", "subject_id", "subject_name", "decision_no", "decided_on",
     "effective_from", "effective_until", "legal_basis", "summary", "legal_representative_id",
@@ -42,10 +41,46 @@ _RECORD_COLUMNS = (
 _SUBJECT_COLUMNS = ("id", "kind", "name", "region_code", "region", "allowlisted", "created_at")
 
 
+def _text(value: str | None) -> str:
+    """A JSON value for an optional text, exactly as ``json`` with ``ensure_ascii=False`` writes it."""
+    return "null" if value is None else _QUOTE(value)
+
+
+class _Times:
+    """The texts and storage values of the instants a file repeats (day boundaries, the import's now).
+
+    Formatting an aware datetime costs more than the rest of a row's JSON; a file holds a few thousand
+    distinct instants, so each is formatted once. Keyed by instant and zone: equal instants in other zones
+    format differently.
+    """
+
+    def __init__(self, dialect: str) -> None:
+        self.cdt: Callable[[Any], Any] = sqlite_dt if dialect == "sqlite" else pg_dt
+        self.seen: dict[tuple[dt.datetime, Any], tuple[str, str, Any]] = {}
+
+    def __call__(self, v: dt.datetime) -> tuple[str, str, Any]:
+        """(UTC ISO text as in a state, ``isoformat()`` as in a payload, the driver's storage value)."""
+        key = (v, v.tzinfo)
+        hit = self.seen.get(key)
+        if hit is None:
+            if len(self.seen) > 50_000:
+                self.seen.clear()
+            hit = self.seen[key] = (_QUOTE(_iso(v) or ""), _QUOTE(v.isoformat()), self.cdt(v))
+        return hit
+
+
+_TIMES: dict[str, _Times] = {}
+
+
 def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, source: Any = None) -> Prepared:
-    """The storage texts of ``f`` as a new record filed at ``now`` (id and sequence number left open)."""
-    cdt: Callable[[Any], Any] = sqlite_dt if dialect == "sqlite" else pg_dt
-    cd: Callable[[Any], Any] = sqlite_date if dialect == "sqlite" else (lambda d: d)
+    """The storage texts of ``f`` as a new record filed at ``now`` (id and sequence number left open).
+
+    The JSON texts are written from templates (keys in sorted order, the separators of
+    ``RecordState.to_json`` and ``event_payload``): a test holds them equal to what those write.
+    """
+    times = _TIMES.get(dialect)
+    if times is None:
+        times = _TIMES[dialect] = _Times(dialect)
     cat = catalogue.categories[f.category]
     start, until = f.effective_from, f.effective_until
     applies = start
@@ -54,38 +89,49 @@ def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, sou
     rep = f.legal_representative.canonical if f.legal_representative else None
     ctl = f.actual_controller.canonical if f.actual_controller else None
     subject = f.subject.canonical
-    state = _ENCODE_STATE({
-        "actual_controller_id": ctl, "actual_controller_name": f.actual_controller_name,
-        "applies_from": _iso(applies), "authority": f.authority, "category": f.category,
-        "content_hash": f.content_hash, "decided_on": f.decided_on.isoformat(), "decision_no": f.decision_no,
-        "effective_from": _iso(start), "effective_until": _iso(until), "ended_at": None,
-        "external_id": f.external_id, "filed_at": _iso(now), "id": None, "legal_basis": f.legal_basis,
-        "legal_representative_id": rep, "legal_representative_name": f.legal_representative_name,
-        "status": "filed", "subject_id": subject, "subject_name": f.subject_name, "summary": f.summary,
-        "suspensions": [],
-    })  # fmt: skip
+    s_start, p_start, db_start = times(start)
+    s_applies, p_applies, db_applies = (s_start, p_start, db_start) if applies is start else times(applies)
+    if until is None:
+        s_until = p_until = "null"
+        db_until = None
+    else:
+        s_until, p_until, db_until = times(until)
+    s_now, p_now, db_now = times(now)
+    authority, category, external_id = _QUOTE(f.authority), _QUOTE(f.category), _QUOTE(f.external_id)
+    q_subject = _QUOTE(subject)
+    s_head = (
+        f'{{"actual_controller_id":{_text(ctl)},"actual_controller_name":{_text(f.actual_controller_name)},'
+        f'"applies_from":{s_applies},"authority":{authority},"category":{category},'
+        f'"content_hash":"{f.content_hash}","decided_on":"{f.decided_on.isoformat()}",'
+        f'"decision_no":{_QUOTE(f.decision_no)},"effective_from":{s_start},"effective_until":{s_until},'
+        f'"ended_at":null,"external_id":{external_id},"filed_at":{s_now},'
+    )
+    s_tail = (
+        f',"legal_basis":{_QUOTE(f.legal_basis)},"legal_representative_id":{_text(rep)},'
+        f'"legal_representative_name":{_text(f.legal_representative_name)},"status":"filed",'
+        f'"subject_id":{q_subject},"subject_name":{_QUOTE(f.subject_name)},"summary":{_QUOTE(f.summary)},'
+        f'"suspensions":[]}}'
+    )
     linked = []
     if rep:
-        linked.append({"role": "legal_representative", "subject_id": rep})
+        linked.append(f'{{"role": "legal_representative", "subject_id": {_QUOTE(rep)}}}')
     if ctl:
-        linked.append({"role": "actual_controller", "subject_id": ctl})
-    payload = _ENCODE({
-        "applies_from": applies.isoformat(), "authority": f.authority, "category": f.category,
-        "event_id": None, "linked": linked, "reason": None, "record_id": None, "recorded_at": now.isoformat(),
-        "status": "filed", "subject_id": subject, "type": "filed",
-        "valid_until": until.isoformat() if until else None,
-    })  # fmt: skip
-    # The holes can only be keys: a quote inside a value is escaped, so '"id":null' never occurs in one.
-    s_head, s_tail = state.split(_STATE_HOLE, 1)
-    p_head, rest = payload.split(_EVENT_HOLE, 1)
-    p_mid, p_tail = rest.split(_RECORD_HOLE, 1)
-    ids = _ENCODE([subject, *(x["subject_id"] for x in linked)]) if linked else f'["{subject}"]'
-    start_db = cdt(start)
+        linked.append(f'{{"role": "actual_controller", "subject_id": {_QUOTE(ctl)}}}')
+    p_head = f'{{"applies_from": {p_applies}, "authority": {authority}, "category": {category}, '
+    p_mid = f', "linked": [{", ".join(linked)}], "reason": null, '
+    p_tail = (
+        f', "recorded_at": {p_now}, "status": "filed", "subject_id": {q_subject}, "type": "filed", '
+        f'"valid_until": {p_until}}}'
+    )
+    if linked:
+        ids = _ENCODE([subject, *(x for x in (rep, ctl) if x)])
+    else:
+        ids = f"[{q_subject}]"
     record = (
         None, f.authority, f.external_id, f.category, subject, f.subject_name, f.decision_no,
-        cd(f.decided_on), start_db, cdt(until), f.legal_basis, f.summary, rep, f.legal_representative_name,
-        ctl, f.actual_controller_name, "filed", start_db if applies is start else cdt(applies), None, "[]",
-        None, f.content_hash, cdt(now), cdt(now),
+        sqlite_date(f.decided_on) if dialect == "sqlite" else f.decided_on, db_start, db_until, f.legal_basis,
+        f.summary, rep, f.legal_representative_name, ctl, f.actual_controller_name, "filed", db_applies, None,
+        "[]", None, f.content_hash, db_now, db_now,
     )  # fmt: skip
     subs = tuple(
         (sid.canonical, sid.kind, name or "", sid.region_code, sid.region, sid.allowlisted)
@@ -181,15 +227,33 @@ def write_prepared(
 
 
 def _ensure_subjects(conn: Connection, items: Sequence[Prepared], now_db: Any) -> None:
+    """Add the subjects the registry does not know yet; a known subject's row is left as it is."""
     wanted: dict[str, tuple[Any, ...]] = {}
     for p in items:
         for s in p[3]:
             if s[0] not in wanted:
                 wanted[s[0]] = (*s, now_db)
+    if conn.dialect.name == "sqlite":
+        # One statement per row that skips a known id: cheaper than asking which ids are known first.
+        raw: Any = conn.connection.driver_connection
+        cur = raw.cursor()
+        try:
+            cur.executemany(
+                f"INSERT INTO subjects ({', '.join(_SUBJECT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (id) DO NOTHING",
+                list(wanted.values()),
+            )
+        finally:
+            cur.close()
+        return
     ids = list(wanted)
     have: set[str] = set()
     for i in range(0, len(ids), 5000):
-        have.update(conn.execute(select(subjects.c.id).where(subjects.c.id.in_(ids[i : i + 5000]))).scalars())
+        # One array parameter, not thousands of bound values (the driver parses each query's text).
+        found = conn.exec_driver_sql(
+            "SELECT id FROM subjects WHERE id = ANY(%(ids)s)", {"ids": ids[i : i + 5000]}
+        )
+        have.update(r[0] for r in found)
     bulk_insert(conn, subjects, _SUBJECT_COLUMNS, [v for k, v in wanted.items() if k not in have])
 
 
@@ -217,7 +281,7 @@ def check_one(
     """
     if text and isinstance(source, str):
         try:
-            row = json.loads(source)
+            row = loads(source)
         except json.JSONDecodeError as exc:
             return ("json", line, f"invalid JSON: {exc.msg} at column {exc.colno}")
     else:
@@ -227,6 +291,15 @@ def check_one(
     except RowInvalid as exc:
         return ("bad", line, row, exc.errors)
     return ("ok", line, prepare(f, catalogue, now, dialect, source))
+
+
+def loads(text: str) -> Any:
+    """A JSON line: orjson for speed; the standard library for what orjson refuses (NaN, huge integers,
+    lone surrogates) and for its error wording."""
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return json.loads(text)
 
 
 def check_chunk(items: list[tuple[int, Any]]) -> list[tuple[Any, ...]]:

@@ -142,6 +142,29 @@ def _text(row: dict[str, Any], name: str, errors: list[RowError], required: bool
     return None
 
 
+_TEXT_NAMES = tuple(n for n, _ in _TEXT_FIELDS)
+_TEXT_LIMITS = tuple((n, _MAX.get(n, 120), required) for n, required in _TEXT_FIELDS)
+
+
+def _texts(row: dict[str, Any], errors: list[RowError]) -> dict[str, str | None]:
+    """Every text field, stripped; one control-character scan for a row of plain texts (the common case)."""
+    values = [row.get(n) for n in _TEXT_NAMES]
+    if all(v is None or type(v) is str for v in values) and not _CONTROL.search(
+        "".join([v for v in values if v])
+    ):
+        out: dict[str, str | None] = {}
+        for (name, limit, required), raw in zip(_TEXT_LIMITS, values, strict=True):
+            value = raw.strip() if raw else None
+            if value and len(value) <= limit:
+                out[name] = value
+            elif raw is None and not required:
+                out[name] = None
+            else:  # absent, blank or too long: the field-by-field check words the error
+                out[name] = _text(row, name, errors, required)
+        return out
+    return {n: _text(row, n, errors, required) for n, required in _TEXT_FIELDS}
+
+
 def _ident(
     row: dict[str, Any], name: str, errors: list[RowError], allowlist: frozenset[str]
 ) -> SubjectId | None:
@@ -166,7 +189,7 @@ def check_row(
         for key in row:
             if key not in _COLUMN_SET:
                 errors.append(RowError(str(key), row[key], f"unknown column (known: {', '.join(COLUMNS)})"))
-    text = {n: _text(row, n, errors, required) for n, required in _TEXT_FIELDS}
+    text = _texts(row, errors)
     subject = _ident(row, "subject_id", errors, allowlist)
     rep = _ident(row, "legal_representative_id", errors, allowlist)
     ctl = _ident(row, "actual_controller_id", errors, allowlist)
