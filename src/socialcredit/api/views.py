@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 from typing import Any
 
 from ..catalogue import Catalogue
@@ -82,7 +83,7 @@ def record_visible(key: ApiKey, s: RecordState) -> bool:
 
 
 def checkpoint_decisions(
-    decisions: list[Decision], sent: list[str], reference: int | None
+    decisions: Sequence[Decision], sent: list[str], reference: int | None
 ) -> list[dict[str, Any]]:
     """The checkpoint view of each decision: the decision, per reason only memorandum, measure, department,
     effect, legal basis and valid until. Equal reason views are shared (a batch repeats a few measures)."""

@@ -12,9 +12,9 @@ No scheduler is involved: every record carries the instants it applies from and 
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import threading
 from collections.abc import Sequence
+from operator import itemgetter
 
 from sqlalchemy import Engine, select
 
@@ -22,6 +22,7 @@ from ..catalogue import Catalogue
 from ..identifiers import parse
 from ..registry import RecordState
 from ..store.tables import record_events
+from .batch import Decisions, answer
 from .decision import Decision, UnknownAction
 from .evaluate import aware, clean, decide, from_store
 from .index import INF, Index, reached, states_before
@@ -31,7 +32,7 @@ __all__ = ["Checker"]
 
 UTC = dt.UTC
 _now = dt.datetime.now
-_new = object.__new__
+_second = itemgetter(1)
 _CANON_CACHE = 65_536
 
 
@@ -157,90 +158,27 @@ class Checker:
         queries: Sequence[tuple[str, str]],
         as_of: dt.datetime | None = None,
         known_at: dt.datetime | None = None,
-    ) -> list[Decision]:
-        """Decisions for many (subject, action) pairs at one instant; all actions are checked first."""
-        actions = self.rules.actions
-        for _, action in queries:
-            if action not in actions:
-                raise UnknownAction(action)
+    ) -> Decisions:
+        """Answers to many (subject, action) pairs at one instant; all actions are checked first.
+
+        The verdicts (``allowed``, ``effects``, ``known``) of every query are computed now, as columns; each
+        full Decision is built when read, exactly as ``check`` answers it at ``as_of`` (see engine/batch.py).
+        """
+        rules = self.rules
+        actions = rules.actions
+        if not actions.keys() >= set(map(_second, queries)):
+            raise UnknownAction(next(a for _, a in queries if a not in actions))
         if as_of is None:
             as_of = _now(UTC)
         t = aware(as_of, "as_of").timestamp()
         index = self.index
-        version = self.rules.version
         if known_at is not None or t < index.cutoff:
             if known_at is not None:
                 aware(known_at, "known_at")
             with self.engine.connect() as conn:
-                return [
-                    from_store(conn, self.rules, self._canonical(s), actions[a], as_of, known_at)
+                made = [
+                    from_store(conn, rules, self._canonical(s), actions[a], as_of, known_at)
                     for s, a in queries
                 ]
-        # One template per action for the common answer, "allowed, no reasons": filling an instance's
-        # __dict__ from it is several times faster than the frozen dataclass __init__.
-        templates = {
-            a: {
-                "subject": "",
-                "known": True,
-                "action": actions[a],
-                "as_of": as_of,
-                "allowed": True,
-                "effects": (),
-                "reasons": (),
-                "catalogue_version": version,
-                "notes": (),
-            }
-            for a in {a for _, a in queries}
-        }
-        out: list[Decision] = []
-        # The decisions are kept alive until the batch returns, so the cyclic collector would scan them again
-        # and again while finding nothing (they hold no cycles): it is paused for the batch.
-        paused = gc.isenabled()
-        if paused:
-            gc.disable()
-        try:
-            self._batch(queries, as_of, t, templates, out)
-        finally:
-            if paused:
-                gc.enable()
-        return out
-
-    def _batch(
-        self,
-        queries: Sequence[tuple[str, str]],
-        as_of: dt.datetime,
-        t: float,
-        templates: dict[str, dict[str, object]],
-        out: list[Decision],
-    ) -> None:
-        index = self.index
-        actions = self.rules.actions
-        version = self.rules.version
-        entries_get = index.entries.get
-        known = index.known
-        append = out.append
-        for subject, action in queries:
-            value = entries_get(subject)
-            if value is None:
-                if subject in known:
-                    d = _new(Decision)
-                    dd = d.__dict__
-                    dd.update(templates[action])
-                    dd["subject"] = subject
-                    append(d)
-                    continue
-                subject = self._canonical(subject)
-                value = entries_get(subject)
-                if value is None:
-                    append(clean(subject, subject in known, actions[action], as_of, version))
-                    continue
-            append(
-                decide(
-                    subject,
-                    actions[action],
-                    as_of,
-                    t,
-                    value if isinstance(value, tuple) else (value,),
-                    version,
-                )
-            )
+            return Decisions.of(made, as_of, rules.version)
+        return answer(queries, as_of, t, index.entries, index.known, rules, self._canonical)

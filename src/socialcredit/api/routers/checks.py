@@ -237,8 +237,8 @@ async def check_batch(request: Request) -> Response:
             AuditEntry(key.id, key.role, "checks.batch", f"{n} queries", f"refused: {exc.status}", purpose),
         )
         raise
-    denied = sum(1 for d in decisions if not d.allowed)
-    target = orjson.dumps(sorted({d.subject for d in decisions})).decode()
+    denied = decisions.denied_count
+    target = orjson.dumps(sorted(set(decisions.subjects))).decode()
     ref = await _audited(
         state, AuditEntry(key.id, key.role, "checks.batch", target, f"{n} checks, {denied} denied", purpose)
     )

@@ -1,0 +1,354 @@
+"""A batch of checks as columns: every verdict computed at once, each full Decision built when it is read.
+
+``Checker.check_many`` answers thousands of queries at one instant. Most callers act on the verdicts (allowed,
+effects) and read the reasons of a few; building a frozen :class:`~.decision.Decision` with its reasons for
+every query was most of the batch's cost. A :class:`Decisions` therefore holds:
+
+* columns, computed eagerly for every query: ``subjects`` (canonical), ``actions``, ``allowed``, ``effects``
+  and ``known`` (plain lists, index-aligned with the queries);
+* what each decision is made from: the index value (the entries reaching the subject) captured at check time,
+  or, for the rare general case (several records, red-list benefits withheld), the Decision already built.
+
+Reading an element (``batch[i]``, iteration, ``to_list()``) builds its Decision with the same functions as
+``Checker.check`` (:func:`~.evaluate.clean`, :func:`~.evaluate.decide`) and keeps it, so a second read returns
+the same object. The index never mutates a value it stored (a refresh replaces each subject's value whole), so
+the captured values keep every answer exactly what ``check`` would have said at the instant of the batch, even
+if the index is refreshed before the decision is read. See docs/decisions/0306-columnar-batch-decisions.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gc
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import compress, repeat
+from operator import is_, itemgetter, not_
+from typing import Any, cast, overload
+
+from .decision import Decision
+from .evaluate import clean, decide
+from .index import Entry, Value
+from .rules import Rules
+
+__all__ = ["Decisions", "answer"]
+
+_new = object.__new__
+_NO_EFFECTS: tuple[str, ...] = ()
+_first, _second = itemgetter(0), itemgetter(1)
+
+
+class Decisions(Sequence[Decision]):
+    """The answers to a batch of checks at one instant: verdict columns, and Decisions built on access.
+
+    Columns (read-only: do not mutate the lists), aligned with the queries:
+
+    * ``subjects``: the canonical subject identifiers;
+    * ``actions``: the action codes;
+    * ``allowed``: whether each query is allowed (no applicable measure denies);
+    * ``effects``: each query's effects, strongest first (as ``Decision.effects``);
+    * ``known``: whether the registry knows each subject.
+
+    As a sequence it holds the full :class:`Decision` of each query, equal to what ``Checker.check`` answers
+    for it at ``as_of``; each is built on first access and kept. A slice is a ``Decisions`` of its own
+    (sharing the decisions already built); equality with any sequence of decisions is element-wise.
+    """
+
+    __slots__ = (
+        "_actions",
+        "_allowed",
+        "_as_of",
+        "_complete",
+        "_effects",
+        "_known",
+        "_made",
+        "_subjects",
+        "_t",
+        "_values",
+        "_version",
+    )
+
+    def __init__(
+        self,
+        subjects: list[str],
+        actions: list[str],
+        allowed: list[bool],
+        effects: list[tuple[str, ...]],
+        known: list[bool],
+        as_of: dt.datetime,
+        t: float,
+        catalogue_version: str,
+        values: list[Value | None],
+        made: list[Decision | None],
+        complete: bool = False,
+    ) -> None:
+        """Internal: built by ``Checker.check_many`` (or :meth:`of`). ``values[i]`` is the index value
+        captured for query ``i`` (None: no entries, a clean decision), ``made[i]`` its Decision if built."""
+        self._subjects = subjects
+        self._actions = actions
+        self._allowed = allowed
+        self._effects = effects
+        self._known = known
+        self._as_of = as_of
+        self._t = t
+        self._version = catalogue_version
+        self._values = values
+        self._made = made
+        self._complete = complete  # every decision built
+
+    @classmethod
+    def of(cls, decisions: Iterable[Decision], as_of: dt.datetime, catalogue_version: str) -> Decisions:
+        """A batch of decisions already built (the store path: ``known_at``, or an ``as_of`` before the
+        index's cutoff)."""
+        made: list[Decision | None] = list(decisions)
+        done = cast(list[Decision], made)
+        return cls(
+            [d.subject for d in done],
+            [d.action for d in done],
+            [d.allowed for d in done],
+            [d.effects for d in done],
+            [d.known for d in done],
+            as_of,
+            as_of.timestamp(),
+            catalogue_version,
+            [None] * len(made),
+            made,
+            True,
+        )
+
+    # -- columns ---------------------------------------------------------------------------------------------
+
+    @property
+    def as_of(self) -> dt.datetime:
+        """The instant every query was answered for."""
+        return self._as_of
+
+    @property
+    def catalogue_version(self) -> str:
+        """The version of the catalogue the answers come from."""
+        return self._version
+
+    @property
+    def subjects(self) -> list[str]:
+        """The canonical subject of each query."""
+        return self._subjects
+
+    @property
+    def actions(self) -> list[str]:
+        """The action code of each query."""
+        return self._actions
+
+    @property
+    def allowed(self) -> list[bool]:
+        """Whether each query is allowed."""
+        return self._allowed
+
+    @property
+    def effects(self) -> list[tuple[str, ...]]:
+        """The effects of each query, strongest first."""
+        return self._effects
+
+    @property
+    def known(self) -> list[bool]:
+        """Whether the registry knows each query's subject."""
+        return self._known
+
+    @property
+    def denied_count(self) -> int:
+        """How many queries are denied."""
+        return self._allowed.count(False)
+
+    def denied(self) -> list[int]:
+        """The positions of the denied queries, in order."""
+        return list(compress(range(len(self._allowed)), map(not_, self._allowed)))
+
+    # -- decisions -------------------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._made)
+
+    def _build(self, i: int) -> Decision:
+        v = self._values[i]
+        if v is None:
+            return clean(self._subjects[i], self._known[i], self._actions[i], self._as_of, self._version)
+        return decide(
+            self._subjects[i],
+            self._actions[i],
+            self._as_of,
+            self._t,
+            v if isinstance(v, tuple) else (v,),
+            self._version,
+        )
+
+    @overload
+    def __getitem__(self, i: int) -> Decision: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Decisions: ...
+
+    def __getitem__(self, i: int | slice) -> Decision | Decisions:
+        if isinstance(i, slice):
+            return Decisions(
+                self._subjects[i],
+                self._actions[i],
+                self._allowed[i],
+                self._effects[i],
+                self._known[i],
+                self._as_of,
+                self._t,
+                self._version,
+                self._values[i],
+                self._made[i],
+                self._complete,
+            )
+        d = self._made[i]  # IndexError, TypeError as a list's
+        if d is None:
+            d = self._made[i] = self._build(i)
+        return d
+
+    def __iter__(self) -> Iterator[Decision]:
+        if not self._complete:
+            self._fill()
+        return iter(cast(list[Decision], self._made))
+
+    def to_list(self) -> list[Decision]:
+        """Every Decision, built now if not yet (a new list)."""
+        if not self._complete:
+            self._fill()
+        return list(cast(list[Decision], self._made))
+
+    def _fill(self) -> None:
+        """Build every decision not built yet, in one pass."""
+        # The new decisions stay alive with the batch, so the cyclic collector would scan them again and again
+        # while finding nothing (they hold no cycles): it is paused for the pass.
+        paused = gc.isenabled()
+        if paused:
+            gc.disable()
+        try:
+            self._fill_columns()
+            self._complete = True
+        finally:
+            if paused:
+                gc.enable()
+
+    def _fill_columns(self) -> None:
+        made, values, subjects, actions, known = (
+            self._made,
+            self._values,
+            self._subjects,
+            self._actions,
+            self._known,
+        )
+        as_of, t, version = self._as_of, self._t, self._version
+        # One template per action for the common answer, "allowed, no reasons": filling an instance's
+        # __dict__ from it is several times faster than the frozen dataclass __init__.
+        templates: dict[str, dict[str, Any]] = {
+            a: {
+                "subject": "",
+                "known": True,
+                "action": a,
+                "as_of": as_of,
+                "allowed": True,
+                "effects": _NO_EFFECTS,
+                "reasons": (),
+                "catalogue_version": version,
+                "notes": (),
+            }
+            for a in set(actions)
+        }
+        for i in compress(range(len(made)), map(not_, made)):
+            v = values[i]
+            if v is None:
+                d = _new(Decision)
+                dd = d.__dict__
+                dd.update(templates[actions[i]])
+                dd["subject"] = subjects[i]
+                if not known[i]:
+                    dd["known"] = False
+            else:
+                d = decide(subjects[i], actions[i], as_of, t, v if isinstance(v, tuple) else (v,), version)
+            made[i] = d
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence) or isinstance(other, str | bytes):
+            return NotImplemented
+        if len(self) != len(other):
+            return False
+        return all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return (
+            f"<Decisions: {len(self)} checks at {self._as_of.isoformat()}, {self.denied_count} denied, "
+            f"catalogue {self._version}>"
+        )
+
+
+def answer(
+    queries: Sequence[tuple[str, str]],
+    as_of: dt.datetime,
+    t: float,
+    entries: dict[str, Value],
+    known: set[str],
+    rules: Rules,
+    canonical: Callable[[str], str],
+) -> Decisions:
+    """The verdict columns of ``queries`` at ``as_of`` (``t``), from an index's ``entries`` and ``known`` set.
+
+    Every action must be in the vocabulary (the caller checks first: an unknown action raises UnknownAction).
+
+    Mirrors ``Checker.check`` query by query: a subject found as given (in the index or the known set) was
+    canonical when stored; any other is canonicalised (IdentifierError propagates) and looked up again.
+
+    At a million subjects the lookups are memory-bound (the index and the known set are far larger than the
+    caches), so every step below is one pass in C over the batch, and Python code runs only for the queries
+    whose subject has entries.
+    """
+    n = len(queries)
+    acts = list(map(rules.actions.__getitem__, map(_second, queries)))  # the interned codes, as check()'s
+    subjects = list(map(_first, queries))
+    values: list[Value | None] = list(map(entries.get, subjects))
+    known_col = [True] * n
+    # A subject without entries is known if it is in the set (building a set of the batch and testing it whole
+    # is faster than testing each query: C loops, and better locality).
+    if not known.issuperset(compress(subjects, map(is_, values, repeat(None)))):
+        for i in compress(range(n), map(not_, map(known.__contains__, subjects))):
+            if values[i] is not None:  # reached by a record: known
+                continue
+            s = subjects[i] = canonical(subjects[i])
+            v = values[i] = entries.get(s)
+            if v is None:
+                known_col[i] = s in known
+    allowed = [True] * n
+    effects: list[tuple[str, ...]] = [_NO_EFFECTS] * n
+    made: list[Decision | None] = [None] * n
+    version = rules.version
+    # Only subjects with entries need more than the lookups above. One entry applying at t whose rule has a
+    # precomputed verdict for the action (the common case): that verdict. Anything else: _general.
+    for i in compress(range(n), values):
+        e = values[i]
+        if e.__class__ is Entry and not e.pauses and e.start <= t < e.until:
+            sole = e.rule.sole.get(acts[i])
+            if sole is not None:
+                effects[i], allowed[i] = sole
+                continue
+        d = _general(subjects[i], acts[i], as_of, t, e, version)  # type: ignore[arg-type]
+        if d is not None:
+            made[i] = d
+            allowed[i] = d.allowed
+            effects[i] = d.effects
+    return Decisions(subjects, acts, allowed, effects, known_col, as_of, t, version, values, made)
+
+
+def _general(
+    subject: str, action: str, as_of: dt.datetime, t: float, value: Value, version: str
+) -> Decision | None:
+    """The decision for a subject with entries outside the fast path; None when it is clean (no reasons)."""
+    if isinstance(value, Entry):
+        if not value.applies(t):
+            return None
+        rule = value.rule
+        if action not in rule.by_action:
+            return None
+        return decide(subject, action, as_of, t, (value,), version)
+    return decide(subject, action, as_of, t, value, version)
