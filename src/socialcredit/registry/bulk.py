@@ -15,7 +15,15 @@ from typing import Any
 
 from sqlalchemy import Connection, Table
 
-__all__ = ["bulk_insert", "date_converter", "datetime_converter", "pg_dt", "sqlite_date", "sqlite_dt"]
+__all__ = [
+    "bulk_insert",
+    "date_converter",
+    "datetime_converter",
+    "pg_dt",
+    "sqlite_date",
+    "sqlite_dt",
+    "sqlite_executemany",
+]
 
 
 def pg_dt(v: dt.datetime | None) -> dt.datetime | None:
@@ -57,18 +65,25 @@ def bulk_insert(
     """Insert ``rows`` (tuples in ``columns`` order, values already converted) in the current transaction."""
     if not rows:
         return
-    if not conn.in_transaction():
-        conn.begin()
-    raw: Any = conn.connection.driver_connection
     names = ", ".join(columns)
     if conn.dialect.name == "postgresql":
+        if not conn.in_transaction():
+            conn.begin()
+        raw: Any = conn.connection.driver_connection
         with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
             for r in rows:
                 copy.write_row(r)
         return
     marks = ", ".join("?" * len(columns))
-    cur = raw.cursor()
+    sqlite_executemany(conn, f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+
+
+def sqlite_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+    """``sql`` once per row on SQLite's driver cursor, in the current transaction (values already converted)."""
+    if not conn.in_transaction():
+        conn.begin()
+    cur = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
     try:
-        cur.executemany(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+        cur.executemany(sql, rows)
     finally:
         cur.close()

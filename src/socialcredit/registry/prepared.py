@@ -19,7 +19,7 @@ from sqlalchemy import Connection, update
 
 from ..catalogue import Catalogue
 from ..store.tables import outbox, record_events, records, subjects
-from .bulk import bulk_insert, datetime_converter, pg_dt, sqlite_date, sqlite_dt
+from .bulk import bulk_insert, datetime_converter, pg_dt, sqlite_date, sqlite_dt, sqlite_executemany
 from .rows import Filing, RowInvalid, check_row
 from .state import LIFECYCLE_ENDED, _iso, notice_end
 
@@ -235,16 +235,12 @@ def _ensure_subjects(conn: Connection, items: Sequence[Prepared], now_db: Any) -
                 wanted[s[0]] = (*s, now_db)
     if conn.dialect.name == "sqlite":
         # One statement per row that skips a known id: cheaper than asking which ids are known first.
-        raw: Any = conn.connection.driver_connection
-        cur = raw.cursor()
-        try:
-            cur.executemany(
-                f"INSERT INTO subjects ({', '.join(_SUBJECT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO NOTHING",
-                list(wanted.values()),
-            )
-        finally:
-            cur.close()
+        sqlite_executemany(
+            conn,
+            f"INSERT INTO subjects ({', '.join(_SUBJECT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING",
+            list(wanted.values()),
+        )
         return
     ids = list(wanted)
     have: set[str] = set()
