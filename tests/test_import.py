@@ -207,6 +207,22 @@ def test_bad_json_line(seeded: Database, tmp_path: Path) -> None:
     refused(seeded, path, f"{path}:2: invalid JSON: Expecting ',' delimiter at column")
 
 
+def test_values_only_the_standard_json_reader_accepts(seeded: Database, tmp_path: Path) -> None:
+    """NaN and integers over 64 bits are valid for Python's JSON reader, not for the fast one: the row is read
+    anyway and refused for its field, never as invalid JSON."""
+    lines = [json.dumps(r, ensure_ascii=False) for r in good_rows(3)]
+    lines[1] = lines[1].replace('"subject_name": "', '"subject_name": NaN, "x_": "', 1)
+    lines[1] = lines[1].replace('"x_": ', '"summary": ', 1)
+    lines[2] = lines[2][:-1] + ', "summary": 123456789012345678901234567890}'
+    path = jsonl(tmp_path / "bad.jsonl", lines)
+    refused(
+        seeded,
+        path,
+        f"{path}:2: subject_name: nan: expected text, found float",
+        f"{path}:3: summary: 123456789012345678901234567890: expected text, found int",
+    )
+
+
 def test_row_that_is_not_an_object(seeded: Database, tmp_path: Path) -> None:
     path = jsonl(tmp_path / "bad.jsonl", [json.dumps(good_rows(1)[0]), "[1, 2]"])
     refused(seeded, path, f"{path}:2: a row must be an object of column: value")

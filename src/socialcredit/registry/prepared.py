@@ -290,12 +290,16 @@ def check_one(
 
 
 def loads(text: str) -> Any:
-    """A JSON line: orjson for speed; the standard library for what orjson refuses (NaN, huge integers,
-    lone surrogates) and for its error wording."""
+    """A JSON line: orjson for the common row of texts; the standard library for everything else, so that
+    what orjson refuses (NaN, lone surrogates) is still read, a value is reported as written (orjson reads an
+    integer over 64 bits as a float), and errors keep the standard library's wording."""
     try:
-        return orjson.loads(text)
+        row = orjson.loads(text)
     except orjson.JSONDecodeError:
         return json.loads(text)
+    if type(row) is dict and all(v.__class__ is str or v is None for v in row.values()):
+        return row
+    return json.loads(text)
 
 
 def check_chunk(items: list[tuple[int, Any]]) -> list[tuple[Any, ...]]:
