@@ -8,8 +8,13 @@ Checker then builds its index from the store, as a server does on start. Figures
   excluded since they are shared by the catalogue; also the RSS growth of the build);
 * single ``check``: median and p99 latency, and checks/s in process;
 * ``check_many``: checks/s in batches of 10,000, as returned (the verdict columns: allowed, effects, known;
-  each full Decision is built when read), and with every Decision of the batch built and its reasons read;
-* same-run baselines: one SQL query per check (the naive design) and a bare dict lookup loop (the ceiling).
+  each full Decision is built when read), and with every Decision of the batch built and its reasons read.
+  Queries come two ways: tuples of strings drawn from the pool of every subject id (each query's string is a
+  random place in a 60 MB pool: the worst case for the memory caches), and the same batches decoded from JSON
+  bodies, as the API receives them (fresh strings, side by side in memory);
+* same-run baselines: one SQL query per check (the naive design), a bare dict lookup loop (the ceiling of any
+  per-query Python design), and ``check_many`` answering per query from the index's dict and set, without the
+  subject table (the design before decision 0307).
 
 Queries are drawn uniformly from the registry's subjects (about M/N of them have records) over a few actions.
 Goals: >= 200,000 single checks/s, >= 1,000,000 checks/s in batch, build <= 10 s, <= 300 bytes per record.
@@ -164,7 +169,9 @@ def generate(path: Path, n_subjects: int, n_records: int, rng: random.Random) ->
 
 
 def deep_size(checker: Checker) -> tuple[int, int]:
-    """Bytes held by the index entries (dict, keys, values, their fields) and by the known-subject set."""
+    """Bytes held for the records (the entries dict, its keys, the values and their fields; the subject
+    table's value arrays) and for the known subjects (the set, its strings; the subject table's rows and
+    hash table)."""
     seen: set[int] = set()
     total = sys.getsizeof(checker.index.entries)
 
@@ -185,7 +192,9 @@ def deep_size(checker: Checker) -> tuple[int, int]:
     known = sys.getsizeof(checker.index.known) + sum(
         sys.getsizeof(s) for s in checker.index.known if id(s) not in seen
     )
-    return total, known
+    assert checker.index.table is not None
+    table_subjects, table_values = checker.index.table.nbytes()
+    return total + table_values, known + table_subjects
 
 
 def rss() -> int:
@@ -273,7 +282,8 @@ def main(argv: list[str]) -> int:
         )
         print(
             f"memory: index {index_bytes / 1e6:.1f} MB = {per_record:.0f} bytes per active record; "
-            f"known-subject set {known_bytes / 1e6:.1f} MB = {known_bytes / len(ids):.0f} bytes per subject; "
+            f"known subjects (set and subject table) {known_bytes / 1e6:.1f} MB = "
+            f"{known_bytes / len(ids):.0f} bytes per subject; "
             f"RSS growth of the build {rss_delta / 1e6:.1f} MB"
         )
 
@@ -306,12 +316,27 @@ def main(argv: list[str]) -> int:
 
         batch = 10_000
         chunks = [queries[i : i + batch] for i in range(0, len(queries), batch)]
-        t0 = time.perf_counter()
-        for _ in range(5):
-            for chunk in chunks:
-                checker.check_many(chunk)
-        many_rate = 5 * len(queries) / (time.perf_counter() - t0)
+        decoded = [json.loads(json.dumps(chunk)) for chunk in chunks]  # lists of fresh strings, as the API's
+
+        def batch_rate(answer: Any, batches: list[Any]) -> float:
+            t0 = time.perf_counter()
+            for _ in range(5):
+                for chunk in batches:
+                    answer(chunk)
+            return 5 * len(queries) / (time.perf_counter() - t0)
+
+        many_rate = batch_rate(checker.check_many, chunks)
         print(f"check_many (batches of {batch:,}), verdict columns as returned: {many_rate:,.0f} checks/s")
+        decoded_rate = batch_rate(checker.check_many, decoded)
+        print(f"  the same, queries decoded from JSON bodies: {decoded_rate:,.0f} checks/s")
+        table, checker.index.table = checker.index.table, None
+        per_query_rate = batch_rate(checker.check_many, chunks)
+        per_query_decoded_rate = batch_rate(checker.check_many, decoded)
+        checker.index.table = table
+        print(
+            f"baseline, check_many per query from the dict and set (no subject table): {per_query_rate:,.0f} "
+            f"checks/s; decoded from JSON: {per_query_decoded_rate:,.0f}"
+        )
         t0 = time.perf_counter()
         touched = 0
         for _ in range(5):
@@ -354,13 +379,18 @@ def main(argv: list[str]) -> int:
         sql_rate = sql_baseline(engine, catalogue, sample)
         print(f"baseline, one SQL query per check (SQLite, indexed): {sql_rate:,.0f} checks/s")
         plain = {k: v for k, v in checker.index.entries.items()}
-        t0 = time.perf_counter()
-        for _ in range(5):
+
+        def dict_loop(chunk: Any) -> None:
             get = plain.get
-            for s, _a in queries:
+            for s, _a in chunk:
                 get(s)
-        dict_rate = 5 * len(queries) / (time.perf_counter() - t0)
-        print(f"baseline, bare dict lookup loop: {dict_rate:,.0f} lookups/s")
+
+        dict_rate = batch_rate(dict_loop, chunks)
+        dict_decoded_rate = batch_rate(dict_loop, decoded)
+        print(
+            f"baseline, bare dict lookup loop: {dict_rate:,.0f} lookups/s; "
+            f"decoded from JSON: {dict_decoded_rate:,.0f}"
+        )
 
         # Sanity: the index agrees with the record rule on a sample.
         for s, a in queries[:200]:
@@ -381,10 +411,14 @@ def main(argv: list[str]) -> int:
         "check_p99_us": round(p99_us, 2),
         "checks_per_s": round(single_rate),
         "check_many_per_s": round(many_rate),
+        "check_many_decoded_per_s": round(decoded_rate),
         "check_many_materialised_per_s": round(materialised_rate),
         "unregistered_checks_per_s": round(stranger_rate),
         "baseline_sql_per_s": round(sql_rate),
         "baseline_dict_per_s": round(dict_rate),
+        "baseline_dict_decoded_per_s": round(dict_decoded_rate),
+        "baseline_check_many_per_query_per_s": round(per_query_rate),
+        "baseline_check_many_per_query_decoded_per_s": round(per_query_decoded_rate),
     }
     print(json.dumps(figures))
     return 0

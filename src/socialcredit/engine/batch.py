@@ -25,16 +25,47 @@ from itertools import compress, repeat
 from operator import is_, itemgetter, not_
 from typing import Any, cast, overload
 
+import numpy as np
+import numpy.typing as npt
+
 from .decision import Decision
 from .evaluate import clean, decide
-from .index import Entry, Value
+from .index import Entry, Index, Value
 from .rules import Rules
+from .table import GENERAL
 
 __all__ = ["Decisions", "answer"]
 
 _new = object.__new__
 _NO_EFFECTS: tuple[str, ...] = ()
 _first, _second = itemgetter(0), itemgetter(1)
+
+
+class _Values(Sequence["Value | None"]):
+    """The index values of a batch's queries: a table's value list and the ids captured at check time."""
+
+    __slots__ = ("_ids", "_vals")
+
+    def __init__(self, vals: list[Any], ids: npt.NDArray[np.int64]) -> None:
+        self._vals = vals
+        self._ids = ids
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    @overload
+    def __getitem__(self, i: int) -> Value | None: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> _Values: ...
+
+    def __getitem__(self, i: int | slice) -> Value | _Values | None:
+        if isinstance(i, slice):
+            return _Values(self._vals, self._ids[i])
+        return cast("Value | None", self._vals[self._ids[i]])
+
+    def tolist(self) -> list[Value | None]:
+        return list(map(self._vals.__getitem__, self._ids.tolist()))
 
 
 class Decisions(Sequence[Decision]):
@@ -77,7 +108,7 @@ class Decisions(Sequence[Decision]):
         as_of: dt.datetime,
         t: float,
         catalogue_version: str,
-        values: list[Value | None],
+        values: Sequence[Value | None],
         made: list[Decision | None],
         complete: bool = False,
     ) -> None:
@@ -233,7 +264,7 @@ class Decisions(Sequence[Decision]):
     def _fill_columns(self) -> None:
         made, values, subjects, actions, known = (
             self._made,
-            self._values,
+            self._values.tolist() if isinstance(self._values, _Values) else self._values,
             self._subjects,
             self._actions,
             self._known,
@@ -286,27 +317,88 @@ class Decisions(Sequence[Decision]):
 
 def answer(
     queries: Sequence[tuple[str, str]],
+    act_no: npt.NDArray[np.int64] | None,
     as_of: dt.datetime,
     t: float,
-    entries: dict[str, Value],
-    known: set[str],
+    index: Index,
     rules: Rules,
     canonical: Callable[[str], str],
 ) -> Decisions:
-    """The verdict columns of ``queries`` at ``as_of`` (``t``), from an index's ``entries`` and ``known`` set.
+    """The verdict columns of ``queries`` at ``as_of`` (``t``), from the index.
 
-    Every action must be in the vocabulary (the caller checks first: an unknown action raises UnknownAction).
+    Every action must be in the vocabulary (the caller checks first: an unknown action raises UnknownAction);
+    ``act_no`` holds their numbers in the index's subject table (None: the batch is answered per query).
 
-    Mirrors ``Checker.check`` query by query: a subject found as given (in the index or the known set) was
-    canonical when stored; any other is canonicalised (IdentifierError propagates) and looked up again.
-
-    At a million subjects the lookups are memory-bound (the index and the known set are far larger than the
-    caches), so every step below is one pass in C over the batch, and Python code runs only for the queries
-    whose subject has entries.
+    Mirrors ``Checker.check`` query by query. The index's subject table (engine/table.py) answers, in whole-batch
+    array steps, every query whose subject it finds and verifies; the rest go the way ``check`` goes: a subject
+    found as given in the index's dict or set was canonical when stored; any other is canonicalised
+    (IdentifierError propagates) and looked up again.
     """
     n = len(queries)
-    acts = list(map(rules.actions.__getitem__, map(_second, queries)))  # the interned codes, as check()'s
     subjects = list(map(_first, queries))
+    table = index.table
+    if table is None or act_no is None or not n:
+        acts = list(map(rules.actions.__getitem__, map(_second, queries)))  # the interned codes, as check()'s
+        return _answer_per_query(subjects, acts, as_of, t, index, rules.version, canonical)
+    acts = table.codes[act_no].tolist()
+    try:
+        with table.lock:
+            rows, vids = table.lookup(subjects)
+            codes = table.verdicts(vids, act_no, t)
+            vals = table.values
+    except (TypeError, ValueError):  # a subject that is not an ASCII str: nothing to gain, answer per query
+        return _answer_per_query(subjects, acts, as_of, t, index, rules.version, canonical)
+    allowed: list[bool] = table.allowed[codes].tolist()
+    effects: list[tuple[str, ...]] = table.effects[codes].tolist()
+    known_col: list[bool] = (rows != 0).tolist()
+    made: list[Decision | None] = [None] * n
+    version = rules.version
+    entries, known = index.entries, index.known
+    for i in np.flatnonzero(rows == 0).tolist():  # not vouched for by the table: as check() does
+        s = subjects[i]
+        v = entries.get(s)
+        if v is None:
+            if s not in known:
+                s = subjects[i] = canonical(s)
+                v = entries.get(s)
+            if v is None:
+                known_col[i] = s in known
+                continue
+        known_col[i] = True
+        _put(made, allowed, effects, i, decide(s, acts[i], as_of, t, _as_tuple(v), version))
+    for i in np.flatnonzero(codes == GENERAL).tolist():
+        d = _general(subjects[i], acts[i], as_of, t, vals[vids[i]], version)
+        if d is not None:
+            _put(made, allowed, effects, i, d)
+    return Decisions(
+        subjects, acts, allowed, effects, known_col, as_of, t, version, _Values(vals, vids), made
+    )
+
+
+def _put(
+    made: list[Decision | None], allowed: list[bool], effects: list[tuple[str, ...]], i: int, d: Decision
+) -> None:
+    made[i] = d
+    allowed[i] = d.allowed
+    effects[i] = d.effects
+
+
+def _as_tuple(value: Value) -> tuple[Entry, ...]:
+    return value if isinstance(value, tuple) else (value,)
+
+
+def _answer_per_query(
+    subjects: list[str],
+    acts: list[str],
+    as_of: dt.datetime,
+    t: float,
+    index: Index,
+    version: str,
+    canonical: Callable[[str], str],
+) -> Decisions:
+    """The batch query by query, from the index's dict and set (no table, or a subject it cannot hold)."""
+    entries, known = index.entries, index.known
+    n = len(subjects)
     values: list[Value | None] = list(map(entries.get, subjects))
     known_col = [True] * n
     # A subject without entries is known if it is in the set (building a set of the batch and testing it whole
@@ -322,9 +414,8 @@ def answer(
     allowed = [True] * n
     effects: list[tuple[str, ...]] = [_NO_EFFECTS] * n
     made: list[Decision | None] = [None] * n
-    version = rules.version
-    # Only subjects with entries need more than the lookups above. One entry applying at t whose rule has a
-    # precomputed verdict for the action (the common case): that verdict. Anything else: _general.
+    # One entry applying at t whose rule has a precomputed verdict for the action: that verdict. Anything
+    # else: _general.
     for i in compress(range(n), values):
         e = values[i]
         if e.__class__ is Entry and not e.pauses and e.start <= t < e.until:
@@ -334,9 +425,7 @@ def answer(
                 continue
         d = _general(subjects[i], acts[i], as_of, t, e, version)  # type: ignore[arg-type]
         if d is not None:
-            made[i] = d
-            allowed[i] = d.allowed
-            effects[i] = d.effects
+            _put(made, allowed, effects, i, d)
     return Decisions(subjects, acts, allowed, effects, known_col, as_of, t, version, values, made)
 
 

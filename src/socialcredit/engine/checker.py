@@ -16,6 +16,7 @@ import threading
 from collections.abc import Sequence
 from operator import itemgetter
 
+import numpy as np
 from sqlalchemy import Engine, select
 
 from ..catalogue import Catalogue
@@ -166,7 +167,16 @@ class Checker:
         """
         rules = self.rules
         actions = rules.actions
-        if not actions.keys() >= set(map(_second, queries)):
+        table = self.index.table
+        act_no = None
+        if table is not None:  # the actions' numbers in the table; a KeyError is an unknown action
+            try:
+                act_no = np.fromiter(
+                    map(table.actions.__getitem__, map(_second, queries)), np.int64, len(queries)
+                )
+            except KeyError:
+                act_no = None
+        if act_no is None and not actions.keys() >= set(map(_second, queries)):
             raise UnknownAction(next(a for _, a in queries if a not in actions))
         if as_of is None:
             as_of = _now(UTC)
@@ -181,4 +191,4 @@ class Checker:
                     for s, a in queries
                 ]
             return Decisions.of(made, as_of, rules.version)
-        return answer(queries, as_of, t, index.entries, index.known, rules, self._canonical)
+        return answer(queries, act_no, as_of, t, index, rules, self._canonical)

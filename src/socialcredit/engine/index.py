@@ -8,6 +8,8 @@ Layout, chosen for memory (at most 300 bytes per active record) and speed:
   applies from and until (POSIX seconds; ``inf`` for no end), its suspensions, and for a linked person the
   organisation whose record reaches them. Equal instants share one float object.
 * ``known`` holds every subject of the ``subjects`` table and every subject an event has reached.
+* ``table`` holds both again as arrays, for batches of checks (engine/table.py); the dict and set stay the
+  reference that single checks use and that the table defers to.
 
 Writers never mutate a stored value: each subject's value is replaced whole, so a check running in another
 thread sees the old value or the new, never half of a change.
@@ -25,6 +27,7 @@ from sqlalchemy import Connection, func, or_, select
 from ..registry import RecordState
 from ..store.tables import record_events, records, subjects
 from .rules import REACHES, Rule, Rules
+from .table import SubjectTable
 
 __all__ = ["INF", "Entry", "Index", "reached", "states_before", "timestamp"]
 
@@ -115,6 +118,7 @@ class Index:
         # Records that ended at or before ``cutoff`` are left out; checks before it go to the store.
         self.cutoff = cutoff
         self._share: dict[float, float] = {}
+        self.table: SubjectTable | None = None
 
     # -- building --------------------------------------------------------------------------------------------
 
@@ -190,6 +194,7 @@ class Index:
         for (sid,) in conn.execution_options(yield_per=batch).execute(select(subjects.c.id)):
             known.add(sid)
         self._share = {}  # sharing at build is what matters; do not keep the map alive
+        self.table = SubjectTable(self.rules, self.entries, known)
         return last_seq
 
     # -- incremental -----------------------------------------------------------------------------------------
@@ -222,14 +227,20 @@ class Index:
                 pauses,
             ):
                 add.setdefault(person, []).append(entry)
+        changes: dict[str, Value | None] = {}
         for sid, rids in drop.items():
             old = self.entries.get(sid)
             kept = [] if old is None else [e for e in _as_tuple(old) if e.record_id not in rids]
             new = kept + add.get(sid, [])
             if new:
-                self.entries[sid] = new[0] if len(new) == 1 else _sorted(new)  # one store: atomic
-            elif old is not None:
-                self.entries.pop(sid, None)
+                value = self.entries[sid] = new[0] if len(new) == 1 else _sorted(new)  # one store: atomic
+                changes[sid] = value
+            else:
+                if old is not None:
+                    self.entries.pop(sid, None)
+                changes[sid] = None
+        if self.table is not None:
+            self.table.set(changes)
 
     def values_for(self, subject: str) -> tuple[Entry, ...]:
         value = self.entries.get(subject)
