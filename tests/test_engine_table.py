@@ -160,3 +160,15 @@ def test_one_buffer_is_cut_only_where_every_separator_falls(catalogue: Catalogue
     assert _found(table, ["A", "BCD"]) == {"A": "A", "BCD": None}  # "A|BCD|" would cut as "A|B", "CD|"
     assert _found(table, ["AB", "C", "DE"]) == {"AB": "AB", "C": None, "DE": None}
     assert _found(table, ["CD", "AB"]) == {"CD": "CD", "AB": "AB"}
+
+
+def test_subjects_the_table_cannot_hold_are_left_to_the_dict_and_set(catalogue: Catalogue) -> None:
+    odd = {"张三", "A\x00", "B" * 300}
+    table = SubjectTable(compile_rules(catalogue), {"张三": ("entries",)}, {person_id(1), *odd})
+    assert _found(table, [person_id(1), "B" * 300, "A"]) == {
+        person_id(1): person_id(1),
+        "B" * 300: None,
+        "A": None,
+    }
+    table.set(dict.fromkeys(odd))  # not tabled, and no error
+    assert _found(table, [person_id(1)]) == {person_id(1): person_id(1)}

@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from .rules import Rule, Rules
+from .rules import Rules
 
 __all__ = ["GENERAL", "SubjectTable"]
 
@@ -69,11 +69,18 @@ class SubjectTable:
         """The table of ``known`` (and every subject of ``entries``), with their values from ``entries``."""
         self.lock = threading.Lock()
         self._compile(rules)
-        with_values = [s for s in entries if _tabled(s)]
-        subjects = with_values + [s for s in known - entries.keys() if _tabled(s)]
+        with_values = list(entries)
+        subjects = with_values + list(known - entries.keys())
+        joined = "\x01".join(subjects)  # one test for all (canonical identifiers pass), else one by one
+        longest = max(map(len, subjects), default=1)
+        if not (joined.isascii() and "\x00" not in joined and longest <= _MAX_KEY):
+            with_values = [s for s in with_values if _tabled(s)]
+            subjects = with_values + [s for s in known - entries.keys() if _tabled(s)]
+            longest = max(map(len, subjects), default=1)
+        del joined
         n = len(subjects) + 1
         self._seed = np.uint64(secrets.randbits(64))  # the bucket of a subject is not guessable from outside
-        self._keys = np.zeros(n, f"S{_width(max(map(len, subjects), default=1))}")
+        self._keys = np.zeros(n, f"S{_width(longest)}")
         self._keys[1:] = subjects  # row 0, the placeholder, is never a candidate
         self._vid = np.zeros(n, np.int64)
         self._rows = n
@@ -116,12 +123,6 @@ class SubjectTable:
         self.effects[-1] = _NO_EFFECTS
         self.allowed = np.array([a for (_, a), _ in by_code] + [True])
 
-    def _value_fields(self, value: Any) -> tuple[float, float, int]:
-        if isinstance(value, tuple) or value.pauses:
-            return -math.inf, math.inf, self._general
-        rule: Rule = value.rule
-        return value.start, value.until, self._rule_no[id(rule)]
-
     def _add_values(self, values: list[Any]) -> Ints:
         """Append values; returns their new ids."""
         first, k = self._nvals, len(values)
@@ -133,10 +134,18 @@ class SubjectTable:
             self._vrule = np.concatenate(
                 [self._vrule, np.full(cap - len(self._vrule), self._clean, np.int16)]
             )
-        fields = list(map(self._value_fields, values))
-        self._vstart[first:need] = [f[0] for f in fields]
-        self._vuntil[first:need] = [f[1] for f in fields]
-        self._vrule[first:need] = [f[2] for f in fields]
+        # A single entry without suspensions: its start, end and rule; anything else goes through decide().
+        general, number = (-math.inf, math.inf, self._general), self._rule_no
+        fields = np.array(
+            [
+                general if v.__class__ is tuple or v.pauses else (v.start, v.until, number[id(v.rule)])
+                for v in values
+            ],
+            np.float64,
+        ).reshape(k, 3)
+        self._vstart[first:need] = fields[:, 0]
+        self._vuntil[first:need] = fields[:, 1]
+        self._vrule[first:need] = fields[:, 2]
         self._vals.extend(values)
         self._nvals = need
         return np.arange(first, need, dtype=np.int64)
