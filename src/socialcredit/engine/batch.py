@@ -37,6 +37,7 @@ from .table import GENERAL
 __all__ = ["Decisions", "answer"]
 
 _new = object.__new__
+_set = object.__setattr__
 _NO_EFFECTS: tuple[str, ...] = ()
 _first, _second = itemgetter(0), itemgetter(1)
 
@@ -270,8 +271,8 @@ class Decisions(Sequence[Decision]):
             self._known,
         )
         as_of, t, version = self._as_of, self._t, self._version
-        # One template per action for the common answer, "allowed, no reasons": filling an instance's
-        # __dict__ from it is several times faster than the frozen dataclass __init__.
+        # One template per action for the common answer, "allowed, no reasons": giving an instance a copy of
+        # it as its __dict__ is several times faster than the frozen dataclass __init__.
         templates: dict[str, dict[str, Any]] = {
             a: {
                 "subject": "",
@@ -290,11 +291,11 @@ class Decisions(Sequence[Decision]):
             v = values[i]
             if v is None:
                 d = _new(Decision)
-                dd = d.__dict__
-                dd.update(templates[actions[i]])
+                dd = templates[actions[i]].copy()
                 dd["subject"] = subjects[i]
                 if not known[i]:
                     dd["known"] = False
+                _set(d, "__dict__", dd)
             else:
                 d = decide(subjects[i], actions[i], as_of, t, v if isinstance(v, tuple) else (v,), version)
             made[i] = d

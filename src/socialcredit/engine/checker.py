@@ -15,6 +15,7 @@ import datetime as dt
 import threading
 from collections.abc import Sequence
 from operator import itemgetter
+from time import time as _time
 
 import numpy as np
 from sqlalchemy import Engine, select
@@ -33,6 +34,7 @@ __all__ = ["Checker"]
 
 UTC = dt.UTC
 _now = dt.datetime.now
+_at = dt.datetime.fromtimestamp
 _second = itemgetter(1)
 _CANON_CACHE = 65_536
 
@@ -133,7 +135,7 @@ class Checker:
         if code is None:
             raise UnknownAction(action)
         if as_of is None:
-            as_of = _now(UTC)
+            as_of = _at(_time(), UTC)  # faster than datetime.now(UTC); t is then exactly as_of's
             t = as_of.timestamp()
         else:
             t = aware(as_of, "as_of").timestamp()

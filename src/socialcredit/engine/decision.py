@@ -31,7 +31,7 @@ def _iso(value: dt.datetime | None) -> str | None:
     return None if value is None else value.astimezone(dt.UTC).isoformat()
 
 
-# Neither class is slotted, on purpose: the hot path fills an instance's ``__dict__`` directly (see
+# Neither class is slotted, on purpose: the hot path gives an instance its ``__dict__`` directly (see
 # engine/evaluate.py), several times faster than the generated frozen ``__init__``.
 @dataclass(frozen=True)
 class Reason:

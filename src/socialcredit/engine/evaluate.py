@@ -22,6 +22,7 @@ from .rules import MeasureRef, Rules, compile_rules
 __all__ = ["aware", "clean", "decide", "entries_from_states", "evaluate", "from_store"]
 
 _new = object.__new__
+_set = object.__setattr__
 UTC = dt.UTC
 
 
@@ -33,20 +34,30 @@ def aware(value: dt.datetime, name: str) -> dt.datetime:
     return value
 
 
+_CLEAN: dict[str, object] = {
+    "subject": "",
+    "known": True,
+    "action": "",
+    "as_of": None,
+    "allowed": True,
+    "effects": (),
+    "reasons": (),
+    "catalogue_version": "",
+    "notes": (),
+}
+
+
 def clean(subject: str, known: bool, action: str, as_of: dt.datetime, version: str) -> Decision:
-    """An allowed decision with no reasons, built without the frozen ``__init__`` (hot path)."""
+    """An allowed decision with no reasons, built without the frozen ``__init__`` (hot path: a copy of a
+    template dict given to the instance is about a third faster than filling its dict by keywords)."""
     d = _new(Decision)
-    d.__dict__.update(
-        subject=subject,
-        known=known,
-        action=action,
-        as_of=as_of,
-        allowed=True,
-        effects=(),
-        reasons=(),
-        catalogue_version=version,
-        notes=(),
-    )
+    dd = _CLEAN.copy()
+    dd["subject"] = subject
+    dd["known"] = known
+    dd["action"] = action
+    dd["as_of"] = as_of
+    dd["catalogue_version"] = version
+    _set(d, "__dict__", dd)
     return d
 
 
@@ -65,21 +76,25 @@ def _until(ts: float) -> dt.datetime | None:
 
 
 def _reason(e: Entry, r: MeasureRef, until: dt.datetime | None, withheld: bool) -> Reason:
-    """One reason, filled straight into the instance dict (several times faster than the dataclass init)."""
+    """One reason, its instance dict given whole (several times faster than the dataclass init)."""
     rule = e.rule
     reason = _new(Reason)
-    reason.__dict__.update(
-        record_id=e.record_id,
-        category=rule.category,
-        memorandum=r.memorandum,
-        measure=r.measure,
-        department=r.department,
-        effect=r.effect,
-        legal_basis=r.legal_basis,
-        valid_until=until,
-        via=rule.via,
-        via_subject=e.via_subject,
-        withheld=withheld,
+    _set(
+        reason,
+        "__dict__",
+        {
+            "record_id": e.record_id,
+            "category": rule.category,
+            "memorandum": r.memorandum,
+            "measure": r.measure,
+            "department": r.department,
+            "effect": r.effect,
+            "legal_basis": r.legal_basis,
+            "valid_until": until,
+            "via": rule.via,
+            "via_subject": e.via_subject,
+            "withheld": withheld,
+        },
     )
     return reason
 
@@ -100,16 +115,20 @@ def decide(
             for r in rule.by_action[action]:
                 only.append(_reason(e, r, until, False))
             d = _new(Decision)
-            d.__dict__.update(
-                subject=subject,
-                known=True,
-                action=action,
-                as_of=as_of,
-                allowed=sole[1],
-                effects=sole[0],
-                reasons=tuple(only),
-                catalogue_version=version,
-                notes=(),
+            _set(
+                d,
+                "__dict__",
+                {
+                    "subject": subject,
+                    "known": True,
+                    "action": action,
+                    "as_of": as_of,
+                    "allowed": sole[1],
+                    "effects": sole[0],
+                    "reasons": tuple(only),
+                    "catalogue_version": version,
+                    "notes": (),
+                },
             )
             return d
         if action not in rule.by_action:
@@ -146,16 +165,20 @@ def decide(
             f"({black.rule.category}) is in force",
         )
     d = _new(Decision)
-    d.__dict__.update(
-        subject=subject,
-        known=True,
-        action=action,
-        as_of=as_of,
-        allowed="deny" not in effects,
-        effects=tuple(x for x in EFFECT_ORDER if x in effects),
-        reasons=tuple(reasons),
-        catalogue_version=version,
-        notes=notes,
+    _set(
+        d,
+        "__dict__",
+        {
+            "subject": subject,
+            "known": True,
+            "action": action,
+            "as_of": as_of,
+            "allowed": "deny" not in effects,
+            "effects": tuple(x for x in EFFECT_ORDER if x in effects),
+            "reasons": tuple(reasons),
+            "catalogue_version": version,
+            "notes": notes,
+        },
     )
     return d
 
