@@ -110,7 +110,7 @@ def test_check_many_equals_check_under_a_weak_hash(
 def test_growth_keeps_rows_and_values(catalogue: Catalogue) -> None:
     table = SubjectTable(compile_rules(catalogue), {}, {person_id(1)})
     before, _ = table.lookup([person_id(1)])
-    many = {person_id(i): None for i in range(2, 3000)}
+    many = {org_id(i): None for i in range(2, 3000)}  # person_id repeats after 1,000
     many["passport:CHN:E12345678901"] = None  # wider than every key so far: every hash changes
     table.set(many)
     rows, vids = table.lookup([person_id(1), *many])
@@ -142,7 +142,7 @@ def test_batch_of_unusual_spellings_equals_check(
     checker = Checker(db.engine, catalogue)
     act = "transport.air.ticket"
     at = now + dt.timedelta(seconds=1)
-    for subject in ("张三", person_id(3) + "\x00", person_id(3)[:-1], " " + person_id(3) + " "):
+    for subject in ("张三", person_id(3) + "\x00", person_id(3)[:-1], " " + person_id(3) + " ", ""):
         try:
             expected: Any = checker.check(subject, act, as_of=at)
         except IdentifierError as e:
@@ -160,6 +160,7 @@ def test_one_buffer_is_cut_only_where_every_separator_falls(catalogue: Catalogue
     assert _found(table, ["A", "BCD"]) == {"A": "A", "BCD": None}  # "A|BCD|" would cut as "A|B", "CD|"
     assert _found(table, ["AB", "C", "DE"]) == {"AB": "AB", "C": None, "DE": None}
     assert _found(table, ["CD", "AB"]) == {"CD": "CD", "AB": "AB"}
+    assert _found(table, ["", "A"]) == {"": None, "A": "A"}  # an empty query matches nothing
 
 
 def test_subjects_the_table_cannot_hold_are_left_to_the_dict_and_set(catalogue: Catalogue) -> None:
