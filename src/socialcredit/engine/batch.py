@@ -29,8 +29,8 @@ import numpy as np
 import numpy.typing as npt
 
 from .decision import Decision
-from .evaluate import clean, decide
-from .index import Entry, Index, Value
+from .evaluate import clean, clean_fields, decide
+from .index import Entry, Index, Value, as_tuple
 from .rules import Rules
 from .table import GENERAL
 
@@ -207,7 +207,7 @@ class Decisions(Sequence[Decision]):
             self._actions[i],
             self._as_of,
             self._t,
-            v if isinstance(v, tuple) else (v,),
+            as_tuple(v),
             self._version,
         )
 
@@ -273,20 +273,7 @@ class Decisions(Sequence[Decision]):
         as_of, t, version = self._as_of, self._t, self._version
         # One template per action for the common answer, "allowed, no reasons": giving an instance a copy of
         # it as its __dict__ is several times faster than the frozen dataclass __init__.
-        templates: dict[str, dict[str, Any]] = {
-            a: {
-                "subject": "",
-                "known": True,
-                "action": a,
-                "as_of": as_of,
-                "allowed": True,
-                "effects": _NO_EFFECTS,
-                "reasons": (),
-                "catalogue_version": version,
-                "notes": (),
-            }
-            for a in set(actions)
-        }
+        templates = {a: clean_fields(a, as_of, version) for a in set(actions)}
         for i in compress(range(len(made)), map(not_, made)):
             v = values[i]
             if v is None:
@@ -297,7 +284,7 @@ class Decisions(Sequence[Decision]):
                     dd["known"] = False
                 _set(d, "__dict__", dd)
             else:
-                d = decide(subjects[i], actions[i], as_of, t, v if isinstance(v, tuple) else (v,), version)
+                d = decide(subjects[i], actions[i], as_of, t, as_tuple(v), version)
             made[i] = d
 
     def __eq__(self, other: object) -> bool:
@@ -366,7 +353,7 @@ def answer(
                 known_col[i] = s in known
                 continue
         known_col[i] = True
-        _put(made, allowed, effects, i, decide(s, acts[i], as_of, t, _as_tuple(v), version))
+        _put(made, allowed, effects, i, decide(s, acts[i], as_of, t, as_tuple(v), version))
     for i in np.flatnonzero(codes == GENERAL).tolist():
         d = _general(subjects[i], acts[i], as_of, t, vals[vids[i]], version)
         if d is not None:
@@ -382,10 +369,6 @@ def _put(
     made[i] = d
     allowed[i] = d.allowed
     effects[i] = d.effects
-
-
-def _as_tuple(value: Value) -> tuple[Entry, ...]:
-    return value if isinstance(value, tuple) else (value,)
 
 
 def _answer_per_query(

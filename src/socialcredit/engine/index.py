@@ -29,7 +29,7 @@ from ..store.tables import record_events, records, subjects
 from .rules import REACHES, Rule, Rules
 from .table import SubjectTable
 
-__all__ = ["INF", "Entry", "Index", "reached", "states_before", "timestamp"]
+__all__ = ["INF", "Entry", "Index", "as_tuple", "reached", "states_before", "timestamp"]
 
 INF = math.inf
 _VIA_RANK = {v: i for i, v in enumerate(REACHES)}
@@ -230,7 +230,7 @@ class Index:
         changes: dict[str, Value | None] = {}
         for sid, rids in drop.items():
             old = self.entries.get(sid)
-            kept = [] if old is None else [e for e in _as_tuple(old) if e.record_id not in rids]
+            kept = [] if old is None else [e for e in as_tuple(old) if e.record_id not in rids]
             new = kept + add.get(sid, [])
             if new:
                 value = self.entries[sid] = new[0] if len(new) == 1 else _sorted(new)  # one store: atomic
@@ -244,13 +244,14 @@ class Index:
 
     def values_for(self, subject: str) -> tuple[Entry, ...]:
         value = self.entries.get(subject)
-        return () if value is None else _as_tuple(value)
+        return () if value is None else as_tuple(value)
 
     def dump(self) -> dict[str, tuple[tuple[object, ...], ...]]:
-        return {sid: tuple(e.dump() for e in _as_tuple(v)) for sid, v in self.entries.items()}
+        return {sid: tuple(e.dump() for e in as_tuple(v)) for sid, v in self.entries.items()}
 
 
-def _as_tuple(value: Value) -> tuple[Entry, ...]:
+def as_tuple(value: Value) -> tuple[Entry, ...]:
+    """The entries of an index value (one Entry, or a tuple of them)."""
     return value if isinstance(value, tuple) else (value,)
 
 
