@@ -315,3 +315,49 @@ def test_worker_processes_give_the_same_result(db: Database, tmp_path: Path) -> 
     skipped = import_file(db.engine, bad, cat, "t", workers=2, skip_invalid=True)
     assert (skipped.rejected, skipped.committed) == (2, True)
     assert len((tmp_path / "bad.jsonl.rejects.jsonl").read_text("utf-8").splitlines()) == 2
+
+
+@pytest.mark.parametrize("block", [64, 1 << 18])
+def test_worker_blocks_read_files_as_the_in_process_reader(
+    db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int
+) -> None:
+    """The worker processes read JSON lines in blocks of bytes; a block of 64 bytes cuts every line. Each bad file
+    is refused with the in-process reader's message, and a good one with a byte-order mark, CRLF line ends and
+    blank lines imports the same records."""
+    from socialcredit.catalogue import default_catalogue
+    from socialcredit.registry import FileInvalid, import_file, importer
+
+    monkeypatch.setattr(importer, "_BLOCK", block)
+    cat = default_catalogue()
+    lines = [json.dumps(r, ensure_ascii=False) for r in good_rows(4)]
+    bad_files = {
+        "blank.jsonl": b"\n \r\n\n",
+        "json.jsonl": ("\n".join([lines[0], "", lines[1], "{not json", lines[2]]) + "\n").encode(),
+        "gbk.jsonl": ("\n".join([lines[0], lines[1], lines[2].replace("京", "沪")]) + "\n").encode()[:-2]
+        + "沪".encode("gbk")
+        + b"\n",
+        "gbk-mid.jsonl": (lines[0] + "\n").encode() + lines[1].encode("gbk") + ("\n" + lines[2]).encode(),
+    }
+    before = dump(db)
+    for name, data in bad_files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        messages = []
+        for workers in (0, 2):
+            with pytest.raises(FileInvalid) as exc:
+                import_file(db.engine, path, cat, "t", workers=workers)
+            messages.append(str(exc.value))
+        assert messages[0] == messages[1], name
+        assert messages[0].startswith(f"{path}:"), messages[0]
+        assert dump(db) == before
+    good = tmp_path / "good.jsonl"
+    good.write_bytes(b"\xef\xbb\xbf" + "\r\n\r\n".join(lines).encode() + b"\r\n\n")
+    done = import_file(db.engine, good, cat, "t", workers=2)
+    assert (done.rows, done.filed, done.committed) == (4, 4, True)
+    again = import_file(db.engine, good, cat, "t", workers=0)
+    assert (again.rows, again.unchanged) == (4, 4)
+    bad = tmp_path / "bad-rows.jsonl"
+    stranger = json.dumps(dict(good_rows(4)[1], authority="nowhere"), ensure_ascii=False)
+    bad.write_text("\n".join([lines[0], stranger, lines[3]]) + "\n", "utf-8")
+    reports = [import_file(db.engine, bad, cat, "t", workers=w) for w in (0, 2)]
+    assert reports[0].errors == reports[1].errors == [f"{bad}:2: authority: 'nowhere': unknown authority"]

@@ -23,7 +23,17 @@ from .bulk import bulk_insert, datetime_converter, pg_dt, sqlite_date, sqlite_dt
 from .rows import Filing, RowInvalid, check_row
 from .state import LIFECYCLE_ENDED, _iso, notice_end
 
-__all__ = ["Prepared", "check_chunk", "check_one", "init_worker", "prepare", "refile", "write_prepared"]
+__all__ = [
+    "Prepared",
+    "check_block",
+    "check_chunk",
+    "check_one",
+    "encoding_error",
+    "init_worker",
+    "prepare",
+    "refile",
+    "write_prepared",
+]
 
 # (authority, external_id, content_hash, subjects, state_head, state_tail, payload_head, payload_mid,
 #  payload_tail, subject_ids_json, record_row, source): subjects are (id, kind, name, region_code, region,
@@ -300,6 +310,44 @@ def loads(text: str) -> Any:
     if type(row) is dict and all(v.__class__ is str or v is None for v in row.values()):
         return row
     return json.loads(text)
+
+
+def encoding_error(line: bytes, exc: UnicodeDecodeError) -> str:
+    """The error of a line that is not UTF-8, naming the byte and its column."""
+    return (
+        f"encoding: expected UTF-8, found byte 0x{line[exc.start]:02x} at column {exc.start + 1} "
+        f"({exc.reason}); re-save the file as UTF-8 (it may be GBK or Latin-1)"
+    )
+
+
+def check_block(item: tuple[int, bytes]) -> list[tuple[Any, ...]]:
+    """Check a block of whole JSON lines (``item``: its first line's number, its bytes) in a worker process:
+    lines are decoded, blank lines skipped and a byte-order mark dropped as the in-process reader does; a line
+    that is not UTF-8 gives ("encoding", line, message) and ends the block (the import stops there)."""
+    first, block = item
+    w = _worker
+    cat, now, allow, dialect = w["catalogue"], w["now"], w["allowlist"], w["dialect"]
+    failure = None
+    # The whole block at once: a newline byte is never inside a UTF-8 sequence, so this fails iff a line does.
+    try:
+        lines = block.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        lines = []
+        for n, raw in enumerate(block.split(b"\n"), first):
+            try:
+                lines.append(raw.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                failure = ("encoding", n, encoding_error(raw, exc))
+                break
+    out = []
+    for n, line in enumerate(lines, first):
+        if n == 1 and line.startswith("\ufeff"):  # a byte-order mark is not data
+            line = line[1:]
+        if line.strip():
+            out.append(check_one(n, line, cat, now, allow, dialect))
+    if failure is not None:
+        out.append(failure)
+    return out
 
 
 def check_chunk(items: list[tuple[int, Any]]) -> list[tuple[Any, ...]]:
