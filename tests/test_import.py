@@ -12,6 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 from typer.testing import CliRunner, Result
 
@@ -361,3 +363,32 @@ def test_worker_blocks_read_files_as_the_in_process_reader(
     bad.write_text("\n".join([lines[0], stranger, lines[3]]) + "\n", "utf-8")
     reports = [import_file(db.engine, bad, cat, "t", workers=w) for w in (0, 2)]
     assert reports[0].errors == reports[1].errors == [f"{bad}:2: authority: 'nowhere': unknown authority"]
+
+
+@given(
+    lines=st.lists(st.binary(max_size=200).map(lambda b: b.replace(b"\n", b"")), max_size=30),
+    ended=st.booleans(),
+    block=st.integers(min_value=1, max_value=64),
+)
+@settings(max_examples=200, deadline=None)
+def test_blocks_are_whole_lines_numbered_from_their_first(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[bytes], ended: bool, block: int
+) -> None:
+    """However the block size cuts the file (lines many blocks long included), the blocks put back together are
+    the file, each ends at a newline but the last, and each is numbered by its first line."""
+    from socialcredit.registry import importer
+
+    data = b"\n".join(lines) + (b"\n" if ended and lines else b"")
+    path = tmp_path_factory.mktemp("blocks") / "rows.jsonl"
+    path.write_bytes(data)
+    old, importer._BLOCK = importer._BLOCK, block
+    try:
+        blocks = list(importer._blocks(path, None))
+    finally:
+        importer._BLOCK = old
+    assert b"".join(b for _, b in blocks) == data
+    assert all(b.endswith(b"\n") for _, b in blocks[:-1]) and all(b for _, b in blocks)
+    start = 0
+    for n, b in blocks:
+        assert n == 1 + data[:start].count(b"\n")
+        start += len(b)

@@ -255,21 +255,22 @@ def _blocks(path: Path, on_position: Callable[[int], None] | None) -> Iterator[t
     except OSError as exc:
         raise FileInvalid(f"{path}: cannot open: {exc.strerror}") from None
     with raw:
-        line, done, rest = 1, 0, b""
+        line, done = 1, 0
+        parts: list[bytes] = []  # the start of a line not yet ended (joined once, however long the line)
         while data := raw.read(_BLOCK):
-            data = rest + data if rest else data
             cut = data.rfind(b"\n") + 1
-            if not cut:  # a line longer than a block: read on
-                rest = data
+            if not cut:
+                parts.append(data)
                 continue
-            block, rest = data[:cut], data[cut:]
+            block = b"".join([*parts, data[:cut]]) if parts else data[:cut]
+            parts = [data[cut:]] if cut < len(data) else []
             yield line, block
             line += block.count(b"\n")
-            done += cut
+            done += len(block)
             if on_position is not None:
                 on_position(done)
-        if rest:
-            yield line, rest
+        if parts:
+            yield line, b"".join(parts)
 
 
 def _checked(
