@@ -134,20 +134,28 @@ def _uscc_shape_error(raw: str) -> NoReturn:
     raise IdentifierError(raw, "not a unified social credit code")  # unreachable for 18 characters
 
 
-def _parse_ric(raw: str) -> SubjectId:
-    if not _RIC_BODY.match(raw):
-        pos = next(i for i, ch in enumerate(raw) if not (ch.isdigit() or (i == 17 and ch == "X")))
-        want = "a digit or X" if pos == 17 else "a digit"
-        raise IdentifierError(
-            raw, f"character at position {pos + 1}: expected {want} in a resident ID, found {raw[pos]!r}"
-        )
-    try:
-        birth = dt.date(int(raw[6:10]), int(raw[10:12]), int(raw[12:14]))
-    except ValueError:
-        raise IdentifierError(raw, f"birth date {raw[6:14]!r} (positions 7-14) is not a real date") from None
-    if birth.year < _MIN_BIRTH_YEAR:
-        raise IdentifierError(raw, f"birth year {raw[6:10]!r} (positions 7-10) is before {_MIN_BIRTH_YEAR}")
-    expected = str(ric.calc_check_digit(raw))  # stdnum wants the full number, check included
+def _parse_ric(raw: str, birth: dt.date | None = None, expected: str | None = None) -> SubjectId:
+    """A resident ID; ``birth`` and ``expected`` when the caller already read them (``_ric_birth`` and the
+    check character)."""
+    if birth is None:
+        if not _RIC_BODY.match(raw):
+            pos = next(i for i, ch in enumerate(raw) if not (ch.isdigit() or (i == 17 and ch == "X")))
+            want = "a digit or X" if pos == 17 else "a digit"
+            raise IdentifierError(
+                raw, f"character at position {pos + 1}: expected {want} in a resident ID, found {raw[pos]!r}"
+            )
+        try:
+            birth = dt.date(int(raw[6:10]), int(raw[10:12]), int(raw[12:14]))
+        except ValueError:
+            raise IdentifierError(
+                raw, f"birth date {raw[6:14]!r} (positions 7-14) is not a real date"
+            ) from None
+        if birth.year < _MIN_BIRTH_YEAR:
+            raise IdentifierError(
+                raw, f"birth year {raw[6:10]!r} (positions 7-10) is before {_MIN_BIRTH_YEAR}"
+            )
+    if expected is None:
+        expected = str(ric.calc_check_digit(raw))  # stdnum wants the full number, check included
     if raw[17] != expected:
         raise IdentifierError(raw, f"check character: expected {expected!r}, found {raw[17]!r}")
     if birth >= _NOT_FUTURE_BEFORE and birth > dt.date.today():
@@ -156,14 +164,15 @@ def _parse_ric(raw: str) -> SubjectId:
     return SubjectId(raw, "person", "ric", code, name, birth, "male" if int(raw[16]) % 2 else "female")
 
 
-def _looks_like_ric(raw: str) -> bool:
+def _ric_birth(raw: str) -> dt.date | None:
+    """The birth date of a value shaped like a resident ID (17 digits, a digit or X, a real date from 1850), else
+    None."""
     if not _RIC_BODY.match(raw) or int(raw[6:10]) < _MIN_BIRTH_YEAR:
-        return False
+        return None
     try:
-        dt.date(int(raw[6:10]), int(raw[10:12]), int(raw[12:14]))
+        return dt.date(int(raw[6:10]), int(raw[10:12]), int(raw[12:14]))
     except ValueError:
-        return False
-    return True
+        return None
 
 
 def parse(
@@ -204,13 +213,14 @@ def _parse(value: str, allow: frozenset[str], kind: SubjectKind | None) -> Subje
         return _parse_uscc(raw, allow)
     if kind == "person":
         return _parse_ric(raw)
-    if _looks_like_ric(raw):
+    birth = _ric_birth(raw)
+    if birth is not None:
         # An all-digit USCC can look like a resident ID; a valid USCC wins when the resident-ID check fails or
         # the first two digits are no province (USCCs start 91, 92, 93... for enterprises).
-        ric_ok = raw[17] == ric.calc_check_digit(raw)
-        if (not ric_ok or raw[:2] not in _PROVINCES) and _uscc_valid(raw):
+        expected = str(ric.calc_check_digit(raw))
+        if (raw[17] != expected or raw[:2] not in _PROVINCES) and _uscc_valid(raw):
             return _parse_uscc(raw, allow)
-        return _parse_ric(raw)
+        return _parse_ric(raw, birth, expected)  # the shape, date and check character read once
     if raw[:17].isdigit() and raw[17] in "0123456789X" and raw[:2] in _PROVINCES and not _uscc_valid(raw):
         return _parse_ric(raw)  # digits with an impossible birth date: say so, as a resident ID
     return _parse_uscc(raw, allow)
@@ -218,7 +228,7 @@ def _parse(value: str, allow: frozenset[str], kind: SubjectKind | None) -> Subje
 
 def kind_of(value: str) -> SubjectKind:
     """The kind of an already canonical identifier, judged by shape alone (no check-character test)."""
-    return "person" if value.startswith("passport:") or _looks_like_ric(value) else "organisation"
+    return "person" if value.startswith("passport:") or _ric_birth(value) is not None else "organisation"
 
 
 def mask(value: str) -> str:
