@@ -79,19 +79,6 @@ class _Times:
 
 
 _TIMES: dict[str, _Times] = {}
-_NOTICE: dict[tuple[dt.datetime, Any, int, bool], dt.datetime] = {}
-
-
-def _notice_end(now: dt.datetime, days: int, working_days: bool) -> dt.datetime:
-    """``notice_end`` once per import clock and category notice: counting working days costs about 16 us, and
-    every row of a file shares the clock (the holiday table is fixed for the process)."""
-    key = (now, now.tzinfo, days, working_days)
-    hit = _NOTICE.get(key)
-    if hit is None:
-        if len(_NOTICE) > 1000:
-            _NOTICE.clear()
-        hit = _NOTICE[key] = notice_end(now, days, working_days)
-    return hit
 
 
 def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, source: Any = None) -> Prepared:
@@ -107,7 +94,7 @@ def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, sou
     start, until = f.effective_from, f.effective_until
     applies = start
     if not cat.takes_effect_at_once:
-        applies = max(applies, _notice_end(now, cat.notice_days, cat.notice_working_days))
+        applies = max(applies, notice_end(now, cat.notice_days, cat.notice_working_days))
     rep = f.legal_representative.canonical if f.legal_representative else None
     ctl = f.actual_controller.canonical if f.actual_controller else None
     subject = f.subject.canonical

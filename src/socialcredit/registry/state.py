@@ -180,11 +180,23 @@ def display_status(state: RecordState, instant: dt.datetime) -> str:
     return "in_force"
 
 
+_WORKING_NOTICE: dict[tuple[dt.datetime, Any, int], dt.datetime] = {}
+
+
 def notice_end(filed_at: dt.datetime, days: int, working_days: bool) -> dt.datetime:
     """When a notice period that starts at ``filed_at`` ends: ``days`` calendar days later, or, for lists with a
     working-day window (flight and train bans), the end of the last of ``days`` working days."""
     if not working_days:
         return filed_at + dt.timedelta(days=days)
-    from ..process.workdays import deadline  # imported late: process builds on the registry
+    # Counting working days costs about 16 us, and every row of an import shares its clock: remembered per
+    # instant and zone (equal instants in other zones compare equal but give other texts); the holiday table is
+    # fixed for the process.
+    key = (filed_at, filed_at.tzinfo, days)
+    hit = _WORKING_NOTICE.get(key)
+    if hit is None:
+        from ..process.workdays import deadline  # imported late: process builds on the registry
 
-    return deadline(filed_at, days, True)
+        if len(_WORKING_NOTICE) > 1000:
+            _WORKING_NOTICE.clear()
+        hit = _WORKING_NOTICE[key] = deadline(filed_at, days, True)
+    return hit
