@@ -138,22 +138,9 @@ def _parse_ric(raw: str, birth: dt.date | None = None, expected: str | None = No
     """A resident ID; ``birth`` and ``expected`` when the caller already read them (``_ric_birth`` and the
     check character)."""
     if birth is None:
-        if not _RIC_BODY.match(raw):
-            pos = next(i for i, ch in enumerate(raw) if not (ch.isdigit() or (i == 17 and ch == "X")))
-            want = "a digit or X" if pos == 17 else "a digit"
-            raise IdentifierError(
-                raw, f"character at position {pos + 1}: expected {want} in a resident ID, found {raw[pos]!r}"
-            )
-        try:
-            birth = dt.date(int(raw[6:10]), int(raw[10:12]), int(raw[12:14]))
-        except ValueError:
-            raise IdentifierError(
-                raw, f"birth date {raw[6:14]!r} (positions 7-14) is not a real date"
-            ) from None
-        if birth.year < _MIN_BIRTH_YEAR:
-            raise IdentifierError(
-                raw, f"birth year {raw[6:10]!r} (positions 7-10) is before {_MIN_BIRTH_YEAR}"
-            )
+        birth = _ric_birth(raw)
+        if birth is None:
+            _ric_shape_error(raw)
     if expected is None:
         expected = str(ric.calc_check_digit(raw))  # stdnum wants the full number, check included
     if raw[17] != expected:
@@ -162,6 +149,22 @@ def _parse_ric(raw: str, birth: dt.date | None = None, expected: str | None = No
         raise IdentifierError(raw, f"birth date {birth.isoformat()} is in the future")
     code, name = _region(raw[:6])
     return SubjectId(raw, "person", "ric", code, name, birth, "male" if int(raw[16]) % 2 else "female")
+
+
+def _ric_shape_error(raw: str) -> NoReturn:
+    """Raise the error of an 18-character value that ``_ric_birth`` refuses: the first of a character out of
+    place, a date that does not exist, a birth year before 1850."""
+    if not _RIC_BODY.match(raw):
+        pos = next(i for i, ch in enumerate(raw) if not (ch.isdigit() or (i == 17 and ch == "X")))
+        want = "a digit or X" if pos == 17 else "a digit"
+        raise IdentifierError(
+            raw, f"character at position {pos + 1}: expected {want} in a resident ID, found {raw[pos]!r}"
+        )
+    try:
+        dt.date(int(raw[6:10]), int(raw[10:12]), int(raw[12:14]))
+    except ValueError:
+        raise IdentifierError(raw, f"birth date {raw[6:14]!r} (positions 7-14) is not a real date") from None
+    raise IdentifierError(raw, f"birth year {raw[6:10]!r} (positions 7-10) is before {_MIN_BIRTH_YEAR}")
 
 
 def _ric_birth(raw: str) -> dt.date | None:
