@@ -311,12 +311,24 @@ def test_worker_processes_give_the_same_result(db: Database, tmp_path: Path) -> 
     again = import_file(db.engine, good, cat, "t", workers=0)
     assert again.unchanged == 5  # the same content hashes and texts on both paths
     changed = good_rows(5)
+    changed[0]["summary"] = "changed"
     changed[2]["summary"] = "changed"
-    amended = import_file(db.engine, jsonl(tmp_path / "changed.jsonl", changed), cat, "t", workers=2)
-    assert (amended.amended, amended.unchanged) == (1, 4), amended
-    skipped = import_file(db.engine, bad, cat, "t", workers=2, skip_invalid=True)
-    assert (skipped.rejected, skipped.committed) == (2, True)
-    assert len((tmp_path / "bad.jsonl.rejects.jsonl").read_text("utf-8").splitlines()) == 2
+    # Workers send a row's byte offset; an amendment reads its line again (here the first, after a byte-order
+    # mark, and lines ending CRLF).
+    lines = [json.dumps(r, ensure_ascii=False) for r in changed]
+    (tmp_path / "changed.jsonl").write_bytes(b"\xef\xbb\xbf" + "\r\n".join(lines).encode() + b"\r\n")
+    amended = import_file(db.engine, tmp_path / "changed.jsonl", cat, "t", workers=2)
+    assert (amended.amended, amended.unchanged) == (2, 3), amended
+    with db.engine.connect() as conn:
+        summaries = dict(conn.execute(select(records.c.external_id, records.c.summary)).all())
+    assert [summaries[r["external_id"]] == "changed" for r in changed] == [True, False, True, False, False]
+    rejected = []
+    for workers in (2, 0):
+        skipped = import_file(db.engine, bad, cat, "t", workers=workers, skip_invalid=True)
+        assert (skipped.rejected, skipped.committed) == (2, True)
+        rejected.append((tmp_path / "bad.jsonl.rejects.jsonl").read_text("utf-8"))
+    assert rejected[0] == rejected[1]  # the repeated key's row, read again by its offset, as the row itself
+    assert json.loads(rejected[0].splitlines()[1])["row"] == rows[3]
 
 
 @pytest.mark.parametrize("block", [64, 1 << 18])
@@ -386,9 +398,10 @@ def test_blocks_are_whole_lines_numbered_from_their_first(
         blocks = list(importer._blocks(path, None))
     finally:
         importer._BLOCK = old
-    assert b"".join(b for _, b in blocks) == data
-    assert all(b.endswith(b"\n") for _, b in blocks[:-1]) and all(b for _, b in blocks)
+    assert b"".join(b for _, _, b in blocks) == data
+    assert all(b.endswith(b"\n") for _, _, b in blocks[:-1]) and all(b for _, _, b in blocks)
     start = 0
-    for n, b in blocks:
+    for n, at, b in blocks:
         assert n == 1 + data[:start].count(b"\n")
+        assert at == start
         start += len(b)

@@ -229,6 +229,13 @@ def _parse(value: str, allow: frozenset[str], kind: SubjectKind | None) -> Subje
     return _parse_uscc(raw, allow)
 
 
+def trim_parse_cache(limit: int) -> None:
+    """Forget remembered parses once there are more than ``limit``: for a process that sees mostly new
+    identifiers (an import's workers), where the full cache would cost tens of MB and save little."""
+    if _parse.cache_info().currsize > limit:
+        _parse.cache_clear()
+
+
 def kind_of(value: str) -> SubjectKind:
     """The kind of an already canonical identifier, judged by shape alone (no check-character test)."""
     return "person" if value.startswith("passport:") or _ric_birth(value) is not None else "organisation"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import collections
 import csv
 import datetime as dt
-import hashlib
+import itertools
 import json
 import multiprocessing
 import os
@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, Engine
 
 from ..catalogue import Catalogue
+from .keylines import KeyLines
 from .prepared import (
     Prepared,
     check_block,
@@ -145,11 +146,32 @@ def _csv_rows(path: Path, lines: Iterator[str]) -> Iterator[tuple[int, Any]]:
         raise FileInvalid(f"{path}: empty file: a header but no rows")
 
 
-def _key_hash(authority: str, external_id: str) -> int:
-    # 8 bytes per key instead of the strings: keeps duplicate detection within bounded memory at 10^6 rows.
-    return int.from_bytes(
-        hashlib.blake2b(f"{authority}\0{external_id}".encode(), digest_size=8).digest(), "big"
-    )
+class _LineAt:
+    """The row on the JSON line at a byte offset, read again from the file: worker processes send a row's offset,
+    not its text, which would double what crosses between processes; an amendment or a repeated key needs the
+    row itself. ``os.pread``: the reading thread and the writer's share one descriptor."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    def __call__(self, offset: int) -> Any:
+        if self.fd is None:
+            self.fd = os.open(self.path, os.O_RDONLY)
+        parts = []
+        while data := os.pread(self.fd, 1 << 16, offset):
+            cut = data.find(b"\n")
+            parts.append(data if cut < 0 else data[:cut])
+            if cut >= 0:
+                break
+            offset += len(data)
+        text = b"".join(parts).decode("utf-8")
+        return loads(text[1:] if text.startswith("\ufeff") else text)
+
+    def close(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
 
 
 class _Writer:
@@ -244,8 +266,8 @@ def _sources(path: Path, on_position: Callable[[int], None] | None) -> Iterator[
             raise FileInvalid(f"{path}: empty file: expected at least one row")
 
 
-def _blocks(path: Path, on_position: Callable[[int], None] | None) -> Iterator[tuple[int, bytes]]:
-    """The JSON lines file as blocks of whole lines, each with the number of its first line.
+def _blocks(path: Path, on_position: Callable[[int], None] | None) -> Iterator[tuple[int, int, bytes]]:
+    """The JSON lines file as blocks of whole lines, each with the number of its first line and its offset.
 
     The worker processes decode and split the blocks themselves: this process only reads and counts newlines,
     so it is not the pipeline's bottleneck (decoding line by line here cost more than writing them).
@@ -264,13 +286,13 @@ def _blocks(path: Path, on_position: Callable[[int], None] | None) -> Iterator[t
                 continue
             block = b"".join([*parts, data[:cut]]) if parts else data[:cut]
             parts = [data[cut:]] if cut < len(data) else []
-            yield line, block
+            yield line, done, block
             line += block.count(b"\n")
             done += len(block)
             if on_position is not None:
                 on_position(done)
         if parts:
-            yield line, b"".join(parts)
+            yield line, done, b"".join(parts)
 
 
 def _checked(
@@ -281,12 +303,14 @@ def _checked(
     dialect: str,
     workers: int,
     on_position: Callable[[int], None] | None,
-) -> Generator[tuple[Any, ...], None, None]:
-    """Each row's check result, in file order: in this process, or spread over ``workers`` processes."""
+) -> Generator[list[tuple[Any, ...]], None, None]:
+    """The rows' check results in chunks, in file order: checked in this process, or spread over ``workers``
+    processes."""
     suffix = path.suffix.lower()
     if workers <= 0 or suffix not in (*_JSON_LINES, ".csv"):
-        for n, row in read_rows(path, on_position):  # raises the file-type error
-            yield check_one(n, row, catalogue, now, allowlist, dialect, text=False)
+        read = read_rows(path, on_position)  # raises the file-type error
+        while chunk := list(itertools.islice(read, _CHUNK)):
+            yield [check_one(n, row, catalogue, now, allowlist, dialect, text=False) for n, row in chunk]
         return
     methods = multiprocessing.get_all_start_methods()
     # forkserver: workers never inherit this process's threads, locks or database connections.
@@ -304,11 +328,11 @@ def _checked(
             if len(pending) > 2 * workers:  # bounded: a few tasks in flight, never the whole file
                 done = pending.popleft().get()
                 rows += len(done)
-                yield from done
+                yield done
         while pending:
             done = pending.popleft().get()
             rows += len(done)
-            yield from done
+            yield done
     if not rows:  # only blank lines (a CSV file says so in _sources)
         raise FileInvalid(f"{path}: empty file: expected at least one row")
 
@@ -343,7 +367,7 @@ def import_file(
     started = dt.datetime.now(dt.UTC)
     now = now or started
     report = ImportReport()
-    seen: dict[int, int] = {}
+    keys = KeyLines()
     rejects_path = path.with_name(path.name + ".rejects.jsonl")
     rejects = None
     workers = auto_workers(path) if workers is None else workers
@@ -364,6 +388,32 @@ def import_file(
             body = {"line": line, "row": row, "errors": [str(e) for e in errors]}
             rejects.write(json.dumps(body, ensure_ascii=False, default=str) + "\n")
 
+    line_at = _LineAt(path)
+
+    def row_of(source: Any) -> Any:
+        """A checked row's source: its offset in a JSON lines file (from a worker), else the row itself."""
+        return line_at(source) if type(source) is int else source
+
+    def admitted(chunk: list[tuple[Any, ...]]) -> Iterator[Prepared]:
+        """The chunk's good rows whose key is new to the file; the rest rejected, a file error raised."""
+        ok = [r for r in chunk if r[0] == "ok"]
+        firsts = iter(keys.first_lines([r[3] for r in ok], [r[1] for r in ok]))
+        for res in chunk:
+            if res[0] in _FILE_ERRORS:
+                raise FileInvalid(f"{path}:{res[1]}: {res[2]}")
+            report.rows += 1
+            line = res[1]
+            if res[0] == "bad":
+                reject(line, res[2], res[3])
+                continue
+            p = res[2]
+            first = next(firsts)
+            if first != line:
+                reason = f"the same authority and external_id as line {first}"
+                reject(line, row_of(p[11]), [RowError("external_id", p[1], reason)])
+                continue
+            yield p
+
     def position(pos: int) -> None:
         if on_progress is not None:
             on_progress(report.rows, pos)
@@ -372,30 +422,17 @@ def import_file(
     try:
         with engine.connect() as conn:
             tx = conn.begin()
-            writer = _Writer(conn, catalogue, actor, now, report, refile(catalogue, now, allowlist))
+            writer = _Writer(conn, catalogue, actor, now, report, refile(catalogue, now, allowlist, row_of))
             try:
                 batch: list[Prepared] = []
-                for res in results:
-                    if res[0] in _FILE_ERRORS:
-                        raise FileInvalid(f"{path}:{res[1]}: {res[2]}")
-                    report.rows += 1
-                    line = res[1]
-                    if res[0] == "bad":
-                        reject(line, res[2], res[3])
-                        continue
-                    p = res[2]
-                    first = seen.setdefault(_key_hash(p[0], p[1]), line)
-                    if first != line:
-                        reason = f"the same authority and external_id as line {first}"
-                        row = p[11] if not isinstance(p[11], str) else json.loads(p[11])
-                        reject(line, row, [RowError("external_id", p[1], reason)])
-                        continue
-                    if report.rejected and not skip_invalid:
-                        continue  # keep checking to report every bad row, but write nothing more
-                    batch.append(p)
-                    if len(batch) >= BATCH:
-                        writer.put(batch)
-                        batch = []
+                for chunk in results:
+                    for p in admitted(chunk):
+                        if report.rejected and not skip_invalid:
+                            continue  # keep checking to report every bad row, but write nothing more
+                        batch.append(p)
+                        if len(batch) >= BATCH:
+                            writer.put(batch)
+                            batch = []
                 if batch and (skip_invalid or not report.rejected):
                     writer.put(batch)
                 writer.finish()
@@ -418,6 +455,7 @@ def import_file(
                 report.committed = True
     finally:
         results.close()  # stops the worker pool, if any
+        line_at.close()
         if rejects is not None:
             rejects.close()
     report.seconds = (dt.datetime.now(dt.UTC) - started).total_seconds()

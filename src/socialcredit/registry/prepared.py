@@ -9,6 +9,7 @@ The texts equal ``RecordState.to_json()`` and ``event_payload()`` of the same re
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from collections.abc import Callable, Sequence
 from json.encoder import encode_basestring
@@ -18,6 +19,7 @@ import orjson
 from sqlalchemy import Connection, update
 
 from ..catalogue import Catalogue
+from ..identifiers import trim_parse_cache
 from ..store.tables import outbox, record_events, records, subjects
 from .bulk import bulk_insert, datetime_converter, pg_dt, sqlite_date, sqlite_dt, sqlite_executemany
 from .rows import Filing, RowInvalid, check_row
@@ -30,6 +32,7 @@ __all__ = [
     "check_one",
     "encoding_error",
     "init_worker",
+    "key_hash",
     "prepare",
     "refile",
     "write_prepared",
@@ -37,7 +40,8 @@ __all__ = [
 
 # (authority, external_id, content_hash, subjects, state_head, state_tail, payload_head, payload_mid,
 #  payload_tail, subject_ids_json, record_row, source): subjects are (id, kind, name, region_code, region,
-#  allowlisted); record_row has None for id and version; source is the input row, re-checked on amendment.
+#  allowlisted); record_row has None for id and version; source is the input row (from a worker, its line's byte
+#  offset in the file), checked again on amendment.
 Prepared = tuple[Any, ...]
 
 _QUOTE: Callable[[str], str] = encode_basestring  # a JSON string, as ensure_ascii=False writes it
@@ -265,6 +269,7 @@ def _ensure_subjects(conn: Connection, items: Sequence[Prepared], now_db: Any) -
 # --- worker processes ---------------------------------------------------------------------------------------
 
 _worker: dict[str, Any] = {}
+_WORKER_PARSES = 8192  # identifiers a worker remembers: it sees mostly new ones, and each costs ~400 bytes
 
 
 def init_worker(catalogue: Catalogue, now: dt.datetime, allowlist: frozenset[str], dialect: str) -> None:
@@ -279,10 +284,12 @@ def check_one(
     allowlist: frozenset[str],
     dialect: str,
     text: bool = True,
+    origin: Any = None,
 ) -> tuple[Any, ...]:
-    """("ok", line, prepared) | ("bad", line, row, errors) | ("json", line, message) for one input row.
+    """("ok", line, prepared, key hash) | ("bad", line, row, errors) | ("json", line, message) for one row.
 
-    ``source`` is a JSON text when ``text``, else the row itself (already parsed, or a CSV row).
+    ``source`` is a JSON text when ``text``, else the row itself (already parsed, or a CSV row). The prepared
+    filing keeps ``origin`` as its source (the line's byte offset, from :func:`check_block`), else the row.
     """
     if text and isinstance(source, str):
         try:
@@ -295,7 +302,15 @@ def check_one(
         f = check_row(row, catalogue, now, allowlist)
     except RowInvalid as exc:
         return ("bad", line, row, exc.errors)
-    return ("ok", line, prepare(f, catalogue, now, dialect, source))
+    kept = row if origin is None else origin
+    return ("ok", line, prepare(f, catalogue, now, dialect, kept), key_hash(f.authority, f.external_id))
+
+
+def key_hash(authority: str, external_id: str) -> int:
+    """A record key as 8 bytes (an unsigned integer), to find keys repeated in a file in little memory."""
+    return int.from_bytes(
+        hashlib.blake2b(f"{authority}\0{external_id}".encode(), digest_size=8).digest(), "big"
+    )
 
 
 def loads(text: str) -> Any:
@@ -319,33 +334,37 @@ def encoding_error(line: bytes, exc: UnicodeDecodeError) -> str:
     )
 
 
-def check_block(item: tuple[int, bytes]) -> list[tuple[Any, ...]]:
-    """Check a block of whole JSON lines (``item``: its first line's number, its bytes) in a worker process:
-    lines are decoded, blank lines skipped and a byte-order mark dropped as the in-process reader does; a line
-    that is not UTF-8 gives ("encoding", line, message) and ends the block (the import stops there)."""
-    first, block = item
+def check_block(item: tuple[int, int, bytes]) -> list[tuple[Any, ...]]:
+    """Check a block of whole JSON lines (``item``: its first line's number, its byte offset, its bytes) in a
+    worker process: lines are decoded, blank lines skipped and a byte-order mark dropped as the in-process reader
+    does; a line that is not UTF-8 gives ("encoding", line, message) and ends the block (the import stops there).
+    A good row's source is its line's byte offset in the file."""
+    first, offset, block = item
     w = _worker
     cat, now, allow, dialect = w["catalogue"], w["now"], w["allowlist"], w["dialect"]
     failure = None
+    raws = block.split(b"\n")
     # The whole block at once: a newline byte is never inside a UTF-8 sequence, so this fails iff a line does.
     try:
         lines = block.decode("utf-8").split("\n")
     except UnicodeDecodeError:
         lines = []
-        for n, raw in enumerate(block.split(b"\n"), first):
+        for n, raw in enumerate(raws, first):
             try:
                 lines.append(raw.decode("utf-8"))
             except UnicodeDecodeError as exc:
                 failure = ("encoding", n, encoding_error(raw, exc))
                 break
     out = []
-    for n, line in enumerate(lines, first):
+    for n, (line, raw) in enumerate(zip(lines, raws, strict=False), first):  # lines stop at a failure
         if n == 1 and line.startswith("\ufeff"):  # a byte-order mark is not data
             line = line[1:]
         if line.strip():
-            out.append(check_one(n, line, cat, now, allow, dialect))
+            out.append(check_one(n, line, cat, now, allow, dialect, origin=offset))
+        offset += len(raw) + 1
     if failure is not None:
         out.append(failure)
+    trim_parse_cache(_WORKER_PARSES)
     return out
 
 
@@ -353,14 +372,17 @@ def check_chunk(items: list[tuple[int, Any]]) -> list[tuple[Any, ...]]:
     """Check a chunk of (line, JSON text or CSV row) in a worker process set up by :func:`init_worker`."""
     w = _worker
     cat, now, allow, dialect = w["catalogue"], w["now"], w["allowlist"], w["dialect"]
-    return [check_one(n, src, cat, now, allow, dialect) for n, src in items]
+    out = [check_one(n, src, cat, now, allow, dialect) for n, src in items]
+    trim_parse_cache(_WORKER_PARSES)
+    return out
 
 
-def refile(catalogue: Catalogue, now: dt.datetime, allowlist: frozenset[str]) -> Callable[[Prepared], Filing]:
-    """``filing_of`` for :func:`write_prepared`: check the item's source row again."""
+def refile(
+    catalogue: Catalogue, now: dt.datetime, allowlist: frozenset[str], row_of: Callable[[Any], Any]
+) -> Callable[[Prepared], Filing]:
+    """``filing_of`` for :func:`write_prepared`: check the item's source row (``row_of(source)``) again."""
 
     def filing_of(p: Prepared) -> Filing:
-        src = p[11]
-        return check_row(json.loads(src) if isinstance(src, str) else src, catalogue, now, allowlist)
+        return check_row(row_of(p[11]), catalogue, now, allowlist)
 
     return filing_of

@@ -1,0 +1,34 @@
+"""The import's record of keys seen: the first line of each key, as a dictionary would give it."""
+
+from __future__ import annotations
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from socialcredit.registry.keylines import KeyLines
+
+# Few distinct hashes so that repeats within a block and across blocks are common; the extremes of uint64 too.
+_HASH = st.one_of(st.integers(0, 40), st.sampled_from([2**64 - 1, 2**63, 2**63 - 1]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.lists(_HASH, max_size=30), max_size=25))
+def test_first_lines_equal_a_dictionary(blocks: list[list[int]]) -> None:
+    keys, reference = KeyLines(), {}
+    line = 1
+    for block in blocks:
+        lines = list(range(line, line + 2 * len(block), 2))  # increasing, with gaps (blank or bad lines)
+        line += 2 * len(block) + 1
+        expected = [reference.setdefault(h, n) for h, n in zip(block, lines, strict=True)]
+        assert keys.first_lines(block, lines) == expected
+    assert len(keys) == len(reference)
+
+
+def test_memory_is_sixteen_bytes_per_key() -> None:
+    keys = KeyLines()
+    for start in range(0, 100_000, 750):
+        block = range(start, min(start + 750, 100_000))
+        keys.first_lines([h * 2654435761 % 2**64 for h in block], [n + 1 for n in block])
+    assert len(keys) == 100_000
+    assert keys.nbytes == 16 * 100_000
+    assert len(keys._runs) <= 17  # about log2(keys / block) runs, never one per block
