@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table
+if TYPE_CHECKING:  # the import's worker processes use the converters without loading SQLAlchemy
+    from sqlalchemy import Connection, Table
 
 __all__ = [
     "bulk_insert",

@@ -40,14 +40,13 @@ from .prepared import (
     init_worker,
     loads,
     refile,
-    write_prepared,
 )
 from .rows import COLUMNS, Filing, RowError
-from .writer import Conflict
+from .writer import Conflict, write_prepared
 
 __all__ = ["FileInvalid", "ImportReport", "auto_workers", "import_file", "read_rows"]
 
-BATCH = 2000
+BATCH = 1000
 _CHUNK = 1000  # CSV rows per task sent to a worker process
 _BLOCK = 1 << 18  # bytes of JSON lines per task sent to a worker process
 _JSON_LINES = (".jsonl", ".ndjson")
@@ -179,7 +178,7 @@ class _Writer:
 
     The database drivers release the GIL while the database works, so checking (Python) and writing (SQLite's
     C code, or PostgreSQL in its own process) overlap. Only this thread touches the connection until
-    :meth:`finish`; the queue holds at most two batches, so memory stays bounded.
+    :meth:`finish`; the queue holds one batch at most, so memory stays bounded.
     """
 
     def __init__(
@@ -193,7 +192,7 @@ class _Writer:
     ) -> None:
         self.conn, self.catalogue, self.actor, self.now, self.report = conn, catalogue, actor, now, report
         self.filing_of = filing_of
-        self.queue: queue.Queue[list[Prepared] | None] = queue.Queue(maxsize=2)
+        self.queue: queue.Queue[list[Prepared] | None] = queue.Queue(maxsize=1)
         self.failure: BaseException | None = None
         self.batches = 0
         self.thread = threading.Thread(target=self._run, name="import-writer", daemon=True)
@@ -325,7 +324,7 @@ def _checked(
         pending: collections.deque[AsyncResult[list[tuple[Any, ...]]]] = collections.deque()
         for fn, task in tasks:
             pending.append(pool.apply_async(fn, (task,)))
-            if len(pending) > 2 * workers:  # bounded: a few tasks in flight, never the whole file
+            if len(pending) > workers:  # bounded: one task per worker and one ready, never the whole file
                 done = pending.popleft().get()
                 rows += len(done)
                 yield done

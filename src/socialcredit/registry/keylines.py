@@ -3,7 +3,8 @@
 A dictionary of Python integers costs about 110 bytes per key (110 MB at a million rows). Here each key's 8-byte
 hash and its first line sit in sorted NumPy arrays ("runs"); a block of keys is looked up in every run with one
 binary search per run, and runs of similar size are merged as they fill, like the carries of a binary counter,
-so there are never more than about log2(keys / block) runs and each key is copied log2 times in all.
+up to 2^18 keys a run: a merge then never needs more than ~15 MB at once (one merge of two million-key runs
+would need ~56 MB), and a million keys are 4 full runs and ~9 growing ones.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy.typing as npt
 
 __all__ = ["KeyLines"]
 
+_FULL = 1 << 18  # keys in a run that is merged no more
 _Hashes = npt.NDArray[np.uint64]
 _Lines = npt.NDArray[np.int64]
 
@@ -62,7 +64,7 @@ class KeyLines:
     def _add(self, hashes: _Hashes, lines: _Lines) -> None:
         runs = self._runs
         runs.append((hashes, lines))
-        while len(runs) > 1 and len(runs[-2][0]) <= 2 * len(runs[-1][0]):
+        while len(runs) > 1 and len(runs[-2][0]) <= min(2 * len(runs[-1][0]), _FULL - len(runs[-1][0])):
             (ah, an), (bh, bn) = runs.pop(), runs.pop()
             merged = np.concatenate((bh, ah))
             order = np.argsort(merged, kind="stable")

@@ -11,19 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from json.encoder import encode_basestring
 from typing import Any
 
 import orjson
-from sqlalchemy import Connection, update
 
 from ..catalogue import Catalogue
 from ..identifiers import trim_parse_cache
-from ..store.tables import outbox, record_events, records, subjects
-from .bulk import bulk_insert, datetime_converter, pg_dt, sqlite_date, sqlite_dt, sqlite_executemany
+from .bulk import pg_dt, sqlite_date, sqlite_dt
 from .rows import Filing, RowInvalid, check_row
-from .state import LIFECYCLE_ENDED, _iso, notice_end
+from .state import _iso, notice_end
 
 __all__ = [
     "Prepared",
@@ -35,7 +33,6 @@ __all__ = [
     "key_hash",
     "prepare",
     "refile",
-    "write_prepared",
 ]
 
 # (authority, external_id, content_hash, subjects, state_head, state_tail, payload_head, payload_mid,
@@ -45,13 +42,6 @@ __all__ = [
 Prepared = tuple[Any, ...]
 
 _QUOTE: Callable[[str], str] = encode_basestring  # a JSON string, as ensure_ascii=False writes it
-_RECORD_COLUMNS = (
-    "id", "authority", "external_id", "category", "subject_id", "subject_name", "decision_no", "decided_on",
-    "effective_from", "effective_until", "legal_basis", "summary", "legal_representative_id",
-    "legal_representative_name", "actual_controller_id", "actual_controller_name", "status", "applies_from",
-    "ended_at", "suspensions", "version", "content_hash", "filed_at", "updated_at",
-)  # fmt: skip
-_SUBJECT_COLUMNS = ("id", "kind", "name", "region_code", "region", "allowlisted", "created_at")
 
 
 def _text(value: str | None) -> str:
@@ -157,113 +147,6 @@ def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, sou
     )
     return (f.authority, f.external_id, f.content_hash, subs, s_head, s_tail, p_head, p_mid, p_tail, ids,
             record, source)  # fmt: skip
-
-
-def write_prepared(
-    conn: Connection,
-    items: Sequence[Prepared],
-    catalogue: Catalogue,
-    actor: str,
-    now: dt.datetime,
-    filing_of: Callable[[Prepared], Filing],
-) -> list[tuple[int, str, int | None]]:
-    """File or amend each prepared filing; return (record id, "filed" | "amended" | "unchanged", seq).
-
-    ``filing_of`` gives back the full filing of an item that turns out to be an amendment (rare).
-    """
-    from .writer import (
-        _EVENT_COLUMNS,
-        _OUTBOX_COLUMNS,
-        Conflict,
-        _append,
-        _next,
-        _row,
-        _state,
-        existing_records,
-        load_state,
-        write_lock,
-    )
-
-    write_lock(conn)
-    keys = [(p[0], p[1]) for p in items]
-    if len(set(keys)) != len(keys):
-        raise Conflict("the same (authority, external_id) appears twice in one batch")
-    existing = existing_records(conn, keys)
-    next_id = _next(conn, records.c.id)
-    out: list[tuple[int, str, int | None]] = []
-    new: list[tuple[Prepared, int]] = []
-    amended = []
-    for p in items:
-        hit = existing.get((p[0], p[1]))
-        if hit is None:
-            new.append((p, next_id))
-            out.append((next_id, "filed", None))
-            next_id += 1
-            continue
-        rid, digest, status = hit
-        if digest == p[2]:
-            out.append((rid, "unchanged", None))
-            continue
-        f = filing_of(p)
-        if status in LIFECYCLE_ENDED:
-            raise Conflict(
-                f"record {rid} ({f.authority}/{f.external_id}) is {status}; file a new record instead"
-            )
-        old = load_state(conn, rid)
-        if old.subject_id != f.subject.canonical or old.category != f.category:
-            raise Conflict(
-                f"record {rid}: an amendment cannot change subject or category; revoke and file anew"
-            )
-        amended.append(_state(f, rid, old.filed_at, catalogue).with_(suspensions=old.suspensions))
-        out.append((rid, "amended", None))
-    cdt = datetime_converter(conn)
-    now_db = cdt(now)
-    _ensure_subjects(conn, items, now_db)
-    seq0 = _next(conn, record_events.c.seq)
-    seqs: dict[int, int] = {}
-    ev, ob, rec = [], [], []
-    for seq, (p, rid) in enumerate(new, start=seq0):
-        seqs[rid] = seq
-        ev.append((seq, rid, "filed", now_db, actor, None, f'{p[4]}"id":{rid}{p[5]}'))
-        payload = f'{p[6]}"event_id": {seq}{p[7]}"record_id": {rid}{p[8]}'
-        ob.append((seq, rid, "filed", p[9], payload, now_db))
-        r = p[10]
-        rec.append((rid, *r[1:20], seq, *r[21:]))
-    bulk_insert(conn, record_events, _EVENT_COLUMNS, ev)
-    bulk_insert(conn, outbox, _OUTBOX_COLUMNS, ob)
-    bulk_insert(conn, records, _RECORD_COLUMNS, rec)
-    for s, seq in zip(amended, _append(conn, [("amended", s, None) for s in amended], actor, now,
-                                       seq0 + len(new)), strict=True):  # fmt: skip
-        seqs[s.id] = seq
-        conn.execute(update(records).where(records.c.id == s.id).values(**_row(s, seq, now)))
-    return [(rid, action, seqs.get(rid) if action != "unchanged" else None) for rid, action, _ in out]
-
-
-def _ensure_subjects(conn: Connection, items: Sequence[Prepared], now_db: Any) -> None:
-    """Add the subjects the registry does not know yet; a known subject's row is left as it is."""
-    wanted: dict[str, tuple[Any, ...]] = {}
-    for p in items:
-        for s in p[3]:
-            if s[0] not in wanted:
-                wanted[s[0]] = (*s, now_db)
-    if conn.dialect.name == "sqlite":
-        # One statement per row that skips a known id: cheaper than asking which ids are known first.
-        sqlite_executemany(
-            conn,
-            f"INSERT INTO subjects ({', '.join(_SUBJECT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO NOTHING",
-            list(wanted.values()),
-        )
-        return
-    ids = list(wanted)
-    have: set[str] = set()
-    for i in range(0, len(ids), 5000):
-        # One array parameter, not thousands of bound values (the driver parses each query's text).
-        found = conn.exec_driver_sql(
-            "SELECT id FROM subjects WHERE id = ANY(%(ids)s)", {"ids": ids[i : i + 5000]}
-        )
-        have.update(r[0] for r in found)
-    bulk_insert(conn, subjects, _SUBJECT_COLUMNS, [v for k, v in wanted.items() if k not in have])
 
 
 # --- worker processes ---------------------------------------------------------------------------------------

@@ -17,8 +17,9 @@ from typing import Any, Literal
 from sqlalchemy import ARRAY, Connection, String, any_, bindparam, func, select, text, update
 
 from ..catalogue import Catalogue
-from ..store.tables import outbox, record_events, records
-from .bulk import bulk_insert, datetime_converter
+from ..store.tables import outbox, record_events, records, subjects
+from .bulk import bulk_insert, datetime_converter, sqlite_executemany
+from .prepared import Prepared, prepare
 from .rows import Filing
 from .state import LIFECYCLE_ENDED, RecordState, notice_end
 
@@ -31,6 +32,7 @@ __all__ = [
     "file_batch",
     "load_state",
     "write_lock",
+    "write_prepared",
 ]
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per call
@@ -119,6 +121,15 @@ def _row(state: RecordState, seq: int, now: dt.datetime) -> dict[str, Any]:
         "filed_at": state.filed_at,
         "updated_at": now,
     }
+
+
+_RECORD_COLUMNS = (
+    "id", "authority", "external_id", "category", "subject_id", "subject_name", "decision_no", "decided_on",
+    "effective_from", "effective_until", "legal_basis", "summary", "legal_representative_id",
+    "legal_representative_name", "actual_controller_id", "actual_controller_name", "status", "applies_from",
+    "ended_at", "suspensions", "version", "content_hash", "filed_at", "updated_at",
+)  # fmt: skip
+_SUBJECT_COLUMNS = ("id", "kind", "name", "region_code", "region", "allowlisted", "created_at")
 
 
 _EVENT_COLUMNS = ("seq", "record_id", "type", "recorded_at", "actor", "reason", "state")
@@ -210,12 +221,104 @@ def existing_records(
     return existing
 
 
+def write_prepared(
+    conn: Connection,
+    items: Sequence[Prepared],
+    catalogue: Catalogue,
+    actor: str,
+    now: dt.datetime,
+    filing_of: Callable[[Prepared], Filing],
+) -> list[tuple[int, str, int | None]]:
+    """File or amend each prepared filing; return (record id, "filed" | "amended" | "unchanged", seq).
+
+    ``filing_of`` gives back the full filing of an item that turns out to be an amendment (rare).
+    """
+    write_lock(conn)
+    keys = [(p[0], p[1]) for p in items]
+    if len(set(keys)) != len(keys):
+        raise Conflict("the same (authority, external_id) appears twice in one batch")
+    existing = existing_records(conn, keys)
+    next_id = _next(conn, records.c.id)
+    out: list[tuple[int, str, int | None]] = []
+    new: list[tuple[Prepared, int]] = []
+    amended = []
+    for p in items:
+        hit = existing.get((p[0], p[1]))
+        if hit is None:
+            new.append((p, next_id))
+            out.append((next_id, "filed", None))
+            next_id += 1
+            continue
+        rid, digest, status = hit
+        if digest == p[2]:
+            out.append((rid, "unchanged", None))
+            continue
+        f = filing_of(p)
+        if status in LIFECYCLE_ENDED:
+            raise Conflict(
+                f"record {rid} ({f.authority}/{f.external_id}) is {status}; file a new record instead"
+            )
+        old = load_state(conn, rid)
+        if old.subject_id != f.subject.canonical or old.category != f.category:
+            raise Conflict(
+                f"record {rid}: an amendment cannot change subject or category; revoke and file anew"
+            )
+        amended.append(_state(f, rid, old.filed_at, catalogue).with_(suspensions=old.suspensions))
+        out.append((rid, "amended", None))
+    cdt = datetime_converter(conn)
+    now_db = cdt(now)
+    _ensure_subjects(conn, items, now_db)
+    seq0 = _next(conn, record_events.c.seq)
+    seqs: dict[int, int] = {}
+    ev, ob, rec = [], [], []
+    for seq, (p, rid) in enumerate(new, start=seq0):
+        seqs[rid] = seq
+        ev.append((seq, rid, "filed", now_db, actor, None, f'{p[4]}"id":{rid}{p[5]}'))
+        payload = f'{p[6]}"event_id": {seq}{p[7]}"record_id": {rid}{p[8]}'
+        ob.append((seq, rid, "filed", p[9], payload, now_db))
+        r = p[10]
+        rec.append((rid, *r[1:20], seq, *r[21:]))
+    bulk_insert(conn, record_events, _EVENT_COLUMNS, ev)
+    bulk_insert(conn, outbox, _OUTBOX_COLUMNS, ob)
+    bulk_insert(conn, records, _RECORD_COLUMNS, rec)
+    for s, seq in zip(amended, _append(conn, [("amended", s, None) for s in amended], actor, now,
+                                       seq0 + len(new)), strict=True):  # fmt: skip
+        seqs[s.id] = seq
+        conn.execute(update(records).where(records.c.id == s.id).values(**_row(s, seq, now)))
+    return [(rid, action, seqs.get(rid) if action != "unchanged" else None) for rid, action, _ in out]
+
+
+def _ensure_subjects(conn: Connection, items: Sequence[Prepared], now_db: Any) -> None:
+    """Add the subjects the registry does not know yet; a known subject's row is left as it is."""
+    wanted: dict[str, tuple[Any, ...]] = {}
+    for p in items:
+        for s in p[3]:
+            if s[0] not in wanted:
+                wanted[s[0]] = (*s, now_db)
+    if conn.dialect.name == "sqlite":
+        # One statement per row that skips a known id: cheaper than asking which ids are known first.
+        sqlite_executemany(
+            conn,
+            f"INSERT INTO subjects ({', '.join(_SUBJECT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO NOTHING",
+            list(wanted.values()),
+        )
+        return
+    ids = list(wanted)
+    have: set[str] = set()
+    for i in range(0, len(ids), 5000):
+        # One array parameter, not thousands of bound values (the driver parses each query's text).
+        found = conn.exec_driver_sql(
+            "SELECT id FROM subjects WHERE id = ANY(%(ids)s)", {"ids": ids[i : i + 5000]}
+        )
+        have.update(r[0] for r in found)
+    bulk_insert(conn, subjects, _SUBJECT_COLUMNS, [v for k, v in wanted.items() if k not in have])
+
+
 def file_batch(
     conn: Connection, filings: Sequence[Filing], catalogue: Catalogue, actor: str, now: dt.datetime
 ) -> list[Outcome]:
     """File or amend each filing (keyed by authority and external_id). Identical re-filings change nothing."""
-    from .prepared import prepare, write_prepared
-
     dialect = conn.dialect.name
     items = [prepare(f, catalogue, now, dialect, i) for i, f in enumerate(filings)]
     done = write_prepared(conn, items, catalogue, actor, now, lambda p: filings[p[11]])
