@@ -2,37 +2,31 @@
 
 Exit codes: 0 success (or "allowed"), 1 a negative answer (denied, not found), 2 bad input or an error, with a
 one-line reason on standard error.
+
+The app (:mod:`.application`, which loads every area) loads on first use: the import's worker processes run the
+``socialcredit`` script again to start (as every process that multiprocessing starts does), and then need
+none of it.
 """
 
 from __future__ import annotations
 
-import typer
+from typing import TYPE_CHECKING, Any
 
-from . import catalogue, registry
+if TYPE_CHECKING:
+    from .application import app
 
 __all__ = ["app", "main"]
 
-app = typer.Typer(
-    name="socialcredit",
-    help="Registry of adjudicated credit findings, joint measures, explained checks and due process.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-
-for _module in (registry, catalogue):
-    _module.register(app)
-
-# Areas added by later work register here too; each module owns its commands.
-for _name in ("check", "serve", "keys", "audit", "demo", "process", "feed"):
-    try:
-        _mod = __import__(f"socialcredit.cli.{_name}", fromlist=["register"])
-    except ModuleNotFoundError as _exc:
-        if _exc.name != f"socialcredit.cli.{_name}":
-            raise
-        continue
-    _mod.register(app)
-
 
 def main() -> None:
+    from .application import app
+
     app()
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from .application import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
