@@ -25,13 +25,21 @@ def test_first_lines_equal_a_dictionary(blocks: list[list[int]]) -> None:
     assert len(keys) == len(reference)
 
 
-def test_memory_is_sixteen_bytes_per_key() -> None:
+def test_line_numbers_over_four_billion() -> None:
+    keys = KeyLines()
+    assert keys.first_lines([7, 8], [1, 2]) == [1, 2]
+    far = [2**32 + 5, 2**32 + 9]
+    assert keys.first_lines([9, 7, 9], [far[0], far[1], far[1] + 1]) == [far[0], 1, far[0]]
+    assert keys.first_lines([9, 8], [far[1] + 2, far[1] + 3]) == [far[0], 2]
+
+
+def test_memory_is_twelve_bytes_per_key() -> None:
     keys = KeyLines()
     for start in range(0, 100_000, 750):
         block = range(start, min(start + 750, 100_000))
         keys.first_lines([h * 2654435761 % 2**64 for h in block], [n + 1 for n in block])
     assert len(keys) == 100_000
-    assert keys.nbytes == 16 * 100_000
+    assert keys.nbytes == 12 * 100_000
     assert len(keys._runs) <= 12  # about log2(keys / block) runs, never one per block
     assert max(len(h) for h, _ in keys._runs) <= 1 << 18  # full runs are merged no more
 
