@@ -177,7 +177,7 @@ def orm_baseline(url: str, n: int, same_rows: bool) -> float:
 
 
 def _pss_kb(pid: int) -> int:
-    """Proportional set size: pages shared between processes (libraries, the forkserver's) counted once."""
+    """Proportional set size: pages shared between processes (libraries) counted once."""
     try:
         with open(f"/proc/{pid}/smaps_rollup") as fh:
             for line in fh:
@@ -308,12 +308,15 @@ def main(argv: list[str]) -> int:
                 "orm_same_rows_rows_per_s": round(base_same),
                 "orm_one_row_rows_per_s": round(base_narrow),
             }
-            ok = rate >= 20_000 and res["peak_rss_mb"] <= 300
+            fast = rate >= 20_000
+            # Memory: the import process and its workers, all counted.
+            small = max(res["peak_rss_mb"], res["peak_rss_all_processes_mb"]) <= 300
             print(
                 f"{name:10s} import: {rate:>9,.0f} rows/s  peak RSS {res['peak_rss_mb']:.1f} MB "
                 f"(import process; {res['peak_rss_all_processes_mb']:.1f} MB RSS, "
                 f"{res['peak_pss_all_processes_mb']:.1f} MB PSS with its workers)  "
-                f"({res['seconds']:.1f}s)  {'meets' if ok else 'MISSES'} the goal (>=20,000 rows/s, <=300 MB)"
+                f"({res['seconds']:.1f}s)  rate {'meets' if fast else 'MISSES'} the goal (>=20,000 rows/s), "
+                f"memory {'meets' if small else 'MISSES'} it (<=300 MB)"
             )
             print(
                 f"{name:10s} baseline ORM session.add() per row, no checks: {base_same:>9,.0f} rows/s "
