@@ -372,6 +372,25 @@ def test_sequence_numbers_follow_commit_order(db: Database, cat: Catalogue, now:
         assert [tuple(r) for r in rows] == [(1, 1), (2, 2), (3, 3)]
 
 
+def test_the_write_lock_is_taken_once_per_transaction_and_again_in_the_next(db: Database) -> None:
+    """PostgreSQL: a writer asks for the advisory lock once per transaction (each ask is a round trip); a later
+    transaction on the same pooled connection takes it again, and while it holds it no other writer can."""
+    from socialcredit.registry.writer import _LOCK_KEY, write_lock
+
+    if db.dialect != "postgresql":
+        pytest.skip("SQLite serialises writers with BEGIN IMMEDIATE")
+    probe = f"SELECT pg_try_advisory_xact_lock({_LOCK_KEY})"
+    with db.engine.connect() as conn, db.engine.connect() as other:
+        for _ in range(2):  # two transactions, one DBAPI connection
+            with conn.begin():
+                write_lock(conn)
+                write_lock(conn)  # no second ask, still held
+                with other.begin():
+                    assert other.exec_driver_sql(probe).scalar() is False
+            with other.begin():  # released at the end of each transaction
+                assert other.exec_driver_sql(probe).scalar() is True
+
+
 _free_text = st.text(
     alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00\x0b\x0c\x7f"),
     min_size=1,

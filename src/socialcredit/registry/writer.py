@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import ARRAY, Connection, String, any_, bindparam, func, select, text, update
+from sqlalchemy import Connection, func, select, text, update
 
 from ..catalogue import Catalogue
 from ..store.tables import outbox, record_events, records, subjects
@@ -57,11 +58,27 @@ class Outcome:
 
 def write_lock(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
+        tx = conn.get_transaction()
+        held = conn.info.get("registry_write_lock")
+        if tx is not None and held is not None and held() is tx:
+            return  # taken earlier in this transaction, and held until it ends: no round trip again
         conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+        if tx is not None:
+            conn.info["registry_write_lock"] = weakref.ref(tx)
 
 
 def _next(conn: Connection, column: Any) -> int:
     return int(conn.execute(select(func.coalesce(func.max(column), 0))).scalar_one()) + 1
+
+
+def _next_ids(conn: Connection) -> tuple[int, int]:
+    """The next record id and event sequence number, in one round trip."""
+    q = select(
+        select(func.coalesce(func.max(records.c.id), 0)).scalar_subquery(),
+        select(func.coalesce(func.max(record_events.c.seq), 0)).scalar_subquery(),
+    )
+    rid, seq = conn.execute(q).one()
+    return int(rid) + 1, int(seq) + 1
 
 
 def event_payload(
@@ -195,6 +212,19 @@ def existing_records(
 ) -> dict[tuple[str, str], tuple[int, str, str]]:
     """(authority, external_id) -> (record id, content hash, status) for the keys already in the registry."""
     existing: dict[tuple[str, str], tuple[int, str, str]] = {}
+    if conn.dialect.name == "postgresql":
+        # One query for every authority, the keys as two array parameters: each query is a round trip, and the
+        # import's writer thread waits for the interpreter lock after each one.
+        for i in range(0, len(keys), 5000):
+            part = keys[i : i + 5000]
+            found = conn.exec_driver_sql(
+                "SELECT r.authority, r.external_id, r.id, r.content_hash, r.status FROM records r "
+                "JOIN unnest(%(a)s::text[], %(e)s::text[]) AS k(a, e) "
+                "ON r.authority = k.a AND r.external_id = k.e",
+                {"a": [a for a, _ in part], "e": [e for _, e in part]},
+            )
+            existing.update({(a, e): (rid, h, st) for a, e, rid, h, st in found})
+        return existing
     by_authority: dict[str, list[str]] = {}
     for a, e in keys:
         by_authority.setdefault(a, []).append(e)
@@ -206,17 +236,10 @@ def existing_records(
         records.c.content_hash,
         records.c.status,
     )
-    pg = conn.dialect.name == "postgresql"
     for a, ext in by_authority.items():
         for i in range(0, len(ext), 1000):
             chunk = ext[i : i + 1000]
-            # PostgreSQL: one array parameter instead of a thousand (the driver parses each query's text).
-            match = (
-                records.c.external_id == any_(bindparam("ext", chunk, type_=ARRAY(String)))
-                if pg
-                else records.c.external_id.in_(chunk)
-            )
-            q = select(*cols).where(records.c.authority == a, match)
+            q = select(*cols).where(records.c.authority == a, records.c.external_id.in_(chunk))
             existing.update({(a, e): (rid, h, st) for a, e, rid, h, st in conn.execute(q)})
     return existing
 
@@ -238,7 +261,7 @@ def write_prepared(
     if len(set(keys)) != len(keys):
         raise Conflict("the same (authority, external_id) appears twice in one batch")
     existing = existing_records(conn, keys)
-    next_id = _next(conn, records.c.id)
+    next_id, seq0 = _next_ids(conn)
     out: list[tuple[int, str, int | None]] = []
     new: list[tuple[Prepared, int]] = []
     amended = []
@@ -268,7 +291,6 @@ def write_prepared(
     cdt = datetime_converter(conn)
     now_db = cdt(now)
     _ensure_subjects(conn, items, now_db)
-    seq0 = _next(conn, record_events.c.seq)
     seqs: dict[int, int] = {}
     ev, ob, rec = [], [], []
     for seq, (p, rid) in enumerate(new, start=seq0):
