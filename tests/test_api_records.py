@@ -101,6 +101,20 @@ def test_invalid_filing_stores_nothing_not_even_audit_of_success(api: Api) -> No
     assert _audit(api)[-1]["outcome"] == "refused: 422"
 
 
+def test_a_lone_surrogate_is_refused_by_name_not_a_server_error(api: Api) -> None:
+    """A JSON escape such as \\ud800 alone is no character: refused as bad input for its field, the value shown
+    escaped (it cannot be encoded in the response otherwise), nothing stored."""
+    before = api.counts()
+    text = json.dumps(row(external_id="R-\ud800"))  # ensure_ascii: the escape, as a client would send it
+    headers = {**api.headers("registrar"), "content-type": "application/json"}
+    body = problem(api.client.post("/v1/records", content=text, headers=headers), 422)
+    assert body["errors"][0]["loc"] == ["body", "external_id"]
+    assert "unicode" in body["errors"][0]["reason"], body
+    assert body["errors"][0]["value"] == "R-\\ud800"
+    after = api.counts()
+    assert after["records"] == before["records"] and after["record_events"] == before["record_events"]
+
+
 def test_checkpoint_gets_the_decision_not_the_file(api: Api) -> None:
     org_row = row(
         external_id="org-1",

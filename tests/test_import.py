@@ -225,6 +225,25 @@ def test_values_only_the_standard_json_reader_accepts(seeded: Database, tmp_path
     )
 
 
+def test_a_lone_surrogate_escape_is_refused_for_its_field(seeded: Database, tmp_path: Path) -> None:
+    """\\ud800 alone is valid JSON but no character (it cannot be stored or hashed as UTF-8): the row is refused
+    naming the field, on both paths, and a rejects file keeps it as its JSON escape."""
+    from socialcredit.catalogue import default_catalogue
+    from socialcredit.registry import import_file
+
+    lines = [json.dumps(r, ensure_ascii=False) for r in good_rows(3)]
+    lines[1] = lines[1].replace('"subject_name": "', '"subject_name": "\\ud800', 1)
+    path = jsonl(tmp_path / "bad.jsonl", lines)
+    name = json.loads(lines[1])["subject_name"]
+    refused(seeded, path, f"{path}:2: subject_name: {name!r}: contains a lone surrogate U+D800")
+    cat = default_catalogue()
+    for workers in (0, 2):
+        done = import_file(seeded.engine, path, cat, "t", workers=workers, skip_invalid=True)
+        assert (done.rejected, done.committed) == (1, True)
+        kept = (tmp_path / "bad.jsonl.rejects.jsonl").read_text("utf-8")
+        assert json.loads(kept)["row"]["subject_name"] == name
+
+
 def test_row_that_is_not_an_object(seeded: Database, tmp_path: Path) -> None:
     path = jsonl(tmp_path / "bad.jsonl", [json.dumps(good_rows(1)[0]), "[1, 2]"])
     refused(seeded, path, f"{path}:2: a row must be an object of column: value")

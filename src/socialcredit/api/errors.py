@@ -113,6 +113,9 @@ class Unavailable(ApiError):
 
 def field_error(loc: list[str | int], value: Any, reason: str) -> FieldError:
     shown = value if isinstance(value, (int, float, bool)) or value is None else str(value)[:200]
+    if isinstance(shown, str) and not shown.isascii():
+        # A lone surrogate (from a JSON escape) cannot be encoded in the response: show it escaped.
+        shown = shown.encode("utf-8", "backslashreplace").decode("utf-8")
     return {
         "loc": loc,
         "pointer": "/" + "/".join(str(p) for p in loc[1:]) if loc[:1] == ["body"] else None,

@@ -382,7 +382,8 @@ def import_file(
                 on_error(msg)
         if skip_invalid:
             if rejects is None:
-                rejects = rejects_path.open("w", encoding="utf-8")
+                # backslashreplace: a lone surrogate in a rejected row is written as its JSON escape (\ud800)
+                rejects = rejects_path.open("w", encoding="utf-8", errors="backslashreplace")
                 report.rejects_path = rejects_path
             body = {"line": line, "row": row, "errors": [str(e) for e in errors]}
             rejects.write(json.dumps(body, ensure_ascii=False, default=str) + "\n")

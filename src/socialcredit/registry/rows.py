@@ -117,7 +117,9 @@ def _iso_date(raw: str) -> dt.date:
     return dt.date.fromisoformat(raw)  # cached: a file holds few distinct dates
 
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+# Control characters, and lone surrogates: a JSON escape such as \ud800 read alone is no character and cannot be
+# stored (nor hashed) as UTF-8.
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
 
 
 def _text(row: dict[str, Any], name: str, errors: list[RowError], required: bool) -> str | None:
@@ -135,8 +137,12 @@ def _text(row: dict[str, Any], name: str, errors: list[RowError], required: bool
         errors.append(RowError(name, raw, f"expected text, found {type(raw).__name__}"))
         return None
     value = raw.strip()
-    if _CONTROL.search(value):
-        errors.append(RowError(name, raw, "contains control characters"))
+    if bad := _CONTROL.search(value):
+        if "\ud800" <= bad.group() <= "\udfff":
+            reason = f"contains a lone surrogate U+{ord(bad.group()):04X} (half of a character), not text"
+        else:
+            reason = "contains control characters"
+        errors.append(RowError(name, raw, reason))
         return None
     errors.append(RowError(name, raw, f"longer than {_MAX.get(name, 120)} characters"))
     return None
