@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+import orjson
 from sqlalchemy import Connection, func, select, text, update
 
 from ..catalogue import Catalogue
@@ -225,22 +226,16 @@ def existing_records(
             )
             existing.update({(a, e): (rid, h, st) for a, e, rid, h, st in found})
         return existing
-    by_authority: dict[str, list[str]] = {}
-    for a, e in keys:
-        by_authority.setdefault(a, []).append(e)
-    # One IN list per authority: the planner then probes the (authority, external_id) index for each key.
-    cols = (
-        records.c.authority,
-        records.c.external_id,
-        records.c.id,
-        records.c.content_hash,
-        records.c.status,
-    )
-    for a, ext in by_authority.items():
-        for i in range(0, len(ext), 1000):
-            chunk = ext[i : i + 1000]
-            q = select(*cols).where(records.c.authority == a, records.c.external_id.in_(chunk))
-            existing.update({(a, e): (rid, h, st) for a, e, rid, h, st in conn.execute(q)})
+    # SQLite: the keys as one JSON parameter, so the statement's text never changes (prepared once, kept in the
+    # driver's cache) and each key is one probe of the (authority, external_id) index.
+    for i in range(0, len(keys), 5000):
+        found = conn.exec_driver_sql(
+            "SELECT r.authority, r.external_id, r.id, r.content_hash, r.status FROM json_each(?) AS k "
+            "JOIN records r ON r.authority = json_extract(k.value, '$[0]') "
+            "AND r.external_id = json_extract(k.value, '$[1]')",
+            (orjson.dumps(keys[i : i + 5000]).decode(),),
+        )
+        existing.update({(a, e): (rid, h, st) for a, e, rid, h, st in found})
     return existing
 
 
