@@ -33,7 +33,7 @@ from socialcredit.registry import (
     revoke,
     states_for_subject,
 )
-from socialcredit.registry.bulk import pg_dt, sqlite_dt
+from socialcredit.registry.bulk import sqlite_dt
 from socialcredit.registry.prepared import prepare
 from socialcredit.registry.writer import _state, event_payload
 from socialcredit.store import Database
@@ -253,6 +253,21 @@ def test_fast_path_texts_equal_the_record_state(db: Database, cat: Catalogue, no
                 select(record_events.c.state).where(record_events.c.seq == o.seq)
             ).scalar_one()
             assert body == expected.to_json()
+        # Texts COPY must escape (PostgreSQL's path sends rows as COPY text), stored and read back unchanged.
+        odd = 'tab\there, line\nbreak, back\\slash \\N, "quoted", \u2028 京'
+        f = check_row(row(external_id="X\\2", subject_name=odd, summary=odd, decision_no=odd), cat, now)
+        (o,) = file_batch(conn, [f], cat, "te\\st\tactor", now)
+        stored = conn.execute(
+            select(records.c.subject_name, records.c.summary, records.c.external_id).where(
+                records.c.id == o.record_id
+            )
+        ).one()
+        assert tuple(stored) == (odd, odd, "X\\2")
+        assert load_state(conn, o.record_id).to_json() == _state(f, o.record_id, now, cat).to_json()
+        assert (
+            conn.execute(select(record_events.c.actor).where(record_events.c.seq == o.seq)).scalar_one()
+            == "te\\st\tactor"
+        )
         notice = check_row(samr(category="test.notice", external_id="N"), cat, now)
         (o,) = file_batch(conn, [notice], cat, "test", now)
         assert load_state(conn, o.record_id).applies_from == now + dt.timedelta(days=10)
@@ -443,15 +458,43 @@ def test_prepared_texts_equal_the_record_state_for_any_text(
     at = now.astimezone(zone)
     p = prepare(f, cat, at, dialect)
     expected = _state(f, 41, at, cat)
-    assert f'{p[4]}"id":41{p[5]}' == expected.to_json()
-    assert f'{p[6]}"event_id": 7{p[7]}"record_id": 41{p[8]}' == event_payload(7, "filed", expected, at, None)
+    # PostgreSQL's form is COPY text: read back as COPY reads it, it must give the same texts and values.
+    texts = [_from_copy(t) for t in p[4:10]] if dialect == "postgresql" else list(p[4:10])
+    assert f'{texts[0]}"id":41{texts[1]}' == expected.to_json()
+    payload = f'{texts[2]}"event_id": 7{texts[3]}"record_id": 41{texts[4]}'
+    assert payload == event_payload(7, "filed", expected, at, None)
     linked = [expected.subject_id, *(s for s, _ in expected.linked())]
-    assert p[9] == json.dumps(linked, ensure_ascii=False)  # the text as the writer's encoder writes it
-    cdt = sqlite_dt if dialect == "sqlite" else pg_dt
-    row_ = p[10]
-    assert (row_[8], row_[9], row_[17], row_[22]) == (
-        cdt(expected.effective_from),
-        cdt(expected.effective_until),
-        cdt(expected.applies_from),
-        cdt(at),
+    assert texts[5] == json.dumps(linked, ensure_ascii=False)  # the text as the writer's encoder writes it
+    if dialect == "postgresql":
+        row_ = [
+            None,
+            *(_from_copy(v) for v in p[10].split("\t")[:19]),
+            None,
+            *map(_from_copy, p[10].split("\t")[19:]),
+        ]
+    else:
+        row_ = list(p[10])
+    assert len(row_) == 24
+    assert (row_[5], row_[11], row_[13], row_[15]) == (
+        expected.subject_name,
+        expected.summary,
+        expected.legal_representative_name,
+        expected.actual_controller_name,
     )
+    assert (row_[8], row_[9], row_[17], row_[22]) == (
+        sqlite_dt(expected.effective_from),
+        sqlite_dt(expected.effective_until),
+        sqlite_dt(expected.applies_from),
+        sqlite_dt(at),
+    )
+
+
+def _from_copy(field: str) -> str | None:
+    """A field of COPY's text format as PostgreSQL reads it (the escapes the writer uses, and \\N for null)."""
+    if field == "\\N":
+        return None
+    assert "\t" not in field and "\n" not in field and "\r" not in field
+    out, chars = [], iter(field)
+    for ch in chars:
+        out.append({"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}[next(chars)] if ch == "\\" else ch)
+    return "".join(out)

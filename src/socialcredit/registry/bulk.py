@@ -18,6 +18,8 @@ if TYPE_CHECKING:  # the import's worker processes use the converters without lo
 
 __all__ = [
     "bulk_insert",
+    "copy_text",
+    "copy_value",
     "date_converter",
     "datetime_converter",
     "pg_dt",
@@ -88,3 +90,23 @@ def sqlite_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]
         cur.executemany(sql, rows)
     finally:
         cur.close()
+
+
+def copy_text(conn: Connection, table: Table, columns: Sequence[str], lines: str) -> None:
+    """PostgreSQL: ``lines`` (COPY's text format, one row a line, values in ``columns`` order) into ``table``
+    in the current transaction, in one write: no per-value conversion in Python."""
+    if not lines:
+        return
+    if not conn.in_transaction():
+        conn.begin()
+    raw: Any = conn.connection.driver_connection
+    with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
+        copy.write(lines)
+
+
+def copy_value(v: Any) -> str:
+    """``v`` in COPY's text format: \\N for null; backslash, tab, newline and return escaped."""
+    if v is None:
+        return "\\N"
+    text = v if isinstance(v, str) else str(v)
+    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")

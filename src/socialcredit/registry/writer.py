@@ -20,7 +20,7 @@ from sqlalchemy import Connection, func, select, text, update
 
 from ..catalogue import Catalogue
 from ..store.tables import outbox, record_events, records, subjects
-from .bulk import bulk_insert, datetime_converter, sqlite_executemany
+from .bulk import bulk_insert, copy_text, copy_value, datetime_converter, sqlite_dt, sqlite_executemany
 from .prepared import Prepared, prepare
 from .rows import Filing
 from .state import LIFECYCLE_ENDED, RecordState, notice_end
@@ -150,6 +150,8 @@ _RECORD_COLUMNS = (
 _SUBJECT_COLUMNS = ("id", "kind", "name", "region_code", "region", "allowlisted", "created_at")
 
 
+# COPY's order for records: id and version first, then the prepared line's columns.
+_COPY_RECORD_COLUMNS = ("id", "version", *(c for c in _RECORD_COLUMNS if c not in ("id", "version")))
 _EVENT_COLUMNS = ("seq", "record_id", "type", "recorded_at", "actor", "reason", "state")
 _OUTBOX_COLUMNS = ("event_seq", "record_id", "type", "subject_ids", "payload", "created_at")
 
@@ -283,21 +285,24 @@ def write_prepared(
             )
         amended.append(_state(f, rid, old.filed_at, catalogue).with_(suspensions=old.suspensions))
         out.append((rid, "amended", None))
-    cdt = datetime_converter(conn)
-    now_db = cdt(now)
-    _ensure_subjects(conn, items, now_db)
     seqs: dict[int, int] = {}
-    ev, ob, rec = [], [], []
-    for seq, (p, rid) in enumerate(new, start=seq0):
-        seqs[rid] = seq
-        ev.append((seq, rid, "filed", now_db, actor, None, f'{p[4]}"id":{rid}{p[5]}'))
-        payload = f'{p[6]}"event_id": {seq}{p[7]}"record_id": {rid}{p[8]}'
-        ob.append((seq, rid, "filed", p[9], payload, now_db))
-        r = p[10]
-        rec.append((rid, *r[1:20], seq, *r[21:]))
-    bulk_insert(conn, record_events, _EVENT_COLUMNS, ev)
-    bulk_insert(conn, outbox, _OUTBOX_COLUMNS, ob)
-    bulk_insert(conn, records, _RECORD_COLUMNS, rec)
+    if conn.dialect.name == "postgresql":
+        _copy_new(conn, items, new, seq0, actor, now)
+        seqs.update((rid, seq) for seq, (_, rid) in enumerate(new, start=seq0))
+    else:
+        now_db = sqlite_dt(now)
+        _ensure_subjects(conn, items, now_db)
+        ev, ob, rec = [], [], []
+        for seq, (p, rid) in enumerate(new, start=seq0):
+            seqs[rid] = seq
+            ev.append((seq, rid, "filed", now_db, actor, None, f'{p[4]}"id":{rid}{p[5]}'))
+            payload = f'{p[6]}"event_id": {seq}{p[7]}"record_id": {rid}{p[8]}'
+            ob.append((seq, rid, "filed", p[9], payload, now_db))
+            r = p[10]
+            rec.append((rid, *r[1:20], seq, *r[21:]))
+        bulk_insert(conn, record_events, _EVENT_COLUMNS, ev)
+        bulk_insert(conn, outbox, _OUTBOX_COLUMNS, ob)
+        bulk_insert(conn, records, _RECORD_COLUMNS, rec)
     for s, seq in zip(amended, _append(conn, [("amended", s, None) for s in amended], actor, now,
                                        seq0 + len(new)), strict=True):  # fmt: skip
         seqs[s.id] = seq
@@ -306,30 +311,57 @@ def write_prepared(
 
 
 def _ensure_subjects(conn: Connection, items: Sequence[Prepared], now_db: Any) -> None:
-    """Add the subjects the registry does not know yet; a known subject's row is left as it is."""
+    """SQLite: add the subjects the registry does not know yet; a known subject's row is left as it is."""
     wanted: dict[str, tuple[Any, ...]] = {}
     for p in items:
         for s in p[3]:
             if s[0] not in wanted:
                 wanted[s[0]] = (*s, now_db)
-    if conn.dialect.name == "sqlite":
-        # One statement per row that skips a known id: cheaper than asking which ids are known first.
-        sqlite_executemany(
-            conn,
-            f"INSERT INTO subjects ({', '.join(_SUBJECT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
-            "ON CONFLICT (id) DO NOTHING",
-            list(wanted.values()),
-        )
-        return
+    # One statement per row that skips a known id: cheaper than asking which ids are known first.
+    sqlite_executemany(
+        conn,
+        f"INSERT INTO subjects ({', '.join(_SUBJECT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
+        "ON CONFLICT (id) DO NOTHING",
+        list(wanted.values()),
+    )
+
+
+def _copy_new(
+    conn: Connection,
+    items: Sequence[Prepared],
+    new: Sequence[tuple[Prepared, int]],
+    seq0: int,
+    actor: str,
+    now: dt.datetime,
+) -> None:
+    """PostgreSQL: the new subjects, events, outbox rows and records of a batch, each table one COPY of text
+    lines from the items' COPY forms (:func:`.prepared.prepare`), the id and sequence number filled in."""
+    at = sqlite_dt(now)  # naive UTC text, as the timestamp columns hold it
+    wanted: dict[str, str] = {}
+    for p in items:
+        for sid, line in p[3]:
+            if sid not in wanted:
+                wanted[sid] = line
     ids = list(wanted)
-    have: set[str] = set()
     for i in range(0, len(ids), 5000):
         # One array parameter, not thousands of bound values (the driver parses each query's text).
         found = conn.exec_driver_sql(
             "SELECT id FROM subjects WHERE id = ANY(%(ids)s)", {"ids": ids[i : i + 5000]}
         )
-        have.update(r[0] for r in found)
-    bulk_insert(conn, subjects, _SUBJECT_COLUMNS, [v for k, v in wanted.items() if k not in have])
+        for (sid,) in found:
+            del wanted[sid]
+    copy_text(conn, subjects, _SUBJECT_COLUMNS, "".join(f"{line}\t{at}\n" for line in wanted.values()))
+    who = copy_value(actor)
+    ev, ob, rec = [], [], []
+    for seq, (p, rid) in enumerate(new, start=seq0):
+        ev.append(f'{seq}\t{rid}\tfiled\t{at}\t{who}\t\\N\t{p[4]}"id":{rid}{p[5]}\n')
+        ob.append(
+            f'{seq}\t{rid}\tfiled\t{p[9]}\t{p[6]}"event_id": {seq}{p[7]}"record_id": {rid}{p[8]}\t{at}\n'
+        )
+        rec.append(f"{rid}\t{seq}\t{p[10]}\n")
+    copy_text(conn, record_events, _EVENT_COLUMNS, "".join(ev))
+    copy_text(conn, outbox, _OUTBOX_COLUMNS, "".join(ob))
+    copy_text(conn, records, _COPY_RECORD_COLUMNS, "".join(rec))
 
 
 def file_batch(
