@@ -2,8 +2,9 @@
 
 A :data:`Prepared` tuple holds a new record's event state, feed payload and projection row with holes where
 the record id and sequence number go; the writer, holding the lock, fills the holes by concatenation. The
-import builds these in worker processes (:func:`check_chunk`), so the one writer spends its time writing.
-The texts equal ``RecordState.to_json()`` and ``event_payload()`` of the same record exactly (tested).
+import builds these in worker processes (:func:`check_block`, :func:`check_chunk`), so the one writer spends its
+time writing. The texts equal ``RecordState.to_json()`` and ``event_payload()`` of the same record exactly
+(tested). For PostgreSQL they come in COPY's text format, the record row as one line (see ``_for_copy``).
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ __all__ = [
 # (authority, external_id, content_hash, subjects, state_head, state_tail, payload_head, payload_mid,
 #  payload_tail, subject_ids_json, record_row, source): subjects are (id, kind, name, region_code, region,
 #  allowlisted); record_row has None for id and version; source is the input row (from a worker, its line's byte
-#  offset in the file), checked again on amendment.
+#  offset in the file), checked again on amendment. PostgreSQL's form: subjects are (id, COPY line), the texts
+#  COPY-escaped, record_row one COPY line without id and version.
 Prepared = tuple[Any, ...]
 
 _QUOTE: Callable[[str], str] = encode_basestring  # a JSON string, as ensure_ascii=False writes it
