@@ -215,30 +215,28 @@ def existing_records(
 ) -> dict[tuple[str, str], tuple[int, str, str]]:
     """(authority, external_id) -> (record id, content hash, status) for the keys already in the registry."""
     existing: dict[tuple[str, str], tuple[int, str, str]] = {}
-    if conn.dialect.name == "postgresql":
-        # One query for every authority, the keys as two array parameters: each query is a round trip, and the
-        # import's writer thread waits for the interpreter lock after each one.
-        for i in range(0, len(keys), 5000):
-            part = keys[i : i + 5000]
-            found = conn.exec_driver_sql(
-                "SELECT r.authority, r.external_id, r.id, r.content_hash, r.status FROM records r "
-                "JOIN unnest(%(a)s::text[], %(e)s::text[]) AS k(a, e) "
-                "ON r.authority = k.a AND r.external_id = k.e",
-                {"a": [a for a, _ in part], "e": [e for _, e in part]},
-            )
-            existing.update({(a, e): (rid, h, st) for a, e, rid, h, st in found})
-        return existing
-    # SQLite: the keys as one JSON parameter, so the statement's text never changes (prepared once, kept in the
-    # driver's cache) and each key is one probe of the (authority, external_id) index.
+    pg = conn.dialect.name == "postgresql"
+    # One statement for every authority, its text fixed (prepared once): PostgreSQL takes the keys as two arrays,
+    # SQLite as one JSON parameter; each key is one probe of the (authority, external_id) index. Each query is a
+    # round trip, after which the import's writer thread waits for the interpreter lock.
+    sql = _EXISTING_PG if pg else _EXISTING_SQLITE
     for i in range(0, len(keys), 5000):
-        found = conn.exec_driver_sql(
-            "SELECT r.authority, r.external_id, r.id, r.content_hash, r.status FROM json_each(?) AS k "
-            "JOIN records r ON r.authority = json_extract(k.value, '$[0]') "
-            "AND r.external_id = json_extract(k.value, '$[1]')",
-            (orjson.dumps(keys[i : i + 5000]).decode(),),
+        part = keys[i : i + 5000]
+        params: Any = (
+            {"a": [a for a, _ in part], "e": [e for _, e in part]} if pg else (orjson.dumps(part).decode(),)
         )
-        existing.update({(a, e): (rid, h, st) for a, e, rid, h, st in found})
+        existing.update({(a, e): (rid, h, st) for a, e, rid, h, st in conn.exec_driver_sql(sql, params)})
     return existing
+
+
+_EXISTING_PG = (
+    "SELECT r.authority, r.external_id, r.id, r.content_hash, r.status FROM records r "
+    "JOIN unnest(%(a)s::text[], %(e)s::text[]) AS k(a, e) ON r.authority = k.a AND r.external_id = k.e"
+)
+_EXISTING_SQLITE = (
+    "SELECT r.authority, r.external_id, r.id, r.content_hash, r.status FROM json_each(?) AS k "
+    "JOIN records r ON r.authority = json_extract(k.value, '$[0]') AND r.external_id = json_extract(k.value, '$[1]')"
+)
 
 
 def write_prepared(
@@ -289,24 +287,8 @@ def write_prepared(
                 f"record {rid}: an amendment cannot change subject or category; revoke and file anew"
             )
         amended.append(_state(f, rid, old.filed_at, catalogue).with_(suspensions=old.suspensions))
-    seqs: dict[int, int] = {}
-    if conn.dialect.name == "postgresql":
-        _copy_new(conn, items, new, seq0, actor, now)
-        seqs.update((rid, seq) for seq, (_, rid) in enumerate(new, start=seq0))
-    else:
-        now_db = sqlite_dt(now)
-        _ensure_subjects(conn, items, now_db)
-        ev, ob, rec = [], [], []
-        for seq, (p, rid) in enumerate(new, start=seq0):
-            seqs[rid] = seq
-            ev.append((seq, rid, "filed", now_db, actor, None, f'{p[4]}"id":{rid}{p[5]}'))
-            payload = f'{p[6]}"event_id": {seq}{p[7]}"record_id": {rid}{p[8]}'
-            ob.append((seq, rid, "filed", p[9], payload, now_db))
-            r = p[10]
-            rec.append((rid, *r[1:20], seq, *r[21:]))
-        bulk_insert(conn, record_events, _EVENT_COLUMNS, ev)
-        bulk_insert(conn, outbox, _OUTBOX_COLUMNS, ob)
-        bulk_insert(conn, records, _RECORD_COLUMNS, rec)
+    (_copy_new if conn.dialect.name == "postgresql" else _insert_new)(conn, items, new, seq0, actor, now)
+    seqs = {rid: seq for seq, (_, rid) in enumerate(new, start=seq0)}
     if amended:
         done = _append(conn, [("amended", s, None) for s in amended], actor, now, seq0 + len(new))
         rows = []
@@ -318,20 +300,41 @@ def write_prepared(
     return [(rid, action, seqs.get(rid) if action != "unchanged" else None) for rid, action, _ in out]
 
 
-def _ensure_subjects(conn: Connection, items: Sequence[Prepared], now_db: Any) -> None:
-    """SQLite: add the subjects the registry does not know yet; a known subject's row is left as it is."""
-    wanted: dict[str, tuple[Any, ...]] = {}
+def _first_subjects(items: Sequence[Prepared]) -> dict[str, Any]:
+    """Each subject of a batch once, as the first item naming it gives it."""
+    first: dict[str, Any] = {}
     for p in items:
-        for s in p[3]:
-            if s[0] not in wanted:
-                wanted[s[0]] = (*s, now_db)
+        for sub in p[3]:
+            first.setdefault(sub[0], sub)
+    return first
+
+
+def _insert_new(
+    conn: Connection,
+    items: Sequence[Prepared],
+    new: Sequence[tuple[Prepared, int]],
+    seq0: int,
+    actor: str,
+    now: dt.datetime,
+) -> None:
+    """SQLite: the new subjects, events, outbox rows and records of a batch, each table one ``executemany``."""
+    at = sqlite_dt(now)
     # One statement per row that skips a known id: cheaper than asking which ids are known first.
     sqlite_executemany(
         conn,
         f"INSERT INTO subjects ({', '.join(_SUBJECT_COLUMNS)}) VALUES (?, ?, ?, ?, ?, ?, ?) "
         "ON CONFLICT (id) DO NOTHING",
-        list(wanted.values()),
+        [(*sub, at) for sub in _first_subjects(items).values()],
     )
+    ev, ob, rec = [], [], []
+    for seq, (p, rid) in enumerate(new, start=seq0):
+        ev.append((seq, rid, "filed", at, actor, None, f'{p[4]}"id":{rid}{p[5]}'))
+        ob.append((seq, rid, "filed", p[9], f'{p[6]}"event_id": {seq}{p[7]}"record_id": {rid}{p[8]}', at))
+        r = p[10]
+        rec.append((rid, *r[1:20], seq, *r[21:]))
+    bulk_insert(conn, record_events, _EVENT_COLUMNS, ev)
+    bulk_insert(conn, outbox, _OUTBOX_COLUMNS, ob)
+    bulk_insert(conn, records, _RECORD_COLUMNS, rec)
 
 
 def _copy_new(
@@ -345,11 +348,7 @@ def _copy_new(
     """PostgreSQL: the new subjects, events, outbox rows and records of a batch, each table one COPY of text
     lines from the items' COPY forms (:func:`.prepared.prepare`), the id and sequence number filled in."""
     at = sqlite_dt(now)  # naive UTC text, as the timestamp columns hold it
-    wanted: dict[str, str] = {}
-    for p in items:
-        for sid, line in p[3]:
-            if sid not in wanted:
-                wanted[sid] = line
+    wanted = {sid: line for sid, (_, line) in _first_subjects(items).items()}
     ids = list(wanted)
     for i in range(0, len(ids), 5000):
         # One array parameter, not thousands of bound values (the driver parses each query's text).
