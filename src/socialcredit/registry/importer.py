@@ -71,6 +71,13 @@ class ImportReport:
     seconds: float = 0.0
 
 
+def _open(path: Path) -> BinaryIO:
+    try:
+        return path.open("rb")
+    except OSError as exc:
+        raise FileInvalid(f"{path}: cannot open: {exc.strerror}") from None
+
+
 def _decoded(path: Path, raw: BinaryIO, on_position: Callable[[int], None] | None) -> Iterator[str]:
     """The file's lines as text, decoded one line at a time so an encoding error can name its line."""
     for n, line in enumerate(raw, start=1):
@@ -91,10 +98,7 @@ def read_rows(path: Path, on_position: Callable[[int], None] | None = None) -> I
     suffix = path.suffix.lower()
     if suffix not in (".jsonl", ".ndjson", ".csv"):
         raise FileInvalid(f"{path}: file type: expected .jsonl, .ndjson or .csv, found {suffix or 'none'!r}")
-    try:
-        raw = path.open("rb")
-    except OSError as exc:
-        raise FileInvalid(f"{path}: cannot open: {exc.strerror}") from None
+    raw = _open(path)
     with raw:
         lines = _decoded(path, raw, on_position)
         if suffix == ".csv":
@@ -240,10 +244,7 @@ def _sources(path: Path, on_position: Callable[[int], None] | None) -> Iterator[
     if suffix not in (".jsonl", ".ndjson", ".csv"):
         yield from ([(n, r)] for n, r in read_rows(path, on_position))  # raises the file-type error
         return
-    try:
-        raw = path.open("rb")
-    except OSError as exc:
-        raise FileInvalid(f"{path}: cannot open: {exc.strerror}") from None
+    raw = _open(path)
     with raw:
         lines = _decoded(path, raw, on_position)
         items: Iterator[tuple[int, Any]] = (
@@ -271,10 +272,7 @@ def _blocks(path: Path, on_position: Callable[[int], None] | None) -> Iterator[t
     The worker processes decode and split the blocks themselves: this process only reads and counts newlines,
     so it is not the pipeline's bottleneck (decoding line by line here cost more than writing them).
     """
-    try:
-        raw = path.open("rb")
-    except OSError as exc:
-        raise FileInvalid(f"{path}: cannot open: {exc.strerror}") from None
+    raw = _open(path)
     with raw:
         line, done = 1, 0
         parts: list[bytes] = []  # the start of a line not yet ended (joined once, however long the line)
