@@ -12,18 +12,15 @@ one writer thread writes batches under the registry's write lock while the next 
 
 from __future__ import annotations
 
-import collections
 import csv
 import datetime as dt
 import itertools
 import json
-import multiprocessing
 import os
 import queue
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
-from multiprocessing.pool import AsyncResult
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -42,6 +39,7 @@ from .prepared import (
     refile,
 )
 from .rows import COLUMNS, Filing, RowError
+from .workers import Workers
 from .writer import Conflict, write_prepared
 
 __all__ = ["FileInvalid", "ImportReport", "auto_workers", "import_file", "read_rows"]
@@ -309,25 +307,14 @@ def _checked(
         while chunk := list(itertools.islice(read, _CHUNK)):
             yield [check_one(n, row, catalogue, now, allowlist, dialect, text=False) for n, row in chunk]
         return
-    # spawn: workers never inherit this process's threads, locks or database connections, and no forkserver
-    # process stays beside them (13 MB).
-    ctx = multiprocessing.get_context("spawn")
     tasks: Iterator[tuple[Callable[[Any], list[tuple[Any, ...]]], Any]] = (
         ((check_block, b) for b in _blocks(path, on_position))
         if suffix in _JSON_LINES
         else ((check_chunk, c) for c in _sources(path, on_position))
     )
     rows = 0
-    with ctx.Pool(workers, initializer=init_worker, initargs=(catalogue, now, allowlist, dialect)) as pool:
-        pending: collections.deque[AsyncResult[list[tuple[Any, ...]]]] = collections.deque()
-        for fn, task in tasks:
-            pending.append(pool.apply_async(fn, (task,)))
-            if len(pending) > workers:  # bounded: one task per worker and one ready, never the whole file
-                done = pending.popleft().get()
-                rows += len(done)
-                yield done
-        while pending:
-            done = pending.popleft().get()
+    with Workers[list[tuple[Any, ...]]](workers, init_worker, (catalogue, now, allowlist, dialect)) as pool:
+        for done in pool.run(tasks):
             rows += len(done)
             yield done
     if not rows:  # only blank lines (a CSV file says so in _sources)
