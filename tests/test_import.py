@@ -350,6 +350,24 @@ def test_worker_processes_give_the_same_result(db: Database, tmp_path: Path) -> 
     assert json.loads(rejected[0].splitlines()[1])["row"] == rows[3]
 
 
+def test_the_import_leaves_the_collector_as_it_found_it(db: Database, tmp_path: Path) -> None:
+    """An import collects cycles less often while it runs (its results hold many young objects), and gives the
+    process its own thresholds back afterwards, whether the file was imported or refused."""
+    import gc
+
+    from socialcredit.catalogue import default_catalogue
+    from socialcredit.registry import FileInvalid, import_file
+
+    cat = default_catalogue()
+    before = gc.get_threshold()
+    done = import_file(db.engine, jsonl(tmp_path / "good.jsonl", good_rows(3)), cat, "t", workers=0)
+    assert done.committed and gc.get_threshold() == before
+    (tmp_path / "broken.jsonl").write_text("{\n", encoding="utf-8")
+    with pytest.raises(FileInvalid):
+        import_file(db.engine, tmp_path / "broken.jsonl", cat, "t", workers=0)
+    assert gc.get_threshold() == before
+
+
 @pytest.mark.parametrize("block", [64, 1 << 18])
 def test_worker_blocks_read_files_as_the_in_process_reader(
     db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int

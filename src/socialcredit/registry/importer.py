@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import gc
 import itertools
 import json
 import os
@@ -29,6 +30,7 @@ from sqlalchemy import Connection, Engine
 from ..catalogue import Catalogue
 from .keylines import KeyLines
 from .prepared import (
+    GC_THRESHOLD,
     Prepared,
     check_block,
     check_chunk,
@@ -404,6 +406,8 @@ def import_file(
             on_progress(report.rows, pos)
 
     results = _checked(path, catalogue, now, allowlist, engine.dialect.name, workers, position)
+    thresholds = gc.get_threshold()
+    gc.set_threshold(max(thresholds[0], GC_THRESHOLD), *thresholds[1:])  # as in the workers (see there)
     try:
         with engine.connect() as conn:
             tx = conn.begin()
@@ -439,6 +443,7 @@ def import_file(
                 tx.commit()
                 report.committed = True
     finally:
+        gc.set_threshold(*thresholds)
         results.close()  # stops the worker pool, if any
         line_at.close()
         if rejects is not None:
