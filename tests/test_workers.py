@@ -64,7 +64,7 @@ def test_a_worker_that_dies_is_named_and_the_rest_stopped() -> None:
     procs = list(pool.procs)
     with pool, pytest.raises(WorkerFailed, match="stopped"):
         list(pool.run((_die, n) for n in range(8)))
-    assert not any(p.is_alive() for p in procs)
+    assert all(p.poll() is not None for p in procs)
 
 
 def test_stopping_early_leaves_no_worker_running() -> None:
@@ -73,4 +73,4 @@ def test_stopping_early_leaves_no_worker_running() -> None:
     with pool:
         answers = pool.run((_big, n) for n in range(100))
         next(answers)  # the caller stops reading with tasks and large answers still in flight
-    assert not any(p.is_alive() for p in procs)
+    assert all(p.poll() is not None for p in procs)

@@ -6,16 +6,22 @@ a tenth of that process's time in an import), and a result-handler thread stands
 reader. Here the caller's thread sends tasks and reads results itself, with no thread beside it; the order of
 results is the order of tasks by construction.
 
-Each worker process reads its pipe on a thread of its own, so a task sent while the worker is busy never
-blocks the sender behind the worker's own (large) result: the two never wait on each other.
+Not ``multiprocessing.Process`` either: a worker is a plain ``python -c`` subprocess (a fresh interpreter, as
+spawn gives, inheriting none of the caller's threads, locks or connections) that loads only what its tasks
+need, and no resource-tracker process (12 MB) stands beside the workers. Tasks and answers are pickled over two
+pipes with ``multiprocessing.connection.Connection``'s framing. A worker reads its task pipe on a thread of its
+own, so a task sent while it is busy never blocks the sender behind the worker's own (large) answer.
 """
 
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import os
 import pickle
 import queue
+import signal
+import subprocess
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -26,14 +32,21 @@ __all__ = ["WorkerFailed", "Workers"]
 
 R = TypeVar("R")
 
+_START = "from socialcredit.registry.workers import _child; _child()"
+
 
 class WorkerFailed(RuntimeError):
     """A worker process ended without answering (killed, or out of memory)."""
 
 
-def _serve(
-    tasks: Connection, results: Connection, initializer: Callable[..., None], initargs: tuple[Any, ...]
-) -> None:
+def _child() -> None:
+    """A worker's main: its pipes' descriptors in ``argv``; first the caller's ``sys.path``, then the set-up
+    call, then (function, argument) calls until ``None`` or the end of the pipe."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the caller's to handle; it then closes the pipes
+    tasks = Connection(int(sys.argv[1]), writable=False)
+    results = Connection(int(sys.argv[2]), readable=False)
+    sys.path[:] = tasks.recv()  # before unpickling anything of the caller's (its modules may be on it only)
+    initializer, initargs = tasks.recv()
     initializer(*initargs)
     inbox: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
@@ -58,42 +71,53 @@ def _serve(
             except Exception:
                 exc = RuntimeError(f"{type(exc).__name__}: {exc}")
             answer = (False, exc)
-        results.send(answer)
+        try:
+            results.send(answer)
+        except (BrokenPipeError, OSError):
+            return  # the caller has gone
 
 
 class Workers(Generic[R]):
-    """``processes`` spawned workers (none of the caller's threads, locks or connections go with them), each
-    set up by ``initializer(*initargs)``. Use as a context manager: leaving it stops every worker."""
+    """``processes`` worker processes, each set up by ``initializer(*initargs)`` (both picklable by reference).
+    Use as a context manager: leaving it stops every worker."""
 
     def __init__(
-        self, processes: int, initializer: Callable[..., None], initargs: tuple[Any, ...], depth: int = 2
+        self, processes: int, initializer: Callable[..., None], initargs: tuple[Any, ...], ahead: int = 0
     ) -> None:
-        ctx = multiprocessing.get_context("spawn")
-        self.depth = depth
+        # Calls in flight: by default one per worker and one more, so a worker always has its next call waiting
+        # while its last answer is read, and no more is held (each call and answer is memory of its own).
+        self.ahead = ahead or processes + 1
         self.pipes: list[tuple[Connection, Connection]] = []
-        self.procs: list[Any] = []
+        self.procs: list[subprocess.Popen[bytes]] = []
         try:
             for _ in range(processes):
-                task_r, task_w = ctx.Pipe(duplex=False)
-                result_r, result_w = ctx.Pipe(duplex=False)
-                proc = ctx.Process(target=_serve, args=(task_r, result_w, initializer, initargs), daemon=True)
-                proc.start()
-                task_r.close()
-                result_w.close()
-                self.pipes.append((task_w, result_r))
+                task_r, task_w = os.pipe()
+                result_r, result_w = os.pipe()
+                try:
+                    proc = subprocess.Popen(
+                        [sys.executable, "-c", _START, str(task_r), str(result_w)],
+                        pass_fds=(task_r, result_w),
+                        stdin=subprocess.DEVNULL,
+                    )
+                finally:
+                    os.close(task_r)
+                    os.close(result_w)
                 self.procs.append(proc)
+                self.pipes.append((Connection(task_w, readable=False), Connection(result_r, writable=False)))
+                self.pipes[-1][0].send(sys.path)
+                self.pipes[-1][0].send((initializer, initargs))
         except BaseException:
             self.close()
             raise
 
     def run(self, calls: Iterable[tuple[Callable[[Any], R], Any]]) -> Iterator[R]:
-        """``fn(arg)`` for each (fn, arg), in order; at most ``depth`` calls per worker at a time."""
+        """``fn(arg)`` for each (fn, arg), in order; at most ``ahead`` calls in flight."""
         n = len(self.pipes)
         sent: deque[int] = deque()  # the worker of each call sent and not yet answered, in order
         for i, call in enumerate(calls):
             self.pipes[i % n][0].send(call)
             sent.append(i % n)
-            if len(sent) >= n * self.depth:
+            if len(sent) >= self.ahead:
                 yield self._answer(sent.popleft())
         while sent:
             yield self._answer(sent.popleft())
@@ -103,8 +127,9 @@ class Workers(Generic[R]):
             ok, value = self.pipes[w][1].recv()
         except (EOFError, OSError):
             proc = self.procs[w]
-            proc.join(1)
-            raise WorkerFailed(f"an import worker process stopped (exit code {proc.exitcode})") from None
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                proc.wait(1)
+            raise WorkerFailed(f"an import worker process stopped (exit code {proc.returncode})") from None
         if not ok:
             raise value
         return value  # type: ignore[no-any-return]
@@ -114,14 +139,15 @@ class Workers(Generic[R]):
         for task_w, _ in self.pipes:
             with contextlib.suppress(OSError):  # a worker already gone
                 task_w.send(None)
-        for proc in self.procs:
-            proc.join(0.5)
-            if proc.is_alive():
-                proc.terminate()
-                proc.join()
         for task_w, result_r in self.pipes:
             task_w.close()
-            result_r.close()
+            result_r.close()  # a worker blocked sending an answer nobody reads now gets an error and ends
+        for proc in self.procs:
+            try:
+                proc.wait(2)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
         self.pipes, self.procs = [], []
 
     def __enter__(self) -> Workers[R]:
