@@ -366,6 +366,15 @@ def test_the_import_leaves_the_collector_as_it_found_it(db: Database, tmp_path: 
     with pytest.raises(FileInvalid):
         import_file(db.engine, tmp_path / "broken.jsonl", cat, "t", workers=0)
     assert gc.get_threshold() == before
+    # Imports that overlap in one process (threads): the setting comes back when the last one ends.
+    from socialcredit.registry.importer import _Collector
+
+    _Collector.enter()
+    _Collector.enter()
+    _Collector.leave()
+    assert gc.get_threshold()[0] >= 10_000
+    _Collector.leave()
+    assert gc.get_threshold() == before
 
 
 @pytest.mark.parametrize("block", [64, 1 << 18])

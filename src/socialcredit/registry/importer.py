@@ -323,6 +323,30 @@ def _checked(
         raise FileInvalid(f"{path}: empty file: expected at least one row")
 
 
+class _Collector:
+    """While any import runs in this process, the cycle collector runs as in the workers (see
+    ``prepared.GC_THRESHOLD``); the process's own setting comes back when the last one ends."""
+
+    lock = threading.Lock()
+    imports = 0
+    saved: tuple[int, int, int] = gc.get_threshold()
+
+    @classmethod
+    def enter(cls) -> None:
+        with cls.lock:
+            if not cls.imports:
+                cls.saved = gc.get_threshold()
+                gc.set_threshold(max(cls.saved[0], GC_THRESHOLD), *cls.saved[1:])
+            cls.imports += 1
+
+    @classmethod
+    def leave(cls) -> None:
+        with cls.lock:
+            cls.imports -= 1
+            if not cls.imports:
+                gc.set_threshold(*cls.saved)
+
+
 def auto_workers(path: Path) -> int:
     """Worker processes worth starting for ``path``: none for small files (start-up costs more)."""
     try:
@@ -406,8 +430,7 @@ def import_file(
             on_progress(report.rows, pos)
 
     results = _checked(path, catalogue, now, allowlist, engine.dialect.name, workers, position)
-    thresholds = gc.get_threshold()
-    gc.set_threshold(max(thresholds[0], GC_THRESHOLD), *thresholds[1:])  # as in the workers (see there)
+    _Collector.enter()
     try:
         with engine.connect() as conn:
             tx = conn.begin()
@@ -443,7 +466,7 @@ def import_file(
                 tx.commit()
                 report.committed = True
     finally:
-        gc.set_threshold(*thresholds)
+        _Collector.leave()
         results.close()  # stops the worker pool, if any
         line_at.close()
         if rejects is not None:
