@@ -67,6 +67,14 @@ def test_a_worker_that_dies_is_named_and_the_rest_stopped() -> None:
     assert all(p.poll() is not None for p in procs)
 
 
+def test_a_worker_gone_before_its_task_is_sent_is_named() -> None:
+    with Workers[int](2, _setup, ("x",)) as pool:
+        pool.procs[1].kill()
+        pool.procs[1].wait()
+        with pytest.raises(WorkerFailed, match=r"exit code -9"):
+            list(pool.run((_fail, n) for n in range(2)))  # the second task meets a closed pipe
+
+
 def test_stopping_early_leaves_no_worker_running() -> None:
     pool = Workers[bytes](2, _setup, ("x",))
     procs = list(pool.procs)

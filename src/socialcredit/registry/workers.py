@@ -115,7 +115,10 @@ class Workers(Generic[R]):
         n = len(self.pipes)
         sent: deque[int] = deque()  # the worker of each call sent and not yet answered, in order
         for i, call in enumerate(calls):
-            self.pipes[i % n][0].send(call)
+            try:
+                self.pipes[i % n][0].send(call)
+            except OSError:  # a broken pipe: the worker has gone
+                raise self._failed(i % n) from None
             sent.append(i % n)
             if len(sent) >= self.ahead:
                 yield self._answer(sent.popleft())
@@ -126,13 +129,16 @@ class Workers(Generic[R]):
         try:
             ok, value = self.pipes[w][1].recv()
         except (EOFError, OSError):
-            proc = self.procs[w]
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                proc.wait(1)
-            raise WorkerFailed(f"an import worker process stopped (exit code {proc.returncode})") from None
+            raise self._failed(w) from None
         if not ok:
             raise value
         return value  # type: ignore[no-any-return]
+
+    def _failed(self, w: int) -> WorkerFailed:
+        proc = self.procs[w]
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(1)
+        return WorkerFailed(f"an import worker process stopped (exit code {proc.returncode})")
 
     def close(self) -> None:
         """Stop the workers: asked to end if idle, terminated if still at work a moment later."""
