@@ -350,6 +350,56 @@ def test_worker_processes_give_the_same_result(db: Database, tmp_path: Path) -> 
     assert json.loads(rejected[0].splitlines()[1])["row"] == rows[3]
 
 
+def _worker_pids() -> list[int]:
+    """This process's import workers, found in /proc."""
+    import os
+
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as fh:
+                ppid = int(fh.read().rsplit(b")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                cmdline = fh.read()
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == os.getpid() and b"registry.workers" in cmdline:
+            found.append(int(entry))
+    return found
+
+
+def test_a_worker_killed_mid_import_fails_it_and_changes_nothing(seeded: Database, tmp_path: Path) -> None:
+    """A worker process killed (by an operator, or for memory) ends the import with exit 2 and a message naming
+    it, the transaction rolled back; without it the import would wait for the lost answer for ever."""
+    import os
+    import signal
+    import threading
+    import time
+
+    path = jsonl(tmp_path / "many.jsonl", good_rows(20_000))
+    before = dump(seeded)
+    killed: list[int] = []
+
+    def kill_the_worker() -> None:
+        deadline = time.monotonic() + 60
+        while not killed and time.monotonic() < deadline:
+            for pid in _worker_pids():
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            time.sleep(0.002)
+
+    killer = threading.Thread(target=kill_the_worker)
+    killer.start()
+    result = invoke("import", path, "--workers", "1", "--no-progress")
+    killer.join()
+    assert killed
+    assert result.exit_code == 2, result.output
+    assert "an import worker process stopped (exit code -9); nothing was imported" in result.output
+    assert dump(seeded) == before
+
+
 def test_the_import_leaves_the_collector_as_it_found_it(db: Database, tmp_path: Path) -> None:
     """An import collects cycles less often while it runs (its results hold many young objects), and gives the
     process its own thresholds back afterwards, whether the file was imported or refused."""

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..identifiers import IdentifierError, mask, parse
 from ..registry import FileInvalid, display_status, import_file, states_for_subject
+from ..registry.workers import WorkerFailed
 from ..store import upgrade
 from ..store.tables import subjects
 from .common import allowlist, console, err_console, fail, open_catalogue, open_db, utcnow
@@ -79,6 +80,8 @@ def import_(
             )
         except FileInvalid as exc:
             fail(str(exc))
+        except WorkerFailed as exc:  # killed, or out of memory: the transaction was rolled back
+            fail(f"{file}: {exc}; nothing was imported")
     rate = report.rows / report.seconds if report.seconds else 0.0
     summary = (
         f"{report.rows} rows in {report.seconds:.1f}s ({rate:,.0f} rows/s): {report.filed} filed, "

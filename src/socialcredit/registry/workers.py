@@ -104,8 +104,11 @@ class Workers(Generic[R]):
                     os.close(result_w)
                 self.procs.append(proc)
                 self.pipes.append((Connection(task_w, readable=False), Connection(result_r, writable=False)))
-                self.pipes[-1][0].send(sys.path)
-                self.pipes[-1][0].send((initializer, initargs))
+                try:
+                    self.pipes[-1][0].send(sys.path)
+                    self.pipes[-1][0].send((initializer, initargs))
+                except OSError:  # a broken pipe: the worker died starting
+                    raise self._failed(len(self.procs) - 1) from None
         except BaseException:
             self.close()
             raise
