@@ -39,12 +39,16 @@ def day_start(day: dt.date) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), _TZ).astimezone(dt.UTC)
 
 
+@lru_cache(maxsize=8192)
 def day_end(day: dt.date) -> dt.datetime:
     """The last day in force ends at the following local midnight (exclusive)."""
     return day_start(day + dt.timedelta(days=1))
 
 
+@lru_cache(maxsize=4096)
 def local_date(instant: dt.datetime) -> dt.date:
+    # Cached (equal instants have one local date, whatever their zone): every row of an import asks it of one
+    # clock reading.
     return instant.astimezone(_TZ).date()
 
 
