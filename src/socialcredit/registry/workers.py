@@ -73,8 +73,8 @@ def _child() -> None:
             answer = (False, exc)
         try:
             results.send(answer)
-        except (BrokenPipeError, OSError):
-            return  # the caller has gone
+        except OSError:  # a broken pipe: the caller has gone
+            return
 
 
 class Workers(Generic[R]):
@@ -99,8 +99,12 @@ class Workers(Generic[R]):
                         pass_fds=(task_r, result_w),
                         stdin=subprocess.DEVNULL,
                     )
+                except BaseException:
+                    os.close(task_w)
+                    os.close(result_r)
+                    raise
                 finally:
-                    os.close(task_r)
+                    os.close(task_r)  # the worker's ends: only the worker holds them now
                     os.close(result_w)
                 self.procs.append(proc)
                 self.pipes.append((Connection(task_w, readable=False), Connection(result_r, writable=False)))
