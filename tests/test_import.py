@@ -350,6 +350,37 @@ def test_worker_processes_give_the_same_result(db: Database, tmp_path: Path) -> 
     assert json.loads(rejected[0].splitlines()[1])["row"] == rows[3]
 
 
+def test_csv_through_worker_processes_as_in_process(db: Database, tmp_path: Path) -> None:
+    """A CSV file reaches the workers as chunks of parsed rows: the same errors, rejects and stored records as
+    checking in the importing process, empty cells and a quoted field with a newline included."""
+    from socialcredit.catalogue import default_catalogue
+    from socialcredit.registry import import_file
+
+    cat = default_catalogue()
+    rows = good_rows(4)
+    rows[1]["summary"] = "第一行\n第二行, with a comma"
+    rows[2]["category"] = "x.y"
+    for r in rows:
+        r.setdefault("legal_basis", "")
+    path = csv_file(tmp_path / "rows.csv", rows)
+    before = dump(db)
+    refused = [import_file(db.engine, path, cat, "t", workers=w) for w in (0, 2)]
+    # The third row starts on line 5: the second one's quoted summary spans two lines.
+    assert refused[0].errors == refused[1].errors == [f"{path}:5: category: 'x.y': unknown category"]
+    assert dump(db) == before
+    stored = []
+    for w in (2, 0):
+        done = import_file(db.engine, path, cat, "t", workers=w, skip_invalid=True)
+        assert (done.filed, done.rejected, done.committed) == ((3, 1, True) if w else (0, 1, True))
+        stored.append(dump(db))
+        rejects = (tmp_path / "rows.csv.rejects.jsonl").read_text("utf-8")
+        assert json.loads(rejects)["line"] == 5
+    assert stored[0] == stored[1]  # the second import found every row unchanged
+    with db.engine.connect() as conn:
+        summaries = dict(conn.execute(select(records.c.external_id, records.c.summary)).all())
+    assert summaries[rows[1]["external_id"]] == "第一行\n第二行, with a comma"
+
+
 def _worker_pids() -> list[int]:
     """This process's import workers, found in /proc."""
     import os
