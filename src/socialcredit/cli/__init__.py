@@ -3,9 +3,8 @@
 Exit codes: 0 success (or "allowed"), 1 a negative answer (denied, not found), 2 bad input or an error, with a
 one-line reason on standard error.
 
-The app (:mod:`.application`, which loads every area) loads on first use, so that importing this package (as
-anything that only needs :func:`main`, or a process started with multiprocessing's spawn from the
-``socialcredit`` script, does) costs little.
+The app (:mod:`.application`, which loads every area) loads on first use (:func:`main`, or ``app`` asked for),
+so importing this package alone costs little.
 """
 
 from __future__ import annotations

@@ -81,12 +81,7 @@ class Workers(Generic[R]):
     """``processes`` worker processes, each set up by ``initializer(*initargs)`` (both picklable by reference).
     Use as a context manager: leaving it stops every worker."""
 
-    def __init__(
-        self, processes: int, initializer: Callable[..., None], initargs: tuple[Any, ...], ahead: int = 0
-    ) -> None:
-        # Calls in flight: by default one per worker and one more, so a worker always has its next call waiting
-        # while its last answer is read, and no more is held (each call and answer is memory of its own).
-        self.ahead = ahead or processes + 1
+    def __init__(self, processes: int, initializer: Callable[..., None], initargs: tuple[Any, ...]) -> None:
         self.pipes: list[tuple[Connection, Connection]] = []
         self.procs: list[subprocess.Popen[bytes]] = []
         try:
@@ -118,7 +113,9 @@ class Workers(Generic[R]):
             raise
 
     def run(self, calls: Iterable[tuple[Callable[[Any], R], Any]]) -> Iterator[R]:
-        """``fn(arg)`` for each (fn, arg), in order; at most ``ahead`` calls in flight."""
+        """``fn(arg)`` for each (fn, arg), in order. One call per worker and one more are in flight: a worker
+        always has its next call waiting while its last answer is read, and no more is held (each call and
+        answer is memory of its own)."""
         n = len(self.pipes)
         sent: deque[int] = deque()  # the worker of each call sent and not yet answered, in order
         for i, call in enumerate(calls):
@@ -127,7 +124,7 @@ class Workers(Generic[R]):
             except OSError:  # a broken pipe: the worker has gone
                 raise self._failed(i % n) from None
             sent.append(i % n)
-            if len(sent) >= self.ahead:
+            if len(sent) > n:
                 yield self._answer(sent.popleft())
         while sent:
             yield self._answer(sent.popleft())
