@@ -54,6 +54,6 @@ def test_registry_names_load_on_use_and_workers_need_no_sqlalchemy() -> None:
 
     assert registry.__all__ == sorted(registry._HOME)
     assert all(getattr(registry, name) is not None for name in registry.__all__)
-    probe = "import sys, socialcredit.registry.prepared; print('sqlalchemy' in sys.modules)"
+    probe = "import sys, socialcredit.registry.checks; print('sqlalchemy' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

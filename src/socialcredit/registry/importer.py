@@ -28,18 +28,17 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, Engine
 
 from ..catalogue import Catalogue
-from .keylines import KeyLines
-from .prepared import (
+from .checks import (
     GC_THRESHOLD,
-    Prepared,
     check_block,
     check_chunk,
     check_one,
     encoding_error,
     init_worker,
     loads,
-    refile,
 )
+from .keylines import KeyLines
+from .prepared import Prepared, refile
 from .rows import COLUMNS, Filing, RowError
 from .workers import Workers
 from .writer import Conflict, write_prepared
@@ -325,7 +324,7 @@ def _checked(
 
 class _Collector:
     """While any import runs in this process, the cycle collector runs as in the workers (see
-    ``prepared.GC_THRESHOLD``); the process's own setting comes back when the last one ends."""
+    ``checks.GC_THRESHOLD``); the process's own setting comes back when the last one ends."""
 
     lock = threading.Lock()
     imports = 0

@@ -2,41 +2,24 @@
 
 A :data:`Prepared` tuple holds a new record's event state, feed payload and projection row with holes where
 the record id and sequence number go; the writer, holding the lock, fills the holes by concatenation. The
-import builds these in worker processes (:func:`check_block`, :func:`check_chunk`), so the one writer spends its
-time writing. The texts equal ``RecordState.to_json()`` and ``event_payload()`` of the same record exactly
-(tested). For PostgreSQL they come in COPY's text format, the record row as one line (see ``_for_copy``).
+import builds these in worker processes (:mod:`.checks`), so the one writer spends its time writing. The texts
+equal ``RecordState.to_json()`` and ``event_payload()`` of the same record exactly (tested). For PostgreSQL
+they come in COPY's text format, the record row as one line (see :func:`for_copy`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import gc
-import hashlib
-import json
 from collections.abc import Callable
 from json.encoder import encode_basestring
 from typing import Any
 
-import orjson
-
 from ..catalogue import Catalogue
-from ..identifiers import trim_parse_cache
 from .bulk import copy_value, sqlite_date, sqlite_dt
-from .rows import Filing, RowInvalid, check_row
+from .rows import Filing, check_row
 from .state import _iso, notice_end
 
-__all__ = [
-    "GC_THRESHOLD",
-    "Prepared",
-    "check_block",
-    "check_chunk",
-    "check_one",
-    "encoding_error",
-    "init_worker",
-    "key_hash",
-    "prepare",
-    "refile",
-]
+__all__ = ["Prepared", "for_copy", "prepare", "refile"]
 
 # (authority, external_id, content_hash, subjects, state_head, state_tail, payload_head, payload_mid,
 #  payload_tail, subject_ids_json, record_row, source): subjects are (id, kind, name, region_code, region,
@@ -148,11 +131,19 @@ def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, sou
     )
     texts = (s_head, s_tail, p_head, p_mid, p_tail, ids)
     if dialect == "postgresql":
-        return _for_copy(f, subs, texts, record, source)
+        return for_copy(f.authority, f.external_id, f.content_hash, subs, texts, record, source)
     return (f.authority, f.external_id, f.content_hash, subs, *texts, record, source)
 
 
-def _for_copy(f: Filing, subs: Any, texts: tuple[str, ...], record: tuple[Any, ...], source: Any) -> Prepared:
+def for_copy(
+    authority: str,
+    external_id: str,
+    content_hash: str,
+    subs: Any,
+    texts: tuple[str, ...],
+    record: tuple[Any, ...],
+    source: Any,
+) -> Prepared:
     """The PostgreSQL form: the texts as COPY's text format writes them, the record row as one line but for its
     leading id and version, and each subject as (id, line but for created_at). The writer then sends whole
     batches to COPY as text, with no per-value conversion on its thread (the import's bottleneck).
@@ -166,7 +157,7 @@ def _for_copy(f: Filing, subs: Any, texts: tuple[str, ...], record: tuple[Any, .
         rows = tuple(
             (sub[0], "\t".join([*(esc(v) for v in sub[:5]), "t" if sub[5] else "f"])) for sub in subs
         )
-        return (f.authority, f.external_id, f.content_hash, rows, *(esc(t) for t in texts), line, source)
+        return (authority, external_id, content_hash, rows, *(esc(t) for t in texts), line, source)
     # The common case, with no escaping: nulls written as \N without a call per value (this runs per row).
     values = [*record[1:20], *record[21:]]
     line = "\t".join([v if v is not None else "\\N" for v in values])
@@ -174,128 +165,11 @@ def _for_copy(f: Filing, subs: Any, texts: tuple[str, ...], record: tuple[Any, .
         (sub[0], f"{sub[0]}\t{sub[1]}\t{sub[2]}\t{_null(sub[3])}\t{_null(sub[4])}\t{'t' if sub[5] else 'f'}")
         for sub in subs
     )
-    return (f.authority, f.external_id, f.content_hash, rows, *texts, line, source)
+    return (authority, external_id, content_hash, rows, *texts, line, source)
 
 
 def _null(v: str | None) -> str:
     return "\\N" if v is None else v
-
-
-# --- worker processes ---------------------------------------------------------------------------------------
-
-_worker: dict[str, Any] = {}
-_WORKER_PARSES = 8192  # identifiers a worker remembers: it sees mostly new ones, and each costs ~400 bytes
-
-
-# Collect cycles after 10,000 new objects, not 700: a block's results (thousands of tuples, none in a cycle) made
-# the collector scan them again and again, a tenth of a worker's time.
-GC_THRESHOLD = 10_000
-
-
-def init_worker(catalogue: Catalogue, now: dt.datetime, allowlist: frozenset[str], dialect: str) -> None:
-    _worker.update(catalogue=catalogue, now=now, allowlist=allowlist, dialect=dialect)
-    gc.set_threshold(GC_THRESHOLD, *gc.get_threshold()[1:])
-
-
-def check_one(
-    line: int,
-    source: Any,
-    catalogue: Catalogue,
-    now: dt.datetime,
-    allowlist: frozenset[str],
-    dialect: str,
-    text: bool = True,
-    origin: Any = None,
-) -> tuple[Any, ...]:
-    """("ok", line, prepared, key hash) | ("bad", line, row, errors) | ("json", line, message) for one row.
-
-    ``source`` is a JSON text when ``text``, else the row itself (already parsed, or a CSV row). The prepared
-    filing keeps ``origin`` as its source (the line's byte offset, from :func:`check_block`), else the row.
-    """
-    if text and isinstance(source, str):
-        try:
-            row = loads(source)
-        except json.JSONDecodeError as exc:
-            return ("json", line, f"invalid JSON: {exc.msg} at column {exc.colno}")
-    else:
-        row = source
-    try:
-        f = check_row(row, catalogue, now, allowlist)
-    except RowInvalid as exc:
-        return ("bad", line, row, exc.errors)
-    kept = row if origin is None else origin
-    return ("ok", line, prepare(f, catalogue, now, dialect, kept), key_hash(f.authority, f.external_id))
-
-
-def key_hash(authority: str, external_id: str) -> int:
-    """A record key as 8 bytes (an unsigned integer), to find keys repeated in a file in little memory."""
-    return int.from_bytes(
-        hashlib.blake2b(f"{authority}\0{external_id}".encode(), digest_size=8).digest(), "big"
-    )
-
-
-def loads(text: str) -> Any:
-    """A JSON line: orjson for the common row of texts; the standard library for everything else, so that
-    what orjson refuses (NaN, lone surrogates) is still read, a value is reported as written (orjson reads an
-    integer over 64 bits as a float), and errors keep the standard library's wording."""
-    try:
-        row = orjson.loads(text)
-    except orjson.JSONDecodeError:
-        return json.loads(text)
-    if type(row) is dict and all(v.__class__ is str or v is None for v in row.values()):
-        return row
-    return json.loads(text)
-
-
-def encoding_error(line: bytes, exc: UnicodeDecodeError) -> str:
-    """The error of a line that is not UTF-8, naming the byte and its column."""
-    return (
-        f"encoding: expected UTF-8, found byte 0x{line[exc.start]:02x} at column {exc.start + 1} "
-        f"({exc.reason}); re-save the file as UTF-8 (it may be GBK or Latin-1)"
-    )
-
-
-def check_block(item: tuple[int, int, bytes]) -> list[tuple[Any, ...]]:
-    """Check a block of whole JSON lines (``item``: its first line's number, its byte offset, its bytes) in a
-    worker process: lines are decoded, blank lines skipped and a byte-order mark dropped as the in-process reader
-    does; a line that is not UTF-8 gives ("encoding", line, message) and ends the block (the import stops there).
-    A good row's source is its line's byte offset in the file."""
-    first, offset, block = item
-    w = _worker
-    cat, now, allow, dialect = w["catalogue"], w["now"], w["allowlist"], w["dialect"]
-    failure = None
-    raws = block.split(b"\n")
-    # The whole block at once: a newline byte is never inside a UTF-8 sequence, so this fails iff a line does.
-    try:
-        lines = block.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        lines = []
-        for n, raw in enumerate(raws, first):
-            try:
-                lines.append(raw.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                failure = ("encoding", n, encoding_error(raw, exc))
-                break
-    out = []
-    for n, (line, raw) in enumerate(zip(lines, raws, strict=False), first):  # lines stop at a failure
-        if n == 1 and line.startswith("\ufeff"):  # a byte-order mark is not data
-            line = line[1:]
-        if line.strip():
-            out.append(check_one(n, line, cat, now, allow, dialect, origin=offset))
-        offset += len(raw) + 1
-    if failure is not None:
-        out.append(failure)
-    trim_parse_cache(_WORKER_PARSES)
-    return out
-
-
-def check_chunk(items: list[tuple[int, Any]]) -> list[tuple[Any, ...]]:
-    """Check a chunk of (line, JSON text or CSV row) in a worker process set up by :func:`init_worker`."""
-    w = _worker
-    cat, now, allow, dialect = w["catalogue"], w["now"], w["allowlist"], w["dialect"]
-    out = [check_one(n, src, cat, now, allow, dialect) for n, src in items]
-    trim_parse_cache(_WORKER_PARSES)
-    return out
 
 
 def refile(
