@@ -1,6 +1,6 @@
 """The registry: subjects and records, with an append-only event table as the source of truth.
 
-Names load on first use (PEP 562): the import's worker processes load :mod:`.prepared` and the row checks
+Names load on first use (PEP 562): the import's worker processes load :mod:`.checks` and the row checks
 through this package, and need none of the SQLAlchemy and writing code the rest pulls in (about 25 MB each).
 """
 
