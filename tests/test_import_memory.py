@@ -3,10 +3,17 @@ modules its worker processes load."""
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialcredit.registry.keylines import KeyLines
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import bench_import
 
 # Few distinct hashes so that repeats within a block and across blocks are common; the extremes of uint64 too.
 _HASH = st.one_of(st.integers(0, 40), st.sampled_from([2**64 - 1, 2**63, 2**63 - 1]))
@@ -54,6 +61,19 @@ def test_registry_names_load_on_use_and_workers_need_no_sqlalchemy() -> None:
 
     assert registry.__all__ == sorted(registry._HOME)
     assert all(getattr(registry, name) is not None for name in registry.__all__)
-    probe = "import sys, socialcredit.registry.checks; print('sqlalchemy' in sys.modules)"
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert out.stdout.strip() == "False"
+    # Checking rows of every category, working-day notices included, loads no database code either.
+    probe = (
+        "import sys, json, datetime as dt; from socialcredit.registry import checks; "
+        "from socialcredit.catalogue import default_catalogue; "
+        "loaded = 'sqlalchemy' in sys.modules; "
+        "checks.init_worker(default_catalogue(), dt.datetime.now(dt.UTC), frozenset(), 'postgresql'); "
+        "rows = [json.loads(line) for line in sys.stdin]; "
+        "block = ''.join(json.dumps(r, ensure_ascii=False) + '\\n' for r in rows).encode(); "
+        "out = checks.check_block((1, 0, block)); "
+        "print(loaded, 'sqlalchemy' in sys.modules, sorted({r[0] for r in out}), len(out))"
+    )
+    rows = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in bench_import.generate(200))
+    out = subprocess.run(
+        [sys.executable, "-c", probe], input=rows, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False", "['ok']", "200"], out.stderr

@@ -24,11 +24,11 @@ from socialcredit.process import (
     request_reconsideration,
     request_repair,
 )
-from socialcredit.process.workdays import add_working_days, deadline, is_working_day
 from socialcredit.registry import Conflict, NotFound, applies_at, display_status, load_state
 from socialcredit.registry.state import day_end
 from socialcredit.store import Database
 from socialcredit.store.tables import outbox, record_events
+from socialcredit.workdays import add_working_days, deadline, is_working_day
 
 DAY = dt.timedelta(days=1)
 

@@ -1,5 +1,6 @@
 """Due process: notice, objections and reconsideration, credit repair, fulfilment, expiry, publication."""
 
+from ..workdays import add_working_days, deadline, is_working_day
 from .errors import NotAllowed, ProcessInvalid
 from .expiry import expire_due
 from .objections import (
@@ -13,7 +14,6 @@ from .objections import (
 )
 from .publication import is_published, publication_ends
 from .repair import decide_repair, fulfil, get_repair, list_repairs, repair_eligible_from, request_repair
-from .workdays import add_working_days, deadline, is_working_day
 
 __all__ = [
     "CORRECTABLE",

@@ -23,9 +23,9 @@ from ..registry import Conflict, NotFound, RecordState, apply_event, load_state
 from ..registry.state import day_end
 from ..registry.writer import write_lock
 from ..store.tables import objections, records
+from ..workdays import deadline
 from .common import as_dict, required_text
 from .errors import NotAllowed, ProcessInvalid
-from .workdays import deadline
 
 __all__ = [
     "CORRECTABLE",

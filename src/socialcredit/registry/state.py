@@ -198,7 +198,7 @@ def notice_end(filed_at: dt.datetime, days: int, working_days: bool) -> dt.datet
     key = (filed_at, filed_at.tzinfo, days)
     hit = _WORKING_NOTICE.get(key)
     if hit is None:
-        from ..process.workdays import deadline  # imported late: process builds on the registry
+        from ..workdays import deadline  # imported late: it builds on this module
 
         if len(_WORKING_NOTICE) > 1000:
             _WORKING_NOTICE.clear()

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from ..registry.state import day_end, local_date
+from .registry.state import day_end, local_date
 
 __all__ = ["HOLIDAYS", "MAKEUP_WORKDAYS", "add_working_days", "deadline", "is_working_day"]
 
