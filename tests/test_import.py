@@ -581,9 +581,9 @@ def _org_rows(start: int, stop: int, summary: str = "s") -> list[dict[str, Any]]
 
 
 def test_many_batches_new_unchanged_and_amended(db: Database, tmp_path: Path) -> None:
-    """Several batches of a thousand, as PostgreSQL writes them (a batch's COPYs while the next is built): new
-    subjects named again in the next batch, a batch of unchanged rows, a batch with amendments between batches
-    of new rows; and a bad row after three batches leaves the store as it was."""
+    """Several batches of a thousand: new subjects named again in the next batch, a batch of unchanged rows, a
+    batch with amendments between batches of new rows; and a bad row after three batches leaves the store as it
+    was."""
     from socialcredit.catalogue import default_catalogue
     from socialcredit.registry import import_file
 
@@ -608,31 +608,3 @@ def test_many_batches_new_unchanged_and_amended(db: Database, tmp_path: Path) ->
     refused = import_file(db.engine, jsonl(tmp_path / "bad.jsonl", bad), cat, "t", workers=0)
     assert not refused.committed and len(refused.errors) == 1
     assert dump(db) == before
-
-
-def test_copy_pipeline_reports_what_it_stored(db: Database) -> None:
-    """PostgreSQL's pipelined writer returns, for each row, the record id, action and event number it stored:
-    the same contract as write_prepared (on SQLite, which has no COPY, there is nothing to pipeline)."""
-    if db.engine.dialect.name != "postgresql":
-        pytest.skip("the COPY pipeline is PostgreSQL's")
-    import datetime as dt
-
-    from socialcredit.catalogue import default_catalogue
-    from socialcredit.registry.copypipe import CopyPipeline
-    from socialcredit.registry.prepared import prepare
-    from socialcredit.registry.rows import check_row
-
-    cat, now = default_catalogue(), dt.datetime(2026, 1, 5, 2, 0, tzinfo=dt.UTC)
-    batches = [_org_rows(0, 30), _org_rows(30, 50), _org_rows(0, 10) + _org_rows(50, 60)]
-    outs = []
-    with db.engine.connect() as conn, conn.begin():
-        pipe = CopyPipeline(conn, cat, "t", now, lambda p: check_row(p[11], cat, now))
-        for batch in batches:
-            items = [prepare(check_row(r, cat, now), cat, now, "postgresql", r) for r in batch]
-            outs.append(pipe.write(items))
-        pipe.finish()
-        stored = {rid: version for rid, version in conn.execute(select(records.c.id, records.c.version))}
-    assert [len(o) for o in outs] == [30, 20, 20]
-    filed = [(rid, seq) for out in outs for rid, action, seq in out if action == "filed"]
-    assert len(filed) == 60 and dict(filed) == stored
-    assert [a for _, a, _ in outs[2]] == ["unchanged"] * 10 + ["filed"] * 10

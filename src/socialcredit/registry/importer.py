@@ -7,8 +7,7 @@ amendment.
 
 The pipeline: the main thread reads and decodes lines; worker processes (large files) check rows and build
 their storage texts (:mod:`.checks`); the main thread keeps file order, rejects repeated keys and batches;
-one writer thread writes batches under the registry's write lock while the next rows are checked (on PostgreSQL,
-a batch's COPYs run while the next batch is built: :mod:`.copypipe`).
+one writer thread writes batches under the registry's write lock while the next rows are checked.
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ from .checks import (
     init_worker,
     loads,
 )
-from .copypipe import CopyPipeline
 from .keylines import KeyLines
 from .prepared import Prepared, refile
 from .rows import COLUMNS, Filing, RowError
@@ -182,9 +180,8 @@ class _Writer:
     """Writes batches on a second thread while the caller checks the next rows.
 
     The database drivers release the GIL while the database works, so checking (Python) and writing (SQLite's
-    C code, or PostgreSQL in its own process) overlap. Only this thread (and, on PostgreSQL, the COPY helper of
-    its :class:`.copypipe.CopyPipeline`) touches the connection until :meth:`finish`; the queue holds one batch
-    at most, and the pipeline one more, so memory stays bounded.
+    C code, or PostgreSQL in its own process) overlap. Only this thread touches the connection until
+    :meth:`finish`; the queue holds one batch at most, so memory stays bounded.
     """
 
     def __init__(
@@ -200,12 +197,7 @@ class _Writer:
         self.filing_of = filing_of
         self.queue: queue.Queue[list[Prepared] | None] = queue.Queue(maxsize=1)
         self.failure: BaseException | None = None
-        self.abandoned = False  # the transaction will be rolled back: send nothing more
-        self.pipe = (
-            CopyPipeline(conn, catalogue, actor, now, filing_of, _ANALYZE_AFTER)
-            if conn.dialect.name == "postgresql"
-            else None
-        )
+        self.batches = 0
         self.thread = threading.Thread(target=self._run, name="import-writer", daemon=True)
         self.thread.start()
 
@@ -217,23 +209,19 @@ class _Writer:
                 self._write(batch)
             except BaseException as exc:  # handed to the caller's thread by finish()
                 self.failure = exc
-        if self.pipe is not None:
-            try:
-                if self.failure is None and not self.abandoned:
-                    self.pipe.finish()
-            except BaseException as exc:
-                self.failure = exc
-            finally:
-                self.pipe.abandon()  # no COPY left running on the connection
 
     def _write(self, batch: list[Prepared]) -> None:
         report = self.report
-        if self.pipe is not None:
-            done = self.pipe.write(batch)
-        else:
-            done = write_prepared(self.conn, batch, self.catalogue, self.actor, self.now, self.filing_of)
-        for _, action, _ in done:
+        for _, action, _ in write_prepared(
+            self.conn, batch, self.catalogue, self.actor, self.now, self.filing_of
+        ):
             setattr(report, action, getattr(report, action) + 1)
+        self.batches += 1
+        if self.batches in _ANALYZE_AFTER and self.conn.dialect.name == "postgresql":
+            # Statistics from before a large import make PostgreSQL's planner think the tables are tiny,
+            # and it then filters key lookups instead of probing the index: refresh them as the tables grow
+            # (ANALYZE counts this transaction's own rows).
+            self.conn.exec_driver_sql("ANALYZE records, subjects")
 
     def put(self, batch: list[Prepared]) -> None:
         if self.failure is not None:
@@ -241,8 +229,6 @@ class _Writer:
         self.queue.put(batch)
 
     def finish(self, raising: bool = True) -> None:
-        """Wait until every batch is written; ``raising=False``: the caller rolls back, nothing more is sent."""
-        self.abandoned = self.abandoned or not raising
         if self.thread.is_alive():
             self.queue.put(None)
             self.thread.join()

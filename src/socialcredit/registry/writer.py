@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import weakref
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -347,33 +347,17 @@ def _copy_new(
 ) -> None:
     """PostgreSQL: the new subjects, events, outbox rows and records of a batch, each table one COPY of text
     lines from the items' COPY forms (:func:`.prepared.prepare`), the id and sequence number filled in."""
+    at = sqlite_dt(now)  # naive UTC text, as the timestamp columns hold it
     wanted = {sid: line for sid, (_, line) in _first_subjects(items).items()}
-    for sid in known_subjects(conn, list(wanted)):
-        del wanted[sid]
-    send_copies(conn, copy_texts(wanted.values(), new, seq0, actor, now))
-
-
-def known_subjects(conn: Connection, ids: Sequence[str]) -> list[str]:
-    """The ``ids`` already in the subjects table."""
-    found: list[str] = []
+    ids = list(wanted)
     for i in range(0, len(ids), 5000):
         # One array parameter, not thousands of bound values (the driver parses each query's text).
-        q = conn.exec_driver_sql(
+        found = conn.exec_driver_sql(
             "SELECT id FROM subjects WHERE id = ANY(%(ids)s)", {"ids": ids[i : i + 5000]}
         )
-        found.extend(sid for (sid,) in q)
-    return found
-
-
-def copy_texts(
-    subject_lines: Iterable[str],
-    new: Sequence[tuple[Prepared, int]],
-    seq0: int,
-    actor: str,
-    now: dt.datetime,
-) -> tuple[str, str, str, str]:
-    """The COPY texts of a batch's new subjects, events, outbox rows and records (no database work)."""
-    at = sqlite_dt(now)  # naive UTC text, as the timestamp columns hold it
+        for (sid,) in found:
+            del wanted[sid]
+    copy_text(conn, subjects, _SUBJECT_COLUMNS, "".join(f"{line}\t{at}\n" for line in wanted.values()))
     who = copy_value(actor)
     ev, ob, rec = [], [], []
     for seq, (p, rid) in enumerate(new, start=seq0):
@@ -382,19 +366,9 @@ def copy_texts(
             f'{seq}\t{rid}\tfiled\t{p[9]}\t{p[6]}"event_id": {seq}{p[7]}"record_id": {rid}{p[8]}\t{at}\n'
         )
         rec.append(f"{rid}\t{seq}\t{p[10]}\n")
-    subjects_text = "".join([f"{line}\t{at}\n" for line in subject_lines])
-    return subjects_text, "".join(ev), "".join(ob), "".join(rec)
-
-
-def send_copies(conn: Connection, texts: tuple[str, str, str, str]) -> None:
-    """COPY the texts of :func:`copy_texts` into their tables (subjects first: records refer to them)."""
-    for table, columns, text_ in zip(
-        (subjects, record_events, outbox, records),
-        (_SUBJECT_COLUMNS, _EVENT_COLUMNS, _OUTBOX_COLUMNS, _COPY_RECORD_COLUMNS),
-        texts,
-        strict=True,
-    ):
-        copy_text(conn, table, columns, text_)
+    copy_text(conn, record_events, _EVENT_COLUMNS, "".join(ev))
+    copy_text(conn, outbox, _OUTBOX_COLUMNS, "".join(ob))
+    copy_text(conn, records, _COPY_RECORD_COLUMNS, "".join(rec))
 
 
 def file_batch(
