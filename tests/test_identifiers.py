@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from stdnum.cn import ric, uscc
 
 from factories import org_id, person_id
-from socialcredit.identifiers import IdentifierError, _uscc_expected, kind_of, mask, parse
+from socialcredit.identifiers import IdentifierError, _uscc_expected, kind_of, mask, parse, parse_plain
 
 PILOT = "91350100M0001TGQXM"  # a real pilot-era code whose check character does not compute
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -162,3 +162,52 @@ def test_passport_form() -> None:
 def test_empty_or_non_text(value: object) -> None:
     with pytest.raises(IdentifierError):
         parse(value)  # type: ignore[arg-type]
+
+
+def _fields(value: str, allow: frozenset[str]) -> object:
+    try:
+        sid = parse(value, allow)
+    except IdentifierError:
+        return None
+    return (sid.canonical, sid.kind, sid.region_code, sid.region, sid.birth_date, sid.allowlisted)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    st.one_of(
+        person_ids(),
+        org_ids(),
+        st.text(alphabet="0123456789X", min_size=18, max_size=18),
+        st.text(alphabet=USCC_ALPHABET, min_size=18, max_size=18),
+    ),
+    st.integers(0, 18),
+    st.sampled_from(USCC_ALPHABET + "Xx -"),
+    st.booleans(),
+)
+def test_parse_plain_reads_as_parse_or_declines(value: str, pos: int, ch: str, allowlisted: bool) -> None:
+    """The import's fast identifier read gives parse's fields or None, never a value parse refuses, for valid
+    identifiers, single-character changes of them (one may turn a code into the other kind), and any 18
+    characters of either alphabet."""
+    changed = value[:pos] + ch + value[pos + 1 :] if pos < 18 else value
+    allow = frozenset({changed}) if allowlisted else frozenset()
+    fast = parse_plain(changed, allow)
+    if fast is not None:
+        assert tuple(fast) == _fields(changed, allow)
+
+
+@settings(deadline=None)
+@given(st.one_of(person_ids(), org_ids().filter(lambda v: v[:2] in ("91", "92", "93"))))
+def test_parse_plain_takes_the_common_identifiers(value: str) -> None:
+    """Valid resident IDs, and enterprises' unified codes (91-93, which are no province code), are read the fast
+    way. (Codes starting 11-12 or 51-53 could also be read as resident IDs: ``parse`` decides those.)"""
+    fast = parse_plain(value, frozenset())
+    assert fast is not None and tuple(fast) == _fields(value, frozenset())
+
+
+def test_parse_plain_declines_what_parse_refuses_or_cleans() -> None:
+    lettered = PILOT[:17] + uscc.calc_check_digit(PILOT[:17])  # valid, with letters
+    assert parse_plain(lettered, frozenset()) is not None
+    cleaned = (lettered.lower(), f" {person_id(3)}", person_id(3)[:6] + " " + person_id(3)[6:])
+    for value in (PILOT, person_id(3)[:17] + "Y", person_id(3, birth="20990101"), *cleaned):
+        assert parse_plain(value, frozenset()) is None
+    assert parse_plain(PILOT, frozenset({PILOT})) is None  # allowlisted: parse marks it so

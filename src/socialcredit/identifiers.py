@@ -17,7 +17,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 from operator import mul
-from typing import Literal, NoReturn
+from typing import Literal, NamedTuple, NoReturn
 
 from stdnum import numdb
 from stdnum.cn import ric
@@ -229,6 +229,55 @@ def _parse(value: str, allow: frozenset[str], kind: SubjectKind | None) -> Subje
     if raw[:17].isdigit() and raw[17] in "0123456789X" and raw[:2] in _PROVINCES and not _uscc_valid(raw):
         return _parse_ric(raw)  # digits with an impossible birth date: say so, as a resident ID
     return _parse_uscc(raw, allow)
+
+
+class Ident(NamedTuple):
+    """What :func:`parse_plain` reads of an identifier: the fields an import stores, as :class:`SubjectId` has them."""
+
+    canonical: str
+    kind: SubjectKind
+    region_code: str | None
+    region: str | None
+    birth_date: dt.date | None
+    allowlisted: bool = False
+
+
+_BIRTHS: dict[str, dt.date | None] = {}  # positions 7-14 of a resident ID -> the birth date, None if none
+
+
+def _birth(digits: str) -> dt.date | None:
+    hit = _BIRTHS.get(digits, False)
+    if hit is False:
+        if len(_BIRTHS) > 50_000:
+            _BIRTHS.clear()
+        hit = _BIRTHS[digits] = _ric_birth(f"000000{digits}0000")
+    return hit  # type: ignore[return-value]
+
+
+def parse_plain(raw: str, allowlist: frozenset[str]) -> Ident | None:
+    """The common identifier of an import, read faster than :func:`parse` reads it, with the same result: a
+    valid resident ID, or a valid unified social credit code that is not 17 digits after a province code (so
+    :func:`parse` cannot read it as a resident ID), canonical as given. Anything else, or an allowlisted value,
+    gives None: call :func:`parse`, which reads it or words its error (a test holds the two equal)."""
+    if len(raw) != 18 or not raw.isascii() or raw in allowlist:
+        return None
+    if raw[:17].isdigit() and raw[:2] in _PROVINCES:
+        birth = _birth(raw[6:14])
+        if (
+            birth is None
+            or birth >= _NOT_FUTURE_BEFORE
+            or raw[17] != _RIC_CHECK[(1 - 2 * int(raw[:17], 13)) % 11]
+        ):
+            return None
+        code, name = _region(raw[:6])
+        return Ident(raw, "person", code, name, birth)
+    if not _USCC_SHAPE.match(raw) or raw[17] != _uscc_expected(raw):
+        return None
+    code, name = _region(raw[2:8])
+    return Ident(raw, "organisation", code, name, None)
+
+
+_RIC_CHECK = "0123456789X"  # stdnum.cn.ric.calc_check_digit: (1 - 2 * int(first 17, 13)) % 11, 10 as X
 
 
 def trim_parse_cache(limit: int) -> None:

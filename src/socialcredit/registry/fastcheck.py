@@ -20,16 +20,15 @@ import hashlib
 from typing import Any
 
 from ..catalogue import Catalogue
-from ..identifiers import IdentifierError, SubjectId, _parse
+from ..identifiers import Ident, IdentifierError, SubjectId, _parse, parse_plain
 from .prepared import _QUOTE as Q
 from .prepared import _TIMES, Prepared, _text, for_copy
-from .rows import _COLUMN_SET, _CONTROL, _MAX, REQUIRED
+from .rows import _COLUMN_SET, _CONTROL
 from .state import day_end, day_start, local_date, notice_end
 
 __all__ = ["FastCheck"]
 
-_LIMIT = {n: _MAX.get(n, 120) for n in _COLUMN_SET}
-_REQ = frozenset(REQUIRED)
+_Id = Ident | SubjectId  # a common identifier read the fast way, or any other the full way
 
 
 class _Plan:
@@ -178,9 +177,9 @@ class FastCheck:
         if not sid or len(sid) > 120 or (rep_s and len(rep_s) > 120) or (ctl_s and len(ctl_s) > 120):
             return None
         try:
-            subject: SubjectId = _parse(sid, allow, None)
-            rep = _parse(rep_s, allow, None) if rep_s else None
-            ctl = _parse(ctl_s, allow, None) if ctl_s else None
+            subject: _Id = parse_plain(sid, allow) or _parse(sid, allow, None)
+            rep: _Id | None = (parse_plain(rep_s, allow) or _parse(rep_s, allow, None)) if rep_s else None
+            ctl: _Id | None = (parse_plain(ctl_s, allow) or _parse(ctl_s, allow, None)) if ctl_s else None
         except IdentifierError:
             return None
         if subject.kind not in plan.kinds:
@@ -241,9 +240,9 @@ class FastCheck:
         )  # fmt: skip
 
     def _prepared(
-        self, authority: str, ext: str, plan: _Plan, subject: SubjectId, name: str, decision_no: str,
+        self, authority: str, ext: str, plan: _Plan, subject: _Id, name: str, decision_no: str,
         decided: _Day, start: _Day, until: _Day | None, basis: str, summary: str,
-        rep: SubjectId | None, rep_name: str | None, ctl: SubjectId | None, ctl_name: str | None,
+        rep: _Id | None, rep_name: str | None, ctl: _Id | None, ctl_name: str | None,
         digest: str, origin: Any,
     ) -> Prepared:  # fmt: skip
         """As :func:`.prepared.prepare` writes the filing these values make (a test holds them equal)."""
