@@ -6,6 +6,8 @@ from typing import Any
 
 from stdnum.cn import ric, uscc
 
+from socialcredit.catalogue import Category
+
 _ORG_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
 
@@ -43,3 +45,16 @@ def row(**overrides: Any) -> dict[str, Any]:
     }
     base.update(overrides)
     return {k: v for k, v in base.items() if v is not None}
+
+
+def category(code: str, **fields: Any) -> Category:
+    """A test category filed by ``samr`` about anyone, fields overridden (a catalogue beside the default one)."""
+    base: dict[str, Any] = {
+        "code": code,
+        "list": "black",
+        "title": code,
+        "authorities": ("samr",),
+        "subject_kinds": ("person", "organisation"),
+        "legal_basis": f"basis of {code}",
+    }
+    return Category(**(base | fields))

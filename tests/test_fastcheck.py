@@ -14,8 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from factories import org_id, person_id
-from socialcredit.catalogue import Catalogue, Category, default_catalogue
+from factories import category, org_id, person_id
+from socialcredit.catalogue import Catalogue, default_catalogue
 from socialcredit.demo import generate
 from socialcredit.registry.checks import check_one, key_hash
 from socialcredit.registry.fastcheck import FastCheck
@@ -28,30 +28,16 @@ import bench_import
 PILOT = org_id(7)[:17] + ("0" if org_id(7)[17] != "0" else "1")  # a code failing its check character
 
 
-def _category(code: str, **fields: Any) -> Category:
-    base: dict[str, Any] = {
-        "code": code,
-        "list": "black",
-        "title": code,
-        "authorities": ("samr",),
-        "subject_kinds": ("person", "organisation"),
-        "legal_basis": f"basis of {code}",
-    }
-    return Category(**(base | fields))
-
-
 def _catalogue() -> Catalogue:
     base = default_catalogue()
     extra = {
-        "test.fixed": _category("test.fixed", duration_days=365, max_duration_days=730),
-        "test.orgs": _category("test.orgs", subject_kinds=("organisation",), duration_days=365),
-        "test.open": _category("test.open", ends_by_fulfilment=True, max_duration_days=1000),
-        "test.no_end": _category("test.no_end"),
-        "test.red": _category("test.red", list="red", duration_days=365),
-        "test.notice": _category(
-            "test.notice", duration_days=365, notice_days=10, takes_effect_at_once=False
-        ),
-        "test.working": _category(
+        "test.fixed": category("test.fixed", duration_days=365, max_duration_days=730),
+        "test.orgs": category("test.orgs", subject_kinds=("organisation",), duration_days=365),
+        "test.open": category("test.open", ends_by_fulfilment=True, max_duration_days=1000),
+        "test.no_end": category("test.no_end"),
+        "test.red": category("test.red", list="red", duration_days=365),
+        "test.notice": category("test.notice", duration_days=365, notice_days=10, takes_effect_at_once=False),
+        "test.working": category(
             "test.working",
             duration_days=180,
             notice_days=7,
@@ -59,7 +45,7 @@ def _catalogue() -> Catalogue:
             takes_effect_at_once=False,
         ),
         # Unlinted on purpose: a default end longer than the cap (the full path refuses every such row).
-        "test.over": _category("test.over", duration_days=400, max_duration_days=300),
+        "test.over": category("test.over", duration_days=400, max_duration_days=300),
     }
     return dataclasses.replace(base, categories={**base.categories, **extra})
 

@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, func, select
 
-from factories import org_id, person_id, row
-from socialcredit.catalogue import Catalogue, Category
+from factories import category, org_id, person_id, row
+from socialcredit.catalogue import Catalogue
 from socialcredit.registry import (
     Conflict,
     NotFound,
@@ -40,33 +40,18 @@ from socialcredit.store import Database
 from socialcredit.store.tables import outbox, record_events, records, subjects
 
 
-def _category(code: str, **fields: Any) -> Category:
-    base: dict[str, Any] = {
-        "code": code,
-        "list": "black",
-        "title": code,
-        "authorities": ("samr",),
-        "subject_kinds": ("person", "organisation"),
-        "legal_basis": f"basis of {code}",
-    }
-    base.update(fields)
-    return Category(**base)
-
-
 @pytest.fixture(scope="module")
 def cat() -> Catalogue:
     from socialcredit.catalogue import load_catalogue
 
     base = load_catalogue()
     extra = {
-        "test.fixed": _category("test.fixed", duration_days=365, max_duration_days=730),
-        "test.orgs": _category("test.orgs", subject_kinds=("organisation",), duration_days=365),
-        "test.open": _category("test.open", ends_by_fulfilment=True),
-        "test.no_end": _category("test.no_end"),
-        "test.red": _category("test.red", list="red", duration_days=365),
-        "test.notice": _category(
-            "test.notice", duration_days=365, notice_days=10, takes_effect_at_once=False
-        ),
+        "test.fixed": category("test.fixed", duration_days=365, max_duration_days=730),
+        "test.orgs": category("test.orgs", subject_kinds=("organisation",), duration_days=365),
+        "test.open": category("test.open", ends_by_fulfilment=True),
+        "test.no_end": category("test.no_end"),
+        "test.red": category("test.red", list="red", duration_days=365),
+        "test.notice": category("test.notice", duration_days=365, notice_days=10, takes_effect_at_once=False),
     }
     return dataclasses.replace(base, categories={**base.categories, **extra})
 
@@ -91,17 +76,17 @@ def test_valid_row_becomes_a_filing(cat: Catalogue, now: dt.datetime) -> None:
     assert f.legal_basis == cat.categories["court.judgment_defaulter"].legal_basis
 
 
-def test_authority_must_be_allowed_to_file_the_category(cat: Catalogue, now: dt.datetime) -> None:
+def test_authority_must_be_allowed_to_file_thecategory(cat: Catalogue, now: dt.datetime) -> None:
     errs = errors_of(row(authority="samr"), cat, now)
     assert errs == [("authority", "may not file category 'court.judgment_defaulter' (filed by: court)")]
 
 
-def test_unknown_authority_and_category(cat: Catalogue, now: dt.datetime) -> None:
+def test_unknown_authority_andcategory(cat: Catalogue, now: dt.datetime) -> None:
     assert ("authority", "unknown authority") in errors_of(row(authority="nobody"), cat, now)
     assert ("category", "unknown category") in errors_of(row(category="court.nothing"), cat, now)
 
 
-def test_subject_kind_must_fit_the_category(cat: Catalogue, now: dt.datetime) -> None:
+def test_subject_kind_must_fit_thecategory(cat: Catalogue, now: dt.datetime) -> None:
     assert errors_of(samr(category="test.orgs"), cat, now) == [
         ("subject_id", "a person cannot be listed in 'test.orgs'")
     ]
@@ -137,7 +122,7 @@ def test_dates_must_be_coherent(cat: Catalogue, now: dt.datetime) -> None:
     ]
 
 
-def test_end_defaults_from_the_category(cat: Catalogue, now: dt.datetime) -> None:
+def test_end_defaults_from_thecategory(cat: Catalogue, now: dt.datetime) -> None:
     f = check_row(samr(), cat, now)
     # 365 days counted inclusively from 2025-06-01: in force through 2026-05-31, China time.
     assert f.effective_until == day_end(dt.date(2026, 5, 31)) == day_start(dt.date(2026, 6, 1))
