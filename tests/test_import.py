@@ -158,6 +158,7 @@ ROW_CASES = [
     ),
     ({"decided_on": "2025-02-30"}, "decided_on: '2025-02-30': not a real date (YYYY-MM-DD)"),
     ({"decided_on": "2099-01-01"}, "decided_on: '2099-01-01': in the future"),
+    ({"effective_from": "9999-12-30"}, "effective_from: '9999-12-30': out of range: expected 1900-01-01 to"),
     ({"effective_until": "2025-01-01"}, "effective_until: '2025-01-01': before effective_from"),
     ({"colour": "red"}, "colour: 'red': unknown column (known: external_id, authority,"),
 ]

@@ -120,6 +120,12 @@ def test_dates_must_be_coherent(cat: Catalogue, now: dt.datetime) -> None:
     assert errors_of(samr(decided_on="1/6/2025"), cat, now) == [
         ("decided_on", "expected a date as YYYY-MM-DD")
     ]
+    # Dates whose instants would not exist (they raised OverflowError): refused, naming the range.
+    out = "out of range: expected 1900-01-01 to 2999-12-31"
+    assert errors_of(samr(decided_on="0001-01-01"), cat, now) == [("decided_on", out)]
+    assert errors_of(samr(effective_from="9999-12-30"), cat, now) == [("effective_from", out)]
+    assert errors_of(samr(effective_until="9999-12-31"), cat, now) == [("effective_until", out)]
+    assert errors_of(samr(decided_on="9999-12-31"), cat, now) == [("decided_on", out)]
 
 
 def test_end_defaults_from_thecategory(cat: Catalogue, now: dt.datetime) -> None:

@@ -1,7 +1,7 @@
 """The import's fast path: a plain, valid row checked and prepared in one step, with no error bookkeeping.
 
-An import's rows are nearly all plain and valid: texts with nothing to strip, a known authority filing a known
-category, real dates, identifiers that parse. :class:`FastCheck` handles exactly those: it computes what
+An import's rows are nearly all plain and valid: texts, a known authority filing a known category, real dates,
+identifiers in canonical form. :class:`FastCheck` handles exactly those: it computes what
 :func:`.rows.check_row` then :func:`.prepared.prepare` would (the same :data:`Prepared` tuple, tested equal
 over generated rows, valid and not) and declines anything else by returning None, and the caller then takes
 the full path, which words every error. So the fast path never refuses a row and never words an error.
@@ -23,7 +23,7 @@ from ..catalogue import Catalogue
 from ..identifiers import Ident, IdentifierError, SubjectId, _parse, parse_plain
 from .prepared import _QUOTE as Q
 from .prepared import _TIMES, Prepared, _text, for_copy
-from .rows import _COLUMN_SET, _CONTROL
+from .rows import _COLUMN_SET, _CONTROL, DATE_RANGE
 from .state import day_end, day_start, local_date, notice_end
 
 __all__ = ["FastCheck"]
@@ -78,10 +78,11 @@ class FastCheck:
     def __init__(
         self, catalogue: Catalogue, now: dt.datetime, allowlist: frozenset[str], dialect: str
     ) -> None:
-        self.plans = {
+        self.plans = {  # only pairs the full path accepts: a known authority that may file the category
             (a, code): _Plan(code, cat, now)
             for code, cat in catalogue.categories.items()
             for a in cat.authorities
+            if a in catalogue.authorities
         }
         self.catalogue, self.now, self.dialect = catalogue, now, dialect
         self.today = local_date(now)
@@ -98,7 +99,9 @@ class FastCheck:
         day = None
         if len(raw) == 10 and raw[4] == "-" and raw[7] == "-":
             with contextlib.suppress(ValueError):  # not a real date: the full path says so
-                day = _Day(dt.date.fromisoformat(raw))
+                date = dt.date.fromisoformat(raw)
+                if DATE_RANGE[0] <= date <= DATE_RANGE[1]:
+                    day = _Day(date)
         if len(self.days) > 20_000:
             self.days.clear()
         self.days[raw] = day

@@ -106,10 +106,19 @@ def _date(row: dict[str, Any], name: str, errors: list[RowError]) -> dt.date | N
         errors.append(RowError(name, raw, "expected a date as YYYY-MM-DD"))
         return None
     try:
-        return _iso_date(raw)
+        day = _iso_date(raw)
     except ValueError:
         errors.append(RowError(name, raw, "not a real date (YYYY-MM-DD)"))
         return None
+    if not DATE_RANGE[0] <= day <= DATE_RANGE[1]:
+        errors.append(RowError(name, raw, f"out of range: expected {DATE_RANGE[0]} to {DATE_RANGE[1]}"))
+        return None
+    return day
+
+
+# The dates a row may give. Wide enough for any decision and term; narrow enough that the instants computed from
+# them (local midnight in UTC, an end thousands of days on) exist: year 1 or 9999 overflowed Python's dates.
+DATE_RANGE = (dt.date(1900, 1, 1), dt.date(2999, 12, 31))
 
 
 @lru_cache(maxsize=8192)
