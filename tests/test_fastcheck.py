@@ -46,6 +46,8 @@ def _catalogue() -> Catalogue:
         ),
         # Unlinted on purpose: a default end longer than the cap (the full path refuses every such row).
         "test.over": category("test.over", duration_days=400, max_duration_days=300),
+        # Unlinted too: an authority the catalogue does not know (the full path says "unknown authority").
+        "test.ghost": category("test.ghost", authorities=("samr", "ghost"), duration_days=100),
     }
     return dataclasses.replace(base, categories={**base.categories, **extra})
 
@@ -69,7 +71,7 @@ VALUES: dict[str, tuple[Any, ...]] = {
     "external_id": _one_of(
         "E-1", " E-2 ", "", "  ", None, "x" * 201, "a\x01b", 5, "(2025)京0105执100号", 'q"\\'
     ),
-    "authority": _one_of("court", "samr", " samr ", "mof", "sta", "nope", "", None, 3),
+    "authority": _one_of("court", "samr", " samr ", "mof", "sta", "nope", "ghost", "", None, 3),
     "category": _one_of(*sorted(CAT.categories), " test.fixed", "nope", "", None),
     "subject_id": _one_of(
         person_id(11),
@@ -134,7 +136,15 @@ def _bases() -> list[dict[str, Any]]:
     """Valid rows for every category: the benchmark's generated rows (the default catalogue's categories, each
     with its authority and subject kinds), and rows of the test categories, persons and organisations."""
     out = [{**row, "decided_on": "2025-05-20"} for row in bench_import.generate(60)]
-    for code in ("test.fixed", "test.orgs", "test.open", "test.red", "test.notice", "test.working"):
+    for code in (
+        "test.fixed",
+        "test.orgs",
+        "test.open",
+        "test.red",
+        "test.notice",
+        "test.working",
+        "test.ghost",
+    ):
         out.append(
             {
                 "external_id": f"T-{code}",
