@@ -311,19 +311,6 @@ class FastCheck:
             ids = f"[{', '.join(quoted)}]"
             subs = tuple(subs_l)
         texts = (s_head, s_tail, p_head, p_mid, p_tail, ids)
-        if self.pg and "\\" not in s_head and "\\" not in s_tail:
-            # COPY's line written at once: no value needs escaping (see prepared.for_copy), nulls are \N.
-            n = "\\N"
-            line = (
-                f"{authority}\t{ext}\t{plan.code}\t{subject_id}\t{name}\t{decision_no}\t{decided.iso}\t"
-                f"{db_start}\t{db_until or n}\t{basis}\t{summary}\t{rep_id or n}\t{rep_name or n}\t"
-                f"{ctl_id or n}\t{ctl_name or n}\tfiled\t{db_applies}\t{n}\t[]\t{digest}\t{db_now}\t{db_now}"
-            )
-            rows = tuple(
-                (sid, f"{sid}\t{kind}\t{nm}\t{code or n}\t{region or n}\t{'t' if allowed else 'f'}")
-                for sid, kind, nm, code, region, allowed in subs
-            )
-            return (authority, ext, digest, rows, *texts, line, origin)
         record = (
             None, authority, ext, plan.code, subject_id, name, decision_no, decided.iso, db_start, db_until,
             basis, summary, rep_id, rep_name, ctl_id, ctl_name, "filed", db_applies, None, "[]", None, digest,
