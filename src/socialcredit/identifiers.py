@@ -266,7 +266,7 @@ def parse_plain(raw: str, allowlist: frozenset[str]) -> Ident | None:
         if (
             birth is None
             or birth >= _NOT_FUTURE_BEFORE
-            or raw[17] != _RIC_CHECK[(1 - 2 * int(raw[:17], 13)) % 11]
+            or raw[17] != ric.calc_check_digit(raw)  # stdnum wants the full number, check included
         ):
             return None
         code, name = _region(raw[:6])
@@ -275,9 +275,6 @@ def parse_plain(raw: str, allowlist: frozenset[str]) -> Ident | None:
         return None
     code, name = _region(raw[2:8])
     return Ident(raw, "organisation", code, name, None)
-
-
-_RIC_CHECK = "0123456789X"  # stdnum.cn.ric.calc_check_digit: (1 - 2 * int(first 17, 13)) % 11, 10 as X
 
 
 def trim_parse_cache(limit: int) -> None:
