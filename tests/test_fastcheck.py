@@ -6,10 +6,9 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
-import sys
-from pathlib import Path
 from typing import Any
 
+import bench_import
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -21,9 +20,6 @@ from socialcredit.registry.checks import check_one, key_hash
 from socialcredit.registry.fastcheck import FastCheck
 from socialcredit.registry.prepared import prepare
 from socialcredit.registry.rows import RowInvalid, check_row
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import bench_import
 
 PILOT = org_id(7)[:17] + ("0" if org_id(7)[17] != "0" else "1")  # a code failing its check character
 

@@ -5,15 +5,12 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
+import bench_import
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from socialcredit.registry.keylines import KeyLines
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-import bench_import
 
 # Few distinct hashes so that repeats within a block and across blocks are common; the extremes of uint64 too.
 _HASH = st.one_of(st.integers(0, 40), st.sampled_from([2**64 - 1, 2**63, 2**63 - 1]))
@@ -55,7 +52,6 @@ def test_registry_names_load_on_use_and_workers_need_no_sqlalchemy() -> None:
     """Every public name of the registry package resolves; the import's worker module loads without SQLAlchemy
     (about 25 MB less in each worker process)."""
     import subprocess
-    import sys
 
     from socialcredit import registry
 
