@@ -18,7 +18,7 @@ from socialcredit.catalogue import Catalogue, default_catalogue
 from socialcredit.demo import generate
 from socialcredit.registry.checks import check_one, key_hash
 from socialcredit.registry.fastcheck import FastCheck
-from socialcredit.registry.prepared import prepare
+from socialcredit.registry.prepared import SOURCE, prepare
 from socialcredit.registry.rows import RowInvalid, check_row
 
 PILOT = org_id(7)[:17] + ("0" if org_id(7)[17] != "0" else "1")  # a code failing its check character
@@ -270,7 +270,7 @@ def test_check_one_reads_again_what_orjson_reads_differently() -> None:
     plain = json.dumps(fields, ensure_ascii=False)
     tag, line, p, key = check_one(3, plain, cat, now, frozenset(), "sqlite")
     assert (tag, line, key) == ("ok", 3, key_hash("samr", "E-1"))
-    assert p[11] == fields
+    assert p[SOURCE] == fields
     big = plain.replace('"E-1"', "123456789012345678901234567890")  # more than 64 bits: orjson reads a float
     tag, line, row, errors = check_one(4, big, cat, now, frozenset(), "sqlite")
     assert tag == "bad" and row["external_id"] == 123456789012345678901234567890

@@ -61,3 +61,78 @@ def test_revisions_form_one_linear_chain() -> None:
     revs = list(script.walk_revisions())
     assert revs[-1].revision == "0001" and revs[-1].down_revision is None
     assert all(not isinstance(r.down_revision, tuple) for r in revs)
+
+
+def _migrate(engine: Engine, fn: str, revision: str) -> None:
+    from alembic import command
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(store_database.__file__).parent / "migrations"))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        getattr(command, fn)(cfg, revision)
+
+
+def test_outbox_payload_moves_from_the_table_to_the_event_and_back(empty_engine: Engine) -> None:
+    """0004 drops the stored payload: the feed then derives, from the event, the very bytes that were stored
+    (what webhook signatures and receivers' deduplication rely on); downgrading writes them back."""
+    import datetime as dt
+    import json
+
+    import sqlalchemy as sa
+
+    from socialcredit.feed.reader import read_after
+    from socialcredit.registry.state import RecordState
+    from socialcredit.registry.writer import event_payload
+
+    _migrate(empty_engine, "upgrade", "0003")
+    at = dt.datetime(2026, 3, 1, 8, 30, 15, 123456, tzinfo=dt.UTC)
+    start = dt.datetime(2026, 2, 28, 16, tzinfo=dt.UTC)
+    state = RecordState(
+        id=7, authority="court", external_id="E-7", category="court.judgment_defaulter",
+        subject_id="91110105MA01ABCD1X", subject_name="北京示例有限公司", decision_no="(2026)京0105执7号",
+        decided_on=dt.date(2026, 3, 1), effective_from=start, effective_until=None, legal_basis="法释〔2017〕7号",
+        summary="", legal_representative_id="110105195001010004", legal_representative_name="张三",
+        actual_controller_id=None, actual_controller_name=None, status="revoked", applies_from=start,
+        ended_at=at, filed_at=at, content_hash="ab" * 32,
+    )  # fmt: skip
+    # The state as 0003's writer stored it: every key, nulls included.
+    full = {f: getattr(state, f) for f in RecordState.__dataclass_fields__}
+    full |= {k: v.isoformat() for k, v in full.items() if isinstance(v, dt.date)}
+    full["suspensions"] = []
+    text_0003 = json.dumps(full, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    assert RecordState.from_json(text_0003) == state
+    stored = {
+        seq: event_payload(seq, t, state, at, r) for seq, t, r in ((1, "filed", None), (2, "revoked", "错"))
+    }
+    events = sa.table(
+        "record_events",
+        *map(sa.column, ("seq", "record_id", "type", "recorded_at", "actor", "reason", "state")),
+    )
+    box = sa.table(
+        "outbox", *map(sa.column, ("event_seq", "record_id", "type", "subject_ids", "payload", "created_at"))
+    )
+    naive = at.replace(tzinfo=None)
+    with empty_engine.begin() as conn:
+        for seq, type_, reason in ((1, "filed", None), (2, "revoked", "错")):
+            common = {"record_id": 7, "type": type_}
+            conn.execute(
+                sa.insert(events).values(
+                    seq=seq, recorded_at=naive, actor="t", reason=reason, state=text_0003, **common
+                )
+            )
+            conn.execute(
+                sa.insert(box).values(
+                    event_seq=seq, created_at=naive, subject_ids='["x"]', payload=stored[seq], **common
+                )
+            )
+    _migrate(empty_engine, "upgrade", "head")
+    assert "payload" not in {c["name"] for c in inspect(empty_engine).get_columns("outbox")}
+    with empty_engine.connect() as conn:
+        page = read_after(conn, 0)
+    assert {e.event_id: e.payload for e in page.events} == stored
+    _migrate(empty_engine, "downgrade", "0003")
+    with empty_engine.connect() as conn:
+        back = dict(conn.execute(sa.text("SELECT event_seq, payload FROM outbox")).all())
+    assert back == stored
+    _migrate(empty_engine, "upgrade", "head")

@@ -28,7 +28,8 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, insert, select, update
 
-from ..store.tables import deliveries, outbox, subscriptions
+from ..store.tables import deliveries, outbox, record_events, subscriptions
+from .reader import EVENT_COLUMNS, payload_of
 from .signing import HEADER, sign
 from .watchlists import members_among
 
@@ -161,12 +162,14 @@ class Dispatcher:
                     deliveries.c.subscription_id,
                     deliveries.c.event_id,
                     deliveries.c.attempts,
-                    outbox.c.payload,
+                    outbox.c.event_seq,
                     outbox.c.type,
+                    *EVENT_COLUMNS,
                     subscriptions.c.url,
                     subscriptions.c.secret,
                 )
                 .join(outbox, outbox.c.seq == deliveries.c.outbox_seq)
+                .join(record_events, record_events.c.seq == outbox.c.event_seq)
                 .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
                 .where(
                     deliveries.c.status == "pending",
@@ -192,7 +195,7 @@ class Dispatcher:
         return result
 
     def _post(self, d: Any) -> tuple[bool, int | None, str | None]:
-        body = d.payload.encode()
+        body = payload_of(d).encode()
         headers = {
             "Content-Type": "application/json",
             HEADER: sign(d.secret, body, int(time.time())),

@@ -19,6 +19,7 @@ from nats.js.errors import NotFoundError
 from sqlalchemy import Engine, insert, select, update
 
 from ..store.tables import feed_cursors, outbox
+from .reader import EVENT_COLUMNS, payload_of, with_event
 
 __all__ = ["CURSOR_NAME", "STREAM", "SUBJECT_PREFIX", "NatsPublisher"]
 
@@ -68,7 +69,7 @@ class NatsPublisher:
     async def _publish(self, rows: Sequence[Any]) -> None:
         futures = [
             self._js.publish(
-                f"{self.prefix}.{r.type}", r.payload.encode(), headers={"Nats-Msg-Id": str(r.event_seq)}
+                f"{self.prefix}.{r.type}", payload_of(r).encode(), headers={"Nats-Msg-Id": str(r.event_seq)}
             )
             for r in rows
         ]
@@ -82,7 +83,7 @@ class NatsPublisher:
                 select(feed_cursors.c.seq).where(feed_cursors.c.name == CURSOR_NAME)
             ).scalar_one_or_none()
             rows = conn.execute(
-                select(outbox.c.seq, outbox.c.event_seq, outbox.c.type, outbox.c.payload)
+                with_event(select(outbox.c.seq, outbox.c.event_seq, outbox.c.type, *EVENT_COLUMNS))
                 .where(outbox.c.seq > (cursor or 0))
                 .order_by(outbox.c.seq)
                 .limit(self.batch)

@@ -1,4 +1,4 @@
-"""The pull feed: outbox rows after a cursor, in commit order.
+"""The pull feed: outbox rows after a cursor, in commit order, each with its payload derived from its event.
 
 The cursor is the outbox ``seq``. Registry writers are serialised and allocate ``seq`` inside the lock, so
 commit order equals ``seq`` order: a reader that resumes after N never misses a row committed later with a
@@ -15,10 +15,23 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from ..store.tables import outbox
+from ..registry.writer import feed_payload
+from ..store.tables import outbox, record_events
 from .errors import FeedInvalid
 
-__all__ = ["FeedEvent", "FeedPage", "head", "parse_cursor", "read_after"]
+__all__ = [
+    "EVENT_COLUMNS",
+    "FeedEvent",
+    "FeedPage",
+    "head",
+    "parse_cursor",
+    "payload_of",
+    "read_after",
+    "with_event",
+]
+
+# What an outbox row's payload is derived from, besides its event number and type: its event's.
+EVENT_COLUMNS = (record_events.c.reason, record_events.c.recorded_at, record_events.c.state)
 
 MAX_LIMIT = 1000
 
@@ -62,6 +75,16 @@ def head(conn: Connection) -> int:
     return int(conn.execute(select(func.coalesce(func.max(outbox.c.seq), 0))).scalar_one())
 
 
+def with_event(query: Any) -> Any:
+    """``query`` (selecting from the outbox) joined to each row's event, for :data:`EVENT_COLUMNS`."""
+    return query.join(record_events, record_events.c.seq == outbox.c.event_seq)
+
+
+def payload_of(row: Any) -> str:
+    """The payload of a row selected with ``event_seq``, ``type`` and :data:`EVENT_COLUMNS`."""
+    return feed_payload(row.event_seq, row.type, row.reason, row.recorded_at, row.state)
+
+
 def _event(row: Any) -> FeedEvent:
     return FeedEvent(
         seq=int(row.seq),
@@ -69,7 +92,7 @@ def _event(row: Any) -> FeedEvent:
         record_id=int(row.record_id),
         type=row.type,
         subject_ids=tuple(json.loads(row.subject_ids)),
-        payload=row.payload,
+        payload=payload_of(row),
         created_at=row.created_at,
     )
 
@@ -91,7 +114,7 @@ def read_after(
     while len(out) < limit and scanned < scan:
         want = limit if keep is None else min(1000, scan - scanned)
         rows = conn.execute(
-            select(outbox)
+            with_event(select(outbox, *EVENT_COLUMNS))
             .where(outbox.c.seq > cursor, outbox.c.seq <= top)
             .order_by(outbox.c.seq)
             .limit(want)

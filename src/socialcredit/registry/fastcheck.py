@@ -22,7 +22,7 @@ from typing import Any
 from ..catalogue import Catalogue
 from ..identifiers import Ident, IdentifierError, SubjectId, _parse, parse_plain
 from .prepared import _QUOTE as Q
-from .prepared import _TIMES, Prepared, _text, for_copy
+from .prepared import _TIMES, Prepared, _key, for_copy
 from .rows import _COLUMN_SET, _CONTROL, DATE_RANGE
 from .state import day_end, day_start, local_date, notice_end
 
@@ -61,7 +61,8 @@ class _Day:
         self.iso = date.isoformat()  # also as sqlite_date stores it
         self.start = day_start(date)
         self.start_texts = _TIMES(self.start)
-        self.end_texts = _TIMES(day_end(date))
+        end, db_end = _TIMES(day_end(date))
+        self.end_texts = (f'"effective_until":{end},', db_end)  # as a state's text has it, and as stored
         self.later: dict[int, _Day] = {}
 
     def after(self, days: int) -> _Day:
@@ -249,68 +250,53 @@ class FastCheck:
         digest: str, origin: Any,
     ) -> Prepared:  # fmt: skip
         """As :func:`.prepared.prepare` writes the filing these values make (a test holds them equal)."""
-        s_start, p_start, db_start = start.start_texts
+        s_start, db_start = start.start_texts
         if plan.notice is not None and plan.notice > start.start:
-            s_applies, p_applies, db_applies = _TIMES(plan.notice)
+            s_applies, db_applies = _TIMES(plan.notice)
         else:
-            s_applies, p_applies, db_applies = s_start, p_start, db_start
+            s_applies, db_applies = s_start, db_start
         if until is None:
-            s_until = p_until = "null"
-            db_until = None
+            s_until, db_until = "", None
         else:
-            s_until, p_until, db_until = until.end_texts
-        s_now, p_now, db_now = self.now_texts
+            s_until, db_until = until.end_texts
+        s_now, db_now = self.now_texts
         q_authority, q_code, q_ext = self.quoted_authority[authority], plan.q_code, Q(ext)
         subject_id = subject.canonical
         q_subject = Q(subject_id)
         rep_id = rep.canonical if rep is not None else None
         ctl_id = ctl.canonical if ctl is not None else None
         s_head = (
-            f'{{"actual_controller_id":{_text(ctl_id)},"actual_controller_name":{_text(ctl_name)},'
+            f"{{{_key('actual_controller_id', ctl_id)}{_key('actual_controller_name', ctl_name)}"
             f'"applies_from":{s_applies},"authority":{q_authority},"category":{q_code},'
             f'"content_hash":"{digest}","decided_on":"{decided.iso}",'
-            f'"decision_no":{Q(decision_no)},"effective_from":{s_start},"effective_until":{s_until},'
-            f'"ended_at":null,"external_id":{q_ext},"filed_at":{s_now},'
+            f'"decision_no":{Q(decision_no)},"effective_from":{s_start},{s_until}'
+            f'"external_id":{q_ext},"filed_at":{s_now},'
         )
         s_tail = (
-            f',"legal_basis":{Q(basis)},"legal_representative_id":{_text(rep_id)},'
-            f'"legal_representative_name":{_text(rep_name)},"status":"filed",'
-            f'"subject_id":{q_subject},"subject_name":{Q(name)},"summary":{Q(summary)},'
-            f'"suspensions":[]}}'
-        )
-        p_head = f'{{"applies_from": {p_applies}, "authority": {q_authority}, "category": {q_code}, '
-        p_tail = (
-            f', "recorded_at": {p_now}, "status": "filed", "subject_id": {q_subject}, "type": "filed", '
-            f'"valid_until": {p_until}}}'
+            f',"legal_basis":{Q(basis)},{_key("legal_representative_id", rep_id)}'
+            f'{_key("legal_representative_name", rep_name)}"status":"filed",'
+            f'"subject_id":{q_subject},"subject_name":{Q(name)},"summary":{Q(summary)}}}'
         )
         subs: tuple[Any, ...]
         if rep_id is None and ctl_id is None:
-            p_mid = ', "linked": [], "reason": null, '
             ids = f"[{q_subject}]"
             subs = (
                 (subject_id, subject.kind, name, subject.region_code, subject.region, subject.allowlisted),
             )
         else:
-            linked, quoted, subs_l = (
-                [],
+            quoted, subs_l = (
                 [q_subject],
                 [(subject_id, subject.kind, name, subject.region_code, subject.region, subject.allowlisted)],
             )
-            for sid, role, nm in (
-                (rep, "legal_representative", rep_name),
-                (ctl, "actual_controller", ctl_name),
-            ):
+            for sid, nm in ((rep, rep_name), (ctl, ctl_name)):
                 if sid is not None:
-                    q = Q(sid.canonical)
-                    linked.append(f'{{"role": "{role}", "subject_id": {q}}}')
-                    quoted.append(q)
+                    quoted.append(Q(sid.canonical))
                     subs_l.append(
                         (sid.canonical, sid.kind, nm or "", sid.region_code, sid.region, sid.allowlisted)
                     )
-            p_mid = f', "linked": [{", ".join(linked)}], "reason": null, '
             ids = f"[{', '.join(quoted)}]"
             subs = tuple(subs_l)
-        texts = (s_head, s_tail, p_head, p_mid, p_tail, ids)
+        texts = (s_head, s_tail, ids)
         record = (
             None, authority, ext, plan.code, subject_id, name, decision_no, decided.iso, db_start, db_until,
             basis, summary, rep_id, rep_name, ctl_id, ctl_name, "filed", db_applies, None, "[]", None, digest,

@@ -38,7 +38,7 @@ from .checks import (
     loads,
 )
 from .keylines import KeyLines
-from .prepared import Prepared, refile
+from .prepared import SOURCE, Prepared, refile
 from .rows import COLUMNS, Filing, RowError
 from .workers import Workers
 from .writer import Conflict, write_prepared
@@ -420,7 +420,7 @@ def import_file(
             first = next(firsts)
             if first != line:
                 reason = f"the same authority and external_id as line {first}"
-                reject(line, row_of(p[11]), [RowError("external_id", p[1], reason)])
+                reject(line, row_of(p[SOURCE]), [RowError("external_id", p[1], reason)])
                 continue
             yield p
 

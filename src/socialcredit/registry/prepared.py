@@ -1,10 +1,10 @@
 """Filings prepared for storage: every text and row built ahead, but for the record id and event number.
 
-A :data:`Prepared` tuple holds a new record's event state, feed payload and projection row with holes where
-the record id and sequence number go; the writer, holding the lock, fills the holes by concatenation. The
-import builds these in worker processes (:mod:`.checks`), so the one writer spends its time writing. The texts
-equal ``RecordState.to_json()`` and ``event_payload()`` of the same record exactly (tested). For PostgreSQL
-they come in COPY's text format, the record row as one line (see :func:`for_copy`).
+A :data:`Prepared` tuple holds a new record's event state and projection row with holes where the record id and
+sequence number go; the writer, holding the lock, fills the holes by concatenation. The import builds these in
+worker processes (:mod:`.checks`), so the one writer spends its time writing. The state's text equals
+``RecordState.to_json()`` of the same record exactly (tested). For PostgreSQL they come in COPY's text format,
+the record row as one line (see :func:`for_copy`).
 """
 
 from __future__ import annotations
@@ -19,21 +19,22 @@ from .bulk import copy_value, sqlite_date, sqlite_dt
 from .rows import Filing, check_row
 from .state import _iso, notice_end
 
-__all__ = ["Prepared", "for_copy", "prepare", "refile"]
+__all__ = ["SOURCE", "Prepared", "for_copy", "prepare", "refile"]
 
-# (authority, external_id, content_hash, subjects, state_head, state_tail, payload_head, payload_mid,
-#  payload_tail, subject_ids_json, record_row, source): subjects are (id, kind, name, region_code, region,
-#  allowlisted); record_row has None for id and version; source is the input row (from a worker, its line's byte
-#  offset in the file), checked again on amendment. PostgreSQL's form: subjects are (id, COPY line), the texts
-#  COPY-escaped, record_row one COPY line without id and version.
+# (authority, external_id, content_hash, subjects, state_head, state_tail, subject_ids_json, record_row, source):
+#  subjects are (id, kind, name, region_code, region, allowlisted); record_row has None for id and version;
+#  source is the input row (from a worker, its line's byte offset in the file), checked again on amendment.
+#  PostgreSQL's form: subjects are (id, COPY line), the texts COPY-escaped, record_row one COPY line without id
+#  and version. (The feed's payload is not stored: it is derived from the event, see ``writer.feed_payload``.)
 Prepared = tuple[Any, ...]
+SOURCE = 8  # where a Prepared tuple keeps its source
 
 _QUOTE: Callable[[str], str] = encode_basestring  # a JSON string, as ensure_ascii=False writes it
 
 
-def _text(value: str | None) -> str:
-    """A JSON value for an optional text, exactly as ``json`` with ``ensure_ascii=False`` writes it."""
-    return "null" if value is None else _QUOTE(value)
+def _key(name: str, value: str | None) -> str:
+    """``"name":value,`` of a state's optional text, or nothing where it is null (``RecordState.to_json``)."""
+    return "" if value is None else f'"{name}":{_QUOTE(value)},'
 
 
 class _Times:
@@ -45,16 +46,16 @@ class _Times:
     """
 
     def __init__(self) -> None:
-        self.seen: dict[tuple[dt.datetime, Any], tuple[str, str, Any]] = {}
+        self.seen: dict[tuple[dt.datetime, Any], tuple[str, Any]] = {}
 
-    def __call__(self, v: dt.datetime) -> tuple[str, str, Any]:
-        """(UTC ISO text as in a state, ``isoformat()`` as in a payload, the stored text, naive UTC)."""
+    def __call__(self, v: dt.datetime) -> tuple[str, Any]:
+        """(UTC ISO text as in a state, the stored text, naive UTC)."""
         key = (v, v.tzinfo)
         hit = self.seen.get(key)
         if hit is None:
             if len(self.seen) > 50_000:
                 self.seen.clear()
-            hit = self.seen[key] = (_QUOTE(_iso(v) or ""), _QUOTE(v.isoformat()), sqlite_dt(v))
+            hit = self.seen[key] = (_QUOTE(_iso(v) or ""), sqlite_dt(v))
         return hit
 
 
@@ -64,8 +65,8 @@ _TIMES = _Times()
 def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, source: Any = None) -> Prepared:
     """The storage texts of ``f`` as a new record filed at ``now`` (id and sequence number left open).
 
-    The JSON texts are written from templates (keys in sorted order, the separators of
-    ``RecordState.to_json`` and ``event_payload``): a test holds them equal to what those write.
+    The state's JSON text is written from templates (keys in sorted order, the separators and the left-out
+    null keys of ``RecordState.to_json``): a test holds it equal to what that writes.
     """
     times = _TIMES
     cat = catalogue.categories[f.category]
@@ -76,41 +77,29 @@ def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, sou
     rep = f.legal_representative.canonical if f.legal_representative else None
     ctl = f.actual_controller.canonical if f.actual_controller else None
     subject = f.subject.canonical
-    s_start, p_start, db_start = times(start)
-    s_applies, p_applies, db_applies = (s_start, p_start, db_start) if applies is start else times(applies)
+    s_start, db_start = times(start)
+    s_applies, db_applies = (s_start, db_start) if applies is start else times(applies)
     if until is None:
-        s_until = p_until = "null"
-        db_until = None
+        s_until, db_until = "", None
     else:
-        s_until, p_until, db_until = times(until)
-    s_now, p_now, db_now = times(now)
+        s_text, db_until = times(until)
+        s_until = f'"effective_until":{s_text},'
+    s_now, db_now = times(now)
     authority, category, external_id = _QUOTE(f.authority), _QUOTE(f.category), _QUOTE(f.external_id)
     q_subject = _QUOTE(subject)
     s_head = (
-        f'{{"actual_controller_id":{_text(ctl)},"actual_controller_name":{_text(f.actual_controller_name)},'
+        f"{{{_key('actual_controller_id', ctl)}{_key('actual_controller_name', f.actual_controller_name)}"
         f'"applies_from":{s_applies},"authority":{authority},"category":{category},'
         f'"content_hash":"{f.content_hash}","decided_on":"{f.decided_on.isoformat()}",'
-        f'"decision_no":{_QUOTE(f.decision_no)},"effective_from":{s_start},"effective_until":{s_until},'
-        f'"ended_at":null,"external_id":{external_id},"filed_at":{s_now},'
+        f'"decision_no":{_QUOTE(f.decision_no)},"effective_from":{s_start},{s_until}'
+        f'"external_id":{external_id},"filed_at":{s_now},'
     )
     s_tail = (
-        f',"legal_basis":{_QUOTE(f.legal_basis)},"legal_representative_id":{_text(rep)},'
-        f'"legal_representative_name":{_text(f.legal_representative_name)},"status":"filed",'
-        f'"subject_id":{q_subject},"subject_name":{_QUOTE(f.subject_name)},"summary":{_QUOTE(f.summary)},'
-        f'"suspensions":[]}}'
+        f',"legal_basis":{_QUOTE(f.legal_basis)},{_key("legal_representative_id", rep)}'
+        f'{_key("legal_representative_name", f.legal_representative_name)}"status":"filed",'
+        f'"subject_id":{q_subject},"subject_name":{_QUOTE(f.subject_name)},"summary":{_QUOTE(f.summary)}}}'
     )
-    linked = []
-    if rep:
-        linked.append(f'{{"role": "legal_representative", "subject_id": {_QUOTE(rep)}}}')
-    if ctl:
-        linked.append(f'{{"role": "actual_controller", "subject_id": {_QUOTE(ctl)}}}')
-    p_head = f'{{"applies_from": {p_applies}, "authority": {authority}, "category": {category}, '
-    p_mid = f', "linked": [{", ".join(linked)}], "reason": null, '
-    p_tail = (
-        f', "recorded_at": {p_now}, "status": "filed", "subject_id": {q_subject}, "type": "filed", '
-        f'"valid_until": {p_until}}}'
-    )
-    if linked:  # as json.dumps writes a list of texts: ", " between items
+    if rep or ctl:  # as json.dumps writes a list of texts: ", " between items
         ids = f"[{', '.join([q_subject, *(_QUOTE(x) for x in (rep, ctl) if x)])}]"
     else:
         ids = f"[{q_subject}]"
@@ -129,7 +118,7 @@ def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, sou
         )
         if sid is not None
     )
-    texts = (s_head, s_tail, p_head, p_mid, p_tail, ids)
+    texts = (s_head, s_tail, ids)
     if dialect == "postgresql":
         return for_copy(f.authority, f.external_id, f.content_hash, subs, texts, record, source)
     return (f.authority, f.external_id, f.content_hash, subs, *texts, record, source)
@@ -178,6 +167,6 @@ def refile(
     """``filing_of`` for :func:`write_prepared`: check the item's source row (``row_of(source)``) again."""
 
     def filing_of(p: Prepared) -> Filing:
-        return check_row(row_of(p[11]), catalogue, now, allowlist)
+        return check_row(row_of(p[SOURCE]), catalogue, now, allowlist)
 
     return filing_of

@@ -73,6 +73,15 @@ def _dt(v: str | None) -> dt.datetime | None:
     return None if v is None else dt.datetime.fromisoformat(v)
 
 
+# The texts a state may lack (see ``RecordState.to_json``); the instants are listed in ``from_json``.
+_OPTIONAL_TEXTS = (
+    "actual_controller_id",
+    "actual_controller_name",
+    "legal_representative_id",
+    "legal_representative_name",
+)
+
+
 @dataclass(frozen=True, slots=True)
 class RecordState:
     """Everything about a record after an event; serialised whole into ``record_events.state``."""
@@ -101,42 +110,46 @@ class RecordState:
     suspensions: tuple[tuple[dt.datetime, dt.datetime | None], ...] = field(default=())
 
     def to_json(self) -> str:
+        """The state as stored: keys in sorted order (the text is stable); a key whose value is null, and an
+        empty ``suspensions``, left out (an absent key reads back as none). Each event carries the whole state,
+        and the left-out keys were a tenth of its bytes."""
         # Written out by hand (not dataclasses.asdict, which deep-copies): this runs once per event imported.
-        # Keys in sorted order, so the stored text is stable.
-        return _ENCODE(
-            {
-                "actual_controller_id": self.actual_controller_id,
-                "actual_controller_name": self.actual_controller_name,
-                "applies_from": _iso(self.applies_from),
-                "authority": self.authority,
-                "category": self.category,
-                "content_hash": self.content_hash,
-                "decided_on": self.decided_on.isoformat(),
-                "decision_no": self.decision_no,
-                "effective_from": _iso(self.effective_from),
-                "effective_until": _iso(self.effective_until),
-                "ended_at": _iso(self.ended_at),
-                "external_id": self.external_id,
-                "filed_at": _iso(self.filed_at),
-                "id": self.id,
-                "legal_basis": self.legal_basis,
-                "legal_representative_id": self.legal_representative_id,
-                "legal_representative_name": self.legal_representative_name,
-                "status": self.status,
-                "subject_id": self.subject_id,
-                "subject_name": self.subject_name,
-                "summary": self.summary,
-                "suspensions": [[_iso(a), _iso(b)] for a, b in self.suspensions],
-            }
-        )
+        d = {
+            "actual_controller_id": self.actual_controller_id,
+            "actual_controller_name": self.actual_controller_name,
+            "applies_from": _iso(self.applies_from),
+            "authority": self.authority,
+            "category": self.category,
+            "content_hash": self.content_hash,
+            "decided_on": self.decided_on.isoformat(),
+            "decision_no": self.decision_no,
+            "effective_from": _iso(self.effective_from),
+            "effective_until": _iso(self.effective_until),
+            "ended_at": _iso(self.ended_at),
+            "external_id": self.external_id,
+            "filed_at": _iso(self.filed_at),
+            "id": self.id,
+            "legal_basis": self.legal_basis,
+            "legal_representative_id": self.legal_representative_id,
+            "legal_representative_name": self.legal_representative_name,
+            "status": self.status,
+            "subject_id": self.subject_id,
+            "subject_name": self.subject_name,
+            "summary": self.summary,
+            "suspensions": [[_iso(a), _iso(b)] for a, b in self.suspensions] or None,
+        }
+        return _ENCODE({k: v for k, v in d.items() if v is not None})
 
     @classmethod
     def from_json(cls, text: str) -> RecordState:
+        """Either stored form: the current one (null keys left out) or the one before it (every key written)."""
         d = json.loads(text)
         for k in ("effective_from", "effective_until", "applies_from", "ended_at", "filed_at"):
-            d[k] = _dt(d[k])
+            d[k] = _dt(d.get(k))
+        for k in _OPTIONAL_TEXTS:
+            d.setdefault(k, None)
         d["decided_on"] = dt.date.fromisoformat(d["decided_on"])
-        d["suspensions"] = tuple((_dt(a), _dt(b)) for a, b in d.get("suspensions", []))
+        d["suspensions"] = tuple((_dt(a), _dt(b)) for a, b in d.get("suspensions", ()))
         return cls(**d)
 
     def with_(self, **changes: Any) -> RecordState:

@@ -1,5 +1,6 @@
 """Writing the registry: every change is an appended event, the projection row, and an outbox row, in one
-transaction.
+transaction. The outbox row points at its event; the feed's payload is derived from the event when read
+(:func:`feed_payload`), not stored a second time.
 
 Writers are serialised (SQLite: ``BEGIN IMMEDIATE``; PostgreSQL: a transaction-scoped advisory lock), so
 event sequence numbers are allocated without gaps or races and commit order equals sequence order: a feed
@@ -21,7 +22,7 @@ from sqlalchemy import Connection, bindparam, func, select, text, update
 from ..catalogue import Catalogue
 from ..store.tables import outbox, record_events, records, subjects
 from .bulk import bulk_insert, copy_text, copy_value, datetime_converter, sqlite_dt, sqlite_executemany
-from .prepared import Prepared, prepare
+from .prepared import SOURCE, Prepared, prepare
 from .rows import Filing
 from .state import LIFECYCLE_ENDED, RecordState, notice_end
 
@@ -31,6 +32,7 @@ __all__ = [
     "Outcome",
     "apply_event",
     "event_payload",
+    "feed_payload",
     "file_batch",
     "load_state",
     "write_lock",
@@ -38,7 +40,6 @@ __all__ = [
 ]
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per call
-_ENCODE_STATE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode  # as RecordState.to_json
 _LOCK_KEY = 71402016  # arbitrary, constant: the registry writers' advisory lock
 
 
@@ -106,6 +107,13 @@ def event_payload(
     )
 
 
+def feed_payload(seq: int, type_: str, reason: str | None, recorded_at: dt.datetime, state: str) -> str:
+    """The payload of the event stored as ``seq`` (its type, reason, time and state text), as the feed delivers
+    it: :func:`event_payload` of the event. It is a function of the append-only event, so every reading gives
+    the same bytes (webhook signatures and receivers' deduplication rely on that)."""
+    return event_payload(seq, type_, RecordState.from_json(state), recorded_at.astimezone(dt.UTC), reason)
+
+
 def _suspensions_json(state: RecordState) -> str:
     if not state.suspensions:
         return "[]"
@@ -153,7 +161,7 @@ _SUBJECT_COLUMNS = ("id", "kind", "name", "region_code", "region", "allowlisted"
 # COPY's order for records: id and version first, then the prepared line's columns.
 _COPY_RECORD_COLUMNS = ("id", "version", *(c for c in _RECORD_COLUMNS if c not in ("id", "version")))
 _EVENT_COLUMNS = ("seq", "record_id", "type", "recorded_at", "actor", "reason", "state")
-_OUTBOX_COLUMNS = ("event_seq", "record_id", "type", "subject_ids", "payload", "created_at")
+_OUTBOX_COLUMNS = ("event_seq", "record_id", "type", "subject_ids", "created_at")
 
 
 def _state(f: Filing, record_id: int, filed_at: dt.datetime, catalogue: Catalogue) -> RecordState:
@@ -193,7 +201,9 @@ def _append(
     now: dt.datetime,
     seq0: int | None = None,
 ) -> list[int]:
-    """Append events (type, state, reason) and their outbox rows; return their sequence numbers."""
+    """Append events (type, state, reason) and their outbox rows; return their sequence numbers.
+
+    ``now`` is stored in UTC, and the feed's payload gives it so (:func:`feed_payload`)."""
     if not items:
         return []
     if seq0 is None:
@@ -204,7 +214,7 @@ def _append(
         ev.append((seq, state.id, type_, now_db, actor, reason, state.to_json()))
         linked = state.linked()
         ids = json.dumps([state.subject_id, *(p for p, _ in linked)]) if linked else f'["{state.subject_id}"]'
-        ob.append((seq, state.id, type_, ids, event_payload(seq, type_, state, now, reason), now_db))
+        ob.append((seq, state.id, type_, ids, now_db))
     bulk_insert(conn, record_events, _EVENT_COLUMNS, ev)
     bulk_insert(conn, outbox, _OUTBOX_COLUMNS, ob)
     return list(range(seq0, seq0 + len(items)))
@@ -329,8 +339,8 @@ def _insert_new(
     ev, ob, rec = [], [], []
     for seq, (p, rid) in enumerate(new, start=seq0):
         ev.append((seq, rid, "filed", at, actor, None, f'{p[4]}"id":{rid}{p[5]}'))
-        ob.append((seq, rid, "filed", p[9], f'{p[6]}"event_id": {seq}{p[7]}"record_id": {rid}{p[8]}', at))
-        r = p[10]
+        ob.append((seq, rid, "filed", p[6], at))
+        r = p[7]
         rec.append((rid, *r[1:20], seq, *r[21:]))
     bulk_insert(conn, record_events, _EVENT_COLUMNS, ev)
     bulk_insert(conn, outbox, _OUTBOX_COLUMNS, ob)
@@ -362,10 +372,8 @@ def _copy_new(
     ev, ob, rec = [], [], []
     for seq, (p, rid) in enumerate(new, start=seq0):
         ev.append(f'{seq}\t{rid}\tfiled\t{at}\t{who}\t\\N\t{p[4]}"id":{rid}{p[5]}\n')
-        ob.append(
-            f'{seq}\t{rid}\tfiled\t{p[9]}\t{p[6]}"event_id": {seq}{p[7]}"record_id": {rid}{p[8]}\t{at}\n'
-        )
-        rec.append(f"{rid}\t{seq}\t{p[10]}\n")
+        ob.append(f"{seq}\t{rid}\tfiled\t{p[6]}\t{at}\n")
+        rec.append(f"{rid}\t{seq}\t{p[7]}\n")
     copy_text(conn, record_events, _EVENT_COLUMNS, "".join(ev))
     copy_text(conn, outbox, _OUTBOX_COLUMNS, "".join(ob))
     copy_text(conn, records, _COPY_RECORD_COLUMNS, "".join(rec))
@@ -377,7 +385,7 @@ def file_batch(
     """File or amend each filing (keyed by authority and external_id). Identical re-filings change nothing."""
     dialect = conn.dialect.name
     items = [prepare(f, catalogue, now, dialect, i) for i, f in enumerate(filings)]
-    done = write_prepared(conn, items, catalogue, actor, now, lambda p: filings[p[11]])
+    done = write_prepared(conn, items, catalogue, actor, now, lambda p: filings[p[SOURCE]])
     return [Outcome(rid, action, seq) for rid, action, seq in done]  # type: ignore[arg-type]
 
 

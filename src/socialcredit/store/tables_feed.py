@@ -1,4 +1,5 @@
-"""Feed tables: the transactional outbox every lifecycle event is written to with the change itself, and
+"""Feed tables: the transactional outbox every lifecycle event is written to with the change itself (the payload
+is derived from the event when read: ``registry.writer.feed_payload``), and
 what delivers it onward: webhook subscriptions and their deliveries, publisher cursors, watchlists and
 monitor runs.
 """
@@ -28,7 +29,6 @@ outbox = Table(
     Column("record_id", BigInteger, nullable=False),
     Column("type", String(32), nullable=False),
     Column("subject_ids", Text, nullable=False),  # JSON list: the subject and any linked persons reached
-    Column("payload", Text, nullable=False),  # JSON event body as delivered
     Column("created_at", UTCDateTime, nullable=False),
 )
 
