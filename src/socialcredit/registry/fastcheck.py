@@ -22,7 +22,7 @@ from typing import Any
 from ..catalogue import Catalogue
 from ..identifiers import Ident, IdentifierError, SubjectId, _parse, parse_plain
 from .prepared import _QUOTE as Q
-from .prepared import _TIMES, Prepared, _key, for_copy
+from .prepared import _TIMES, Prepared, _key, for_copy, for_sqlite
 from .rows import _COLUMN_SET, _CONTROL, DATE_RANGE
 from .state import day_end, day_start, local_date, notice_end
 
@@ -281,18 +281,34 @@ class FastCheck:
         if rep_id is None and ctl_id is None:
             ids = f"[{q_subject}]"
             subs = (
-                (subject_id, subject.kind, name, subject.region_code, subject.region, subject.allowlisted),
+                (
+                    subject_id,
+                    subject.kind,
+                    name,
+                    subject.region_code,
+                    subject.region,
+                    int(subject.allowlisted),
+                ),
             )
         else:
             quoted, subs_l = (
                 [q_subject],
-                [(subject_id, subject.kind, name, subject.region_code, subject.region, subject.allowlisted)],
+                [
+                    (
+                        subject_id,
+                        subject.kind,
+                        name,
+                        subject.region_code,
+                        subject.region,
+                        int(subject.allowlisted),
+                    )
+                ],
             )
             for sid, nm in ((rep, rep_name), (ctl, ctl_name)):
                 if sid is not None:
                     quoted.append(Q(sid.canonical))
                     subs_l.append(
-                        (sid.canonical, sid.kind, nm or "", sid.region_code, sid.region, sid.allowlisted)
+                        (sid.canonical, sid.kind, nm or "", sid.region_code, sid.region, int(sid.allowlisted))
                     )
             ids = f"[{', '.join(quoted)}]"
             subs = tuple(subs_l)
@@ -304,4 +320,4 @@ class FastCheck:
         )  # fmt: skip
         if self.pg:
             return for_copy(authority, ext, digest, subs, texts, record, origin)
-        return (authority, ext, digest, subs, *texts, record, origin)
+        return (authority, ext, digest, subs, *texts, for_sqlite(record), origin)

@@ -198,6 +198,7 @@ class _Writer:
         self.queue: queue.Queue[list[Prepared] | None] = queue.Queue(maxsize=1)
         self.failure: BaseException | None = None
         self.batches = 0
+        self.counters: list[int] = []  # the next record id and sequence number, across batches
         self.thread = threading.Thread(target=self._run, name="import-writer", daemon=True)
         self.thread.start()
 
@@ -213,7 +214,7 @@ class _Writer:
     def _write(self, batch: list[Prepared]) -> None:
         report = self.report
         for _, action, _ in write_prepared(
-            self.conn, batch, self.catalogue, self.actor, self.now, self.filing_of
+            self.conn, batch, self.catalogue, self.actor, self.now, self.filing_of, self.counters
         ):
             setattr(report, action, getattr(report, action) + 1)
         self.batches += 1

@@ -14,6 +14,7 @@ import json
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Literal
 
 import orjson
@@ -256,17 +257,20 @@ def write_prepared(
     actor: str,
     now: dt.datetime,
     filing_of: Callable[[Prepared], Filing],
+    counters: list[int] | None = None,
 ) -> list[tuple[int, str, int | None]]:
     """File or amend each prepared filing; return (record id, "filed" | "amended" | "unchanged", seq).
 
-    ``filing_of`` gives back the full filing of an item that turns out to be an amendment (rare).
+    ``filing_of`` gives back the full filing of an item that turns out to be an amendment (rare). ``counters``
+    (the next record id and sequence number) spares a query per batch to a caller that writes many batches in
+    one transaction: filled on the first call, kept up to date after each (the write lock is held throughout).
     """
     write_lock(conn)
     keys = [(p[0], p[1]) for p in items]
     if len(set(keys)) != len(keys):
         raise Conflict("the same (authority, external_id) appears twice in one batch")
     existing = existing_records(conn, keys)
-    next_id, seq0 = _next_ids(conn)
+    next_id, seq0 = counters if counters else _next_ids(conn)
     out: list[tuple[int, str, int | None]] = []
     new: list[tuple[Prepared, int]] = []
     changed: list[tuple[Prepared, int, str]] = []
@@ -299,6 +303,8 @@ def write_prepared(
         amended.append(_state(f, rid, old.filed_at, catalogue).with_(suspensions=old.suspensions))
     (_copy_new if conn.dialect.name == "postgresql" else _insert_new)(conn, items, new, seq0, actor, now)
     seqs = {rid: seq for seq, (_, rid) in enumerate(new, start=seq0)}
+    if counters is not None:
+        counters[:] = [next_id, seq0 + len(new) + len(amended)]
     if amended:
         done = _append(conn, [("amended", s, None) for s in amended], actor, now, seq0 + len(new))
         rows = []
@@ -327,7 +333,8 @@ def _insert_new(
     actor: str,
     now: dt.datetime,
 ) -> None:
-    """SQLite: the new subjects, events, outbox rows and records of a batch, each table one ``executemany``."""
+    """SQLite: the new subjects, events, outbox rows and records of a batch, each table one ``executemany``
+    (records one per pattern of null columns, see :func:`.prepared.for_sqlite`)."""
     at = sqlite_dt(now)
     # One statement per row that skips a known id: cheaper than asking which ids are known first.
     sqlite_executemany(
@@ -336,15 +343,37 @@ def _insert_new(
         "ON CONFLICT (id) DO NOTHING",
         [(*sub, at) for sub in _first_subjects(items).values()],
     )
-    ev, ob, rec = [], [], []
+    ev, ob = [], []
+    recs: dict[int, list[tuple[Any, ...]]] = {}
     for seq, (p, rid) in enumerate(new, start=seq0):
-        ev.append((seq, rid, "filed", at, actor, None, f'{p[4]}"id":{rid}{p[5]}'))
-        ob.append((seq, rid, "filed", p[6], at))
-        r = p[7]
-        rec.append((rid, *r[1:20], seq, *r[21:]))
-    bulk_insert(conn, record_events, _EVENT_COLUMNS, ev)
-    bulk_insert(conn, outbox, _OUTBOX_COLUMNS, ob)
-    bulk_insert(conn, records, _RECORD_COLUMNS, rec)
+        ev.append((seq, rid, at, actor, f'{p[4]}"id":{rid}{p[5]}'))
+        ob.append((seq, rid, p[6], at))
+        mask, values = p[7]
+        group = recs.get(mask)
+        if group is None:
+            group = recs[mask] = []
+        group.append((rid, seq, *values))
+    sqlite_executemany(conn, _NEW_EVENT, ev)
+    sqlite_executemany(conn, _NEW_OUTBOX, ob)
+    for mask, rows in recs.items():
+        sqlite_executemany(conn, _new_record(mask), rows)
+
+
+# A new record's event and outbox row with their constant values written in (no value to bind, see for_sqlite).
+_NEW_EVENT = (
+    "INSERT INTO record_events (seq, record_id, type, recorded_at, actor, reason, state) "
+    "VALUES (?, ?, 'filed', ?, ?, NULL, ?)"
+)
+_NEW_OUTBOX = (
+    "INSERT INTO outbox (event_seq, record_id, type, subject_ids, created_at) VALUES (?, ?, 'filed', ?, ?)"
+)
+
+
+@lru_cache(maxsize=256)
+def _new_record(mask: int) -> str:
+    """The insert of new records whose null columns are ``mask``'s bits: id and version, then the others."""
+    names = ["id", "version", *(c for i, c in enumerate(_RECORD_COLUMNS) if not mask >> i & 1)]
+    return f"INSERT INTO records ({', '.join(names)}) VALUES ({', '.join('?' * len(names))})"
 
 
 def _copy_new(
