@@ -34,6 +34,7 @@ from socialcredit.registry import (
     states_for_subject,
 )
 from socialcredit.registry.bulk import sqlite_dt
+from socialcredit.registry.copybinary import decode_fields
 from socialcredit.registry.prepared import prepare, record_values
 from socialcredit.registry.writer import _state, event_payload, feed_payload
 from socialcredit.store import Database
@@ -491,18 +492,17 @@ def test_prepared_texts_equal_the_record_state_for_any_text(
     at = now.astimezone(zone)
     p = prepare(f, cat, at, dialect)
     expected = _state(f, 41, at, cat)
-    # PostgreSQL's form is COPY text: read back as COPY reads it, it must give the same texts and values.
-    texts = [_from_copy(t) for t in p[4:7]] if dialect == "postgresql" else list(p[4:7])
+    # PostgreSQL's form is binary COPY's: read back as PostgreSQL reads it, it gives the same texts and values.
+    if dialect == "postgresql":
+        texts = [p[4].decode(), p[5].decode(), *decode_fields(p[6], [bytes.decode])]
+    else:
+        texts = list(p[4:7])
     assert f'{texts[0]}"id":41{texts[1]}' == expected.to_json()
     linked = [expected.subject_id, *(s for s, _ in expected.linked())]
     assert texts[2] == json.dumps(linked, ensure_ascii=False)  # the text as the writer's encoder writes it
     if dialect == "postgresql":
-        row_ = [
-            None,
-            *(_from_copy(v) for v in p[7].split("\t")[:19]),
-            None,
-            *map(_from_copy, p[7].split("\t")[19:]),
-        ]
+        values = decode_fields(p[7], _BINARY_RECORD)
+        row_ = [None, *values[:19], None, *values[19:]]
     else:
         row_ = record_values(p[7])
     assert len(row_) == 24
@@ -520,12 +520,16 @@ def test_prepared_texts_equal_the_record_state_for_any_text(
     )
 
 
-def _from_copy(field: str) -> str | None:
-    """A field of COPY's text format as PostgreSQL reads it (the escapes the writer uses, and \\N for null)."""
-    if field == "\\N":
-        return None
-    assert "\t" not in field and "\n" not in field and "\r" not in field
-    out, chars = [], iter(field)
-    for ch in chars:
-        out.append({"t": "\t", "n": "\n", "r": "\r", "\\": "\\"}[next(chars)] if ch == "\\" else ch)
-    return "".join(out)
+def _binary_instant(data: bytes) -> str | None:
+    """A binary timestamp field (microseconds since 2000-01-01) as the stored text SQLite's form holds."""
+    micros = int.from_bytes(data, "big", signed=True)
+    return sqlite_dt(dt.datetime(2000, 1, 1, tzinfo=dt.UTC) + dt.timedelta(microseconds=micros))
+
+
+def _binary_day(data: bytes) -> str:
+    return (dt.date(2000, 1, 1) + dt.timedelta(days=int.from_bytes(data, "big", signed=True))).isoformat()
+
+
+# The 22 columns of a record row but the id and version, as the binary form holds them.
+_t, _d, _s = bytes.decode, _binary_day, _binary_instant
+_BINARY_RECORD = (_t, _t, _t, _t, _t, _t, _d, _s, _s, _t, _t, _t, _t, _t, _t, _t, _s, _s, _t, _t, _s, _s)

@@ -13,11 +13,14 @@ import datetime as dt
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .copybinary import HEADER, TRAILER
+
 if TYPE_CHECKING:  # the import's worker processes use the converters without loading SQLAlchemy
     from sqlalchemy import Connection, Table
 
 __all__ = [
     "bulk_insert",
+    "copy_binary",
     "copy_text",
     "copy_value",
     "date_converter",
@@ -102,6 +105,19 @@ def copy_text(conn: Connection, table: Table, columns: Sequence[str], lines: str
     raw: Any = conn.connection.driver_connection
     with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
         copy.write(lines)
+
+
+def copy_binary(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[bytes]) -> None:
+    """PostgreSQL: ``rows`` (each a row in binary COPY's format, values in ``columns`` order) into ``table`` in
+    the current transaction, in one write (see :mod:`.copybinary`)."""
+    if not rows:
+        return
+    if not conn.in_transaction():
+        conn.begin()
+    raw: Any = conn.connection.driver_connection
+    sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
+    with raw.cursor() as cur, cur.copy(sql) as copy:
+        copy.write(b"".join([HEADER, *rows, TRAILER]))
 
 
 def copy_value(v: Any) -> str:

@@ -3,8 +3,8 @@
 A :data:`Prepared` tuple holds a new record's event state and projection row with holes where the record id and
 sequence number go; the writer, holding the lock, fills the holes by concatenation. The import builds these in
 worker processes (:mod:`.checks`), so the one writer spends its time writing. The state's text equals
-``RecordState.to_json()`` of the same record exactly (tested). For PostgreSQL they come in COPY's text format,
-the record row as one line (see :func:`for_copy`).
+``RecordState.to_json()`` of the same record exactly (tested). For PostgreSQL they come in binary COPY's
+terms (see :func:`for_copy`).
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ from json.encoder import encode_basestring
 from typing import Any
 
 from ..catalogue import Catalogue
-from .bulk import copy_value, sqlite_date, sqlite_dt
+from . import copybinary
+from .bulk import sqlite_date, sqlite_dt
 from .rows import Filing, check_row
 from .state import _iso, notice_end
 
@@ -24,9 +25,9 @@ __all__ = ["SOURCE", "Prepared", "for_copy", "for_sqlite", "prepare", "record_va
 # (authority, external_id, content_hash, subjects, state_head, state_tail, subject_ids_json, record_row, source):
 #  subjects are (id, kind, name, region_code, region, allowlisted as 0 or 1); record_row is (which columns are
 #  null, the other values) as :func:`for_sqlite` gives it; source is the input row (from a worker, its line's
-#  byte offset in the file), checked again on amendment. PostgreSQL's form: subjects are (id, COPY line), the
-#  texts COPY-escaped, record_row one COPY line without id and version. (The feed's payload is not stored: it
-#  is derived from the event, see ``writer.feed_payload``.)
+#  byte offset in the file), checked again on amendment. PostgreSQL's form is binary COPY's (see
+#  :func:`for_copy`). (The feed's payload is not stored: it is derived from the event, see
+#  ``writer.feed_payload``.)
 Prepared = tuple[Any, ...]
 SOURCE = 8  # where a Prepared tuple keeps its source
 
@@ -157,32 +158,24 @@ def for_copy(
     record: tuple[Any, ...],
     source: Any,
 ) -> Prepared:
-    """The PostgreSQL form: the texts as COPY's text format writes them, the record row as one line but for its
-    leading id and version, and each subject as (id, line but for created_at). The writer then sends whole
-    batches to COPY as text, with no per-value conversion on its thread (the import's bottleneck).
-
-    Every text value of a record is inside its state JSON, where a backslash, tab, newline or return becomes an
-    escape with a backslash: a state without one needs no escaping anywhere.
-    """
-    if "\\" in texts[0] or "\\" in texts[1]:
-        esc = copy_value
-        line = "\t".join([esc(v) for v in record[1:20]] + [esc(v) for v in record[21:]])
-        rows = tuple(
-            (sub[0], "\t".join([*(esc(v) for v in sub[:5]), "t" if sub[5] else "f"])) for sub in subs
-        )
-        return (authority, external_id, content_hash, rows, *(esc(t) for t in texts), line, source)
-    # The common case, with no escaping: nulls written as \N without a call per value (this runs per row).
-    values = [*record[1:20], *record[21:]]
-    line = "\t".join([v if v is not None else "\\N" for v in values])
-    rows = tuple(
-        (sub[0], f"{sub[0]}\t{sub[1]}\t{sub[2]}\t{_null(sub[3])}\t{_null(sub[4])}\t{'t' if sub[5] else 'f'}")
-        for sub in subs
+    """The PostgreSQL form, in binary COPY's terms (:mod:`.copybinary`): the state's head and tail as UTF-8
+    bytes, the subject ids as a field, the record row as its fields but the leading id and version, and each
+    subject as (id, its row but for ``created_at``). The writer adds the numbers and the import's clock and
+    sends whole batches to COPY, with no per-value conversion on its thread."""
+    head, tail, ids = texts
+    rows = tuple((sub[0], copybinary.subject_row(sub)) for sub in subs)
+    fields = copybinary.record_fields(record)
+    return (
+        authority,
+        external_id,
+        content_hash,
+        rows,
+        head.encode(),
+        tail.encode(),
+        copybinary.text(ids),
+        fields,
+        source,
     )
-    return (authority, external_id, content_hash, rows, *texts, line, source)
-
-
-def _null(v: str | None) -> str:
-    return "\\N" if v is None else v
 
 
 def refile(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import struct
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -22,7 +23,8 @@ from sqlalchemy import Connection, bindparam, func, select, text, update
 
 from ..catalogue import Catalogue
 from ..store.tables import outbox, record_events, records, subjects
-from .bulk import bulk_insert, copy_text, copy_value, datetime_converter, sqlite_dt, sqlite_executemany
+from . import copybinary as binary
+from .bulk import bulk_insert, copy_binary, datetime_converter, sqlite_dt, sqlite_executemany
 from .prepared import SOURCE, Prepared, prepare
 from .rows import Filing
 from .state import LIFECYCLE_ENDED, RecordState, notice_end
@@ -384,10 +386,10 @@ def _copy_new(
     actor: str,
     now: dt.datetime,
 ) -> None:
-    """PostgreSQL: the new subjects, events, outbox rows and records of a batch, each table one COPY of text
-    lines from the items' COPY forms (:func:`.prepared.prepare`), the id and sequence number filled in."""
-    at = sqlite_dt(now)  # naive UTC text, as the timestamp columns hold it
-    wanted = {sid: line for sid, (_, line) in _first_subjects(items).items()}
+    """PostgreSQL: the new subjects, events, outbox rows and records of a batch, each table one binary COPY of the
+    items' fields (:func:`.prepared.for_copy`), the id, sequence number and the import's clock added here."""
+    at = binary.timestamp(sqlite_dt(now))  # the field of the import's clock, naive UTC
+    wanted = {sid: row for sid, (_, row) in _first_subjects(items).items()}
     ids = list(wanted)
     for i in range(0, len(ids), 5000):
         # One array parameter, not thousands of bound values (the driver parses each query's text).
@@ -396,16 +398,27 @@ def _copy_new(
         )
         for (sid,) in found:
             del wanted[sid]
-    copy_text(conn, subjects, _SUBJECT_COLUMNS, "".join(f"{line}\t{at}\n" for line in wanted.values()))
-    who = copy_value(actor)
+    copy_binary(conn, subjects, _SUBJECT_COLUMNS, [row + at for row in wanted.values()])
+    filed = binary.text("filed")
+    middle = filed + at + binary.text(actor) + binary.NULL  # an event's type, recorded_at, actor and reason
+    length = _LENGTH.pack
+    pair = binary.two_bigints
     ev, ob, rec = [], [], []
     for seq, (p, rid) in enumerate(new, start=seq0):
-        ev.append(f'{seq}\t{rid}\tfiled\t{at}\t{who}\t\\N\t{p[4]}"id":{rid}{p[5]}\n')
-        ob.append(f"{seq}\t{rid}\tfiled\t{p[6]}\t{at}\n")
-        rec.append(f"{rid}\t{seq}\t{p[7]}\n")
-    copy_text(conn, record_events, _EVENT_COLUMNS, "".join(ev))
-    copy_text(conn, outbox, _OUTBOX_COLUMNS, "".join(ob))
-    copy_text(conn, records, _COPY_RECORD_COLUMNS, "".join(rec))
+        head, key, tail = p[4], b'"id":%d' % rid, p[5]
+        ev.append(
+            b"".join(
+                (pair(7, 8, seq, 8, rid), middle, length(len(head) + len(key) + len(tail)), head, key, tail)
+            )
+        )
+        ob.append(b"".join((pair(5, 8, seq, 8, rid), filed, p[6], at)))
+        rec.append(pair(24, 8, rid, 8, seq) + p[7])
+    copy_binary(conn, record_events, _EVENT_COLUMNS, ev)
+    copy_binary(conn, outbox, _OUTBOX_COLUMNS, ob)
+    copy_binary(conn, records, _COPY_RECORD_COLUMNS, rec)
+
+
+_LENGTH = struct.Struct(">i")
 
 
 def file_batch(
