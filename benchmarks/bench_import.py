@@ -124,10 +124,15 @@ class _Event(_Base):
 
 
 class _Outbox(_Base):
+    """As the registry's outbox row: it points at its event (the payload is derived when read, decision 0104)."""
+
     __tablename__ = "bench_orm_outbox"
     seq: Mapped[int] = mapped_column(primary_key=True)
     event_seq: Mapped[int] = mapped_column(unique=True)
-    payload: Mapped[str] = mapped_column(Text)
+    record_id: Mapped[int] = mapped_column()
+    type: Mapped[str] = mapped_column(String(32))
+    subject_ids: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime)
 
 
 class _Subject(_Base):
@@ -167,7 +172,10 @@ def orm_baseline(url: str, n: int, same_rows: bool) -> float:
             if same_rows:
                 body = json.dumps(r, ensure_ascii=False)
                 session.add(_Event(seq=i, record_id=i, state=body, recorded_at=now))
-                session.add(_Outbox(seq=i, event_seq=i, payload=body))
+                ids = json.dumps([r["subject_id"]])
+                session.add(
+                    _Outbox(seq=i, event_seq=i, record_id=i, type="filed", subject_ids=ids, created_at=now)
+                )
                 session.add(_Subject(id=r["subject_id"], name=r["subject_name"]))
         session.commit()
     secs = time.perf_counter() - started

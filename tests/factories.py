@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+from functools import lru_cache
 from typing import Any
 
 from stdnum.cn import ric, uscc
 
-from socialcredit.catalogue import Category
+from socialcredit.catalogue import Catalogue, Category, load_catalogue
 
 _ORG_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 _ORG_WEIGHTS = (3, 7, 9, 10, 5, 8, 4, 2)
@@ -58,3 +60,23 @@ def category(code: str, **fields: Any) -> Category:
         "legal_basis": f"basis of {code}",
     }
     return Category(**(base | fields))
+
+
+@lru_cache(maxsize=1)
+def registry_catalogue() -> Catalogue:
+    """The shipped catalogue plus categories that exercise each end rule (the registry's tests)."""
+    base = load_catalogue()
+    extra = {
+        "test.fixed": category("test.fixed", duration_days=365, max_duration_days=730),
+        "test.orgs": category("test.orgs", subject_kinds=("organisation",), duration_days=365),
+        "test.open": category("test.open", ends_by_fulfilment=True),
+        "test.no_end": category("test.no_end"),
+        "test.red": category("test.red", list="red", duration_days=365),
+        "test.notice": category("test.notice", duration_days=365, notice_days=10, takes_effect_at_once=False),
+    }
+    return dataclasses.replace(base, categories={**base.categories, **extra})
+
+
+def samr(**overrides: Any) -> dict[str, Any]:
+    """A row filed by the market regulator in a test category of :func:`registry_catalogue`."""
+    return row(**{"authority": "samr", "category": "test.fixed", **overrides})

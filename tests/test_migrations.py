@@ -136,3 +136,87 @@ def test_outbox_payload_moves_from_the_table_to_the_event_and_back(empty_engine:
         back = dict(conn.execute(sa.text("SELECT event_seq, payload FROM outbox")).all())
     assert back == stored
     _migrate(empty_engine, "upgrade", "head")
+
+
+def test_0004_refuses_a_payload_its_event_does_not_give_and_downgrades_new_states(
+    empty_engine: Engine,
+) -> None:
+    """Upgrading stops, changing nothing, at a stored payload that says something its event does not (a zone's
+    notation of the same instant is no difference); downgrading rewrites states stored since 0004 in the form
+    0003's code reads (every key present)."""
+    import datetime as dt
+    import json
+
+    import sqlalchemy as sa
+
+    from socialcredit.catalogue import default_catalogue
+    from socialcredit.registry import check_row, file_batch
+    from socialcredit.registry.state import RecordState
+    from socialcredit.registry.writer import _state, event_payload
+
+    _migrate(empty_engine, "upgrade", "0003")
+    cat = default_catalogue()
+    at = dt.datetime(2026, 3, 1, 8, 30, tzinfo=dt.UTC)
+    f = check_row(
+        {
+            "external_id": "Z-1", "authority": "court", "category": "court.judgment_defaulter",
+            "subject_id": "110105195001010004", "subject_name": "张三", "decision_no": "(2026)京0105执1号",
+            "decided_on": "2026-02-27",
+        },
+        cat,
+        at,
+    )  # fmt: skip
+    state = _state(f, 1, at, cat)
+    full = json.loads(state.to_json())
+    full = {**dict.fromkeys(("actual_controller_id", "actual_controller_name", "ended_at")), **full}
+    full |= {"legal_representative_id": None, "legal_representative_name": None, "suspensions": []}
+    text_0003 = json.dumps(full, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    in_beijing = event_payload(1, "filed", state, at.astimezone(dt.timezone(dt.timedelta(hours=8))), None)
+    assert "+08:00" in in_beijing
+    with empty_engine.begin() as conn:
+        conn.execute(
+            sa.text(
+                "INSERT INTO record_events (seq, record_id, type, recorded_at, actor, reason, state) "
+                "VALUES (1, 1, 'filed', :at, 't', NULL, :state)"
+            ),
+            {"at": at.replace(tzinfo=None), "state": text_0003},
+        )
+        conn.execute(
+            sa.text(
+                "INSERT INTO outbox (event_seq, record_id, type, subject_ids, payload, created_at) "
+                "VALUES (1, 1, 'filed', '[]', :p, :at)"
+            ),
+            {
+                "p": in_beijing.replace('"status": "filed"', '"status": "revoked"'),
+                "at": at.replace(tzinfo=None),
+            },
+        )
+    with pytest.raises(RuntimeError, match="payload of event 1 differs from its event"):
+        _migrate(empty_engine, "upgrade", "head")
+    assert "payload" in {c["name"] for c in inspect(empty_engine).get_columns("outbox")}
+    with empty_engine.begin() as conn:
+        conn.execute(sa.text("UPDATE outbox SET payload = :p"), {"p": in_beijing})
+    _migrate(empty_engine, "upgrade", "head")  # the same instant in Beijing's notation: derivable
+    with empty_engine.begin() as conn:
+        g = check_row(_row2(), cat, at)
+        file_batch(conn, [g], cat, "t", at)
+        new_form = conn.execute(sa.text("SELECT state FROM record_events WHERE seq = 2")).scalar_one()
+    assert "ended_at" not in json.loads(new_form)
+    _migrate(empty_engine, "downgrade", "0003")
+    with empty_engine.connect() as conn:
+        states = dict(conn.execute(sa.text("SELECT seq, state FROM record_events")).all())
+        payloads = dict(conn.execute(sa.text("SELECT event_seq, payload FROM outbox")).all())
+    fields = set(RecordState.__dataclass_fields__)
+    assert all(set(json.loads(s)) == fields for s in states.values())  # 0003's from_json reads every key
+    assert states[1] == text_0003  # stored in the earlier form already: untouched
+    assert RecordState.from_json(states[2]) == RecordState.from_json(new_form)
+    assert json.loads(payloads[2])["event_id"] == 2
+    _migrate(empty_engine, "upgrade", "head")
+
+
+def _row2() -> dict[str, str]:
+    return {
+        "external_id": "Z-2", "authority": "court", "category": "court.judgment_defaulter",
+        "subject_id": "110105195001010012", "subject_name": "李四", "decision_no": "(2026)京0105执2号",
+        "decided_on": "2026-02-27",
+    }  # fmt: skip

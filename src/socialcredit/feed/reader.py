@@ -10,7 +10,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Connection, func, select
@@ -36,15 +37,22 @@ EVENT_COLUMNS = (record_events.c.reason, record_events.c.recorded_at, record_eve
 MAX_LIMIT = 1000
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class FeedEvent:
     seq: int  # the cursor position of this event
     event_id: int  # record_events.seq: the id receivers deduplicate on
     record_id: int
     type: str
     subject_ids: tuple[str, ...]
-    payload: str  # the JSON body as delivered
     created_at: dt.datetime
+    # The event's reason, time and state, from which the payload is derived.
+    source: tuple[str | None, dt.datetime, str] = field(repr=False, compare=False)
+
+    @cached_property
+    def payload(self) -> str:
+        """The JSON body as delivered, derived when first asked for: a filtered read skips most events."""
+        reason, at, state = self.source
+        return feed_payload(self.event_id, self.type, reason, at, state)
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = json.loads(self.payload)
@@ -92,8 +100,8 @@ def _event(row: Any) -> FeedEvent:
         record_id=int(row.record_id),
         type=row.type,
         subject_ids=tuple(json.loads(row.subject_ids)),
-        payload=payload_of(row),
         created_at=row.created_at,
+        source=(row.reason, row.recorded_at, row.state),
     )
 
 

@@ -64,7 +64,30 @@ def date(iso: str) -> bytes:
 # How each column of a record row (registry.writer._RECORD_COLUMNS) is written, but for the id and version
 # (columns 0 and 20), which the writer puts first.
 _T, _D, _S = text, date, timestamp
-_RECORD: tuple[Callable[[str], bytes], ...] = (_T, _T, _T, _T, _T, _T, _D, _S, _S, _T, _T, _T, _T, _T, _T, _T, _S, _S, _T, _T, _S, _S)
+_RECORD: tuple[Callable[[str], bytes], ...] = (
+    _T,
+    _T,
+    _T,
+    _T,
+    _T,
+    _T,
+    _D,
+    _S,
+    _S,
+    _T,
+    _T,
+    _T,
+    _T,
+    _T,
+    _T,
+    _T,
+    _S,
+    _S,
+    _T,
+    _T,
+    _S,
+    _S,
+)
 
 
 def record_fields(record: tuple[Any, ...]) -> bytes:

@@ -43,15 +43,15 @@ class _Times:
     """The texts and storage values of the instants a file repeats (day boundaries, the import's now).
 
     Formatting an aware datetime costs more than the rest of a row's JSON; a file holds a few thousand
-    distinct instants, so each is formatted once. Keyed by instant and zone: equal instants in other zones
-    format differently.
+    distinct instants, so each is formatted once. Keyed by instant and zone (both texts are UTC's, so the zone
+    only keeps apart keys that ``datetime`` equality would merge across zones; it costs nothing).
     """
 
     def __init__(self) -> None:
         self.seen: dict[tuple[dt.datetime, Any], tuple[str, Any]] = {}
 
     def __call__(self, v: dt.datetime) -> tuple[str, Any]:
-        """(UTC ISO text as in a state, the stored text, naive UTC)."""
+        """(the UTC ISO text as a state quotes it, the stored text: naive UTC)."""
         key = (v, v.tzinfo)
         hit = self.seen.get(key)
         if hit is None:

@@ -91,7 +91,7 @@ def event_payload(
 ) -> str:
     """The event as the feed delivers it: ids and times, never the decision text (checkpoints need none)."""
     until = state.valid_until
-    # Keys in sorted order (the documented form) without paying for sort_keys on the import's hot path.
+    # Keys in sorted order (the documented form) without paying for sort_keys on every event.
     return _ENCODE(
         {
             "applies_from": state.applies_from.isoformat(),
@@ -113,8 +113,10 @@ def event_payload(
 def feed_payload(seq: int, type_: str, reason: str | None, recorded_at: dt.datetime, state: str) -> str:
     """The payload of the event stored as ``seq`` (its type, reason, time and state text), as the feed delivers
     it: :func:`event_payload` of the event. It is a function of the append-only event, so every reading gives
-    the same bytes (webhook signatures and receivers' deduplication rely on that)."""
-    return event_payload(seq, type_, RecordState.from_json(state), recorded_at.astimezone(dt.UTC), reason)
+    the same bytes (webhook signatures and receivers' deduplication rely on that). A naive ``recorded_at`` is
+    UTC, as stored."""
+    at = recorded_at.replace(tzinfo=dt.UTC) if recorded_at.tzinfo is None else recorded_at.astimezone(dt.UTC)
+    return event_payload(seq, type_, RecordState.from_json(state), at, reason)
 
 
 def _suspensions_json(state: RecordState) -> str:
