@@ -65,28 +65,7 @@ def date(iso: str) -> bytes:
 # (columns 0 and 20), which the writer puts first.
 _T, _D, _S = text, date, timestamp
 _RECORD: tuple[Callable[[str], bytes], ...] = (
-    _T,
-    _T,
-    _T,
-    _T,
-    _T,
-    _T,
-    _D,
-    _S,
-    _S,
-    _T,
-    _T,
-    _T,
-    _T,
-    _T,
-    _T,
-    _T,
-    _S,
-    _S,
-    _T,
-    _T,
-    _S,
-    _S,
+    (_T,) * 6 + (_D, _S, _S) + (_T,) * 7 + (_S, _S) + (_T,) * 2 + (_S, _S)
 )
 
 

@@ -277,33 +277,20 @@ class FastCheck:
             f'{_key("legal_representative_name", rep_name)}"status":"filed",'
             f'"subject_id":{q_subject},"subject_name":{Q(name)},"summary":{Q(summary)}}}'
         )
+        first = (
+            subject_id,
+            subject.kind,
+            name,
+            subject.region_code,
+            subject.region,
+            int(subject.allowlisted),
+        )
         subs: tuple[Any, ...]
         if rep_id is None and ctl_id is None:
             ids = f"[{q_subject}]"
-            subs = (
-                (
-                    subject_id,
-                    subject.kind,
-                    name,
-                    subject.region_code,
-                    subject.region,
-                    int(subject.allowlisted),
-                ),
-            )
+            subs = (first,)
         else:
-            quoted, subs_l = (
-                [q_subject],
-                [
-                    (
-                        subject_id,
-                        subject.kind,
-                        name,
-                        subject.region_code,
-                        subject.region,
-                        int(subject.allowlisted),
-                    )
-                ],
-            )
+            quoted, subs_l = [q_subject], [first]
             for sid, nm in ((rep, rep_name), (ctl, ctl_name)):
                 if sid is not None:
                     quoted.append(Q(sid.canonical))
