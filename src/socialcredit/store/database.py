@@ -9,11 +9,16 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
 
-__all__ = ["Database", "connect", "upgrade"]
+__all__ = ["SQLITE_PAGE_SIZE", "Database", "connect", "upgrade"]
+
+SQLITE_PAGE_SIZE = 8192
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
+    # 8 KB pages for a new database (a no-op on an existing one, which keeps its size): a record's rows are about
+    # 1.9 KB, and a million-row import ran in 0.88 of the time of 4 KB pages (decision 0103, session 14).
+    cur.execute(f"PRAGMA page_size={SQLITE_PAGE_SIZE}")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
