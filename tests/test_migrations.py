@@ -171,8 +171,11 @@ def test_0004_refuses_a_payload_its_event_does_not_give_and_downgrades_new_state
     full = {**dict.fromkeys(("actual_controller_id", "actual_controller_name", "ended_at")), **full}
     full |= {"legal_representative_id": None, "legal_representative_name": None, "suspensions": []}
     text_0003 = json.dumps(full, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
-    in_beijing = event_payload(1, "filed", state, at.astimezone(dt.timezone(dt.timedelta(hours=8))), None)
-    assert "+08:00" in in_beijing
+    beijing = dt.timezone(dt.timedelta(hours=8))
+    # Every instant of the payload in Beijing's notation, as a caller with a +08:00 clock had it written.
+    local = state.with_(applies_from=state.applies_from.astimezone(beijing))
+    in_beijing = event_payload(1, "filed", local, at.astimezone(beijing), None)
+    assert in_beijing.count("+08:00") == 2 and in_beijing != event_payload(1, "filed", state, at, None)
     with empty_engine.begin() as conn:
         conn.execute(
             sa.text(
@@ -196,7 +199,18 @@ def test_0004_refuses_a_payload_its_event_does_not_give_and_downgrades_new_state
     assert "payload" in {c["name"] for c in inspect(empty_engine).get_columns("outbox")}
     with empty_engine.begin() as conn:
         conn.execute(sa.text("UPDATE outbox SET payload = :p"), {"p": in_beijing})
-    _migrate(empty_engine, "upgrade", "head")  # the same instant in Beijing's notation: derivable
+        conn.execute(
+            sa.text(
+                "INSERT INTO outbox (event_seq, record_id, type, subject_ids, payload, created_at) "
+                "VALUES (9, 1, 'filed', '[]', '{}', :at)"
+            ),
+            {"at": at.replace(tzinfo=None)},
+        )
+    with pytest.raises(RuntimeError, match="outbox row of event 9 has no event"):
+        _migrate(empty_engine, "upgrade", "head")
+    with empty_engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM outbox WHERE event_seq = 9"))
+    _migrate(empty_engine, "upgrade", "head")  # the same instants in Beijing's notation: derivable
     with empty_engine.begin() as conn:
         g = check_row(_row2(), cat, at)
         file_batch(conn, [g], cat, "t", at)

@@ -291,9 +291,11 @@ def test_rebuild_reproduces_the_projection_exactly(db: Database, cat: Catalogue,
             samr(external_id="M2", **org, actual_controller_id=person_id(9), actual_controller_name="王五"),
             samr(external_id="M3", category="test.open", effective_until=None),
             samr(external_id="M4", **org, actual_controller_id=person_id(9)),
+            # Before 2000 (negative in binary COPY's counts), and a local midnight with Shanghai's old offset.
+            samr(external_id="M5", decided_on="1900-01-01", subject_id=person_id(21, birth="18700101")),
         ]
         done = file_batch(conn, [check_row(r, cat, now) for r in mixed], cat, "test", now)
-        assert [o.action for o in done] == ["filed"] * 5
+        assert [o.action for o in done] == ["filed"] * 6
         file(
             conn,
             cat,
@@ -304,7 +306,7 @@ def test_rebuild_reproduces_the_projection_exactly(db: Database, cat: Catalogue,
         )
         revoke(conn, 3, "filed in error", "test", now + dt.timedelta(hours=3))
         before = [tuple(r) for r in conn.execute(select(records).order_by(records.c.id))]
-        assert rebuild(conn) == 10
+        assert rebuild(conn) == 11
         after = [tuple(r) for r in conn.execute(select(records).order_by(records.c.id))]
         assert after == before
 

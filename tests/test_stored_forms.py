@@ -131,6 +131,8 @@ def test_prepared_texts_equal_the_record_state_for_any_text(
         sqlite_dt(expected.applies_from),
         sqlite_dt(at),
     )
+    # Every column, both forms: the binary row read back equals SQLite's (which binds the values as they are).
+    assert row_ == record_values(prepare(f, cat, at, "sqlite")[7])
 
 
 def _binary_instant(data: bytes) -> str | None:

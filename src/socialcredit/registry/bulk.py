@@ -21,8 +21,6 @@ if TYPE_CHECKING:  # the import's worker processes use the converters without lo
 __all__ = [
     "bulk_insert",
     "copy_binary",
-    "copy_text",
-    "copy_value",
     "date_converter",
     "datetime_converter",
     "pg_dt",
@@ -95,18 +93,6 @@ def sqlite_executemany(conn: Connection, sql: str, rows: Sequence[Sequence[Any]]
         cur.close()
 
 
-def copy_text(conn: Connection, table: Table, columns: Sequence[str], lines: str) -> None:
-    """PostgreSQL: ``lines`` (COPY's text format, one row a line, values in ``columns`` order) into ``table``
-    in the current transaction, in one write: no per-value conversion in Python."""
-    if not lines:
-        return
-    if not conn.in_transaction():
-        conn.begin()
-    raw: Any = conn.connection.driver_connection
-    with raw.cursor() as cur, cur.copy(f"COPY {table.name} ({', '.join(columns)}) FROM STDIN") as copy:
-        copy.write(lines)
-
-
 def copy_binary(conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[bytes]) -> None:
     """PostgreSQL: ``rows`` (each a row in binary COPY's format, values in ``columns`` order) into ``table`` in
     the current transaction, in one write (see :mod:`.copybinary`)."""
@@ -118,11 +104,3 @@ def copy_binary(conn: Connection, table: Table, columns: Sequence[str], rows: Se
     sql = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
     with raw.cursor() as cur, cur.copy(sql) as copy:
         copy.write(b"".join([HEADER, *rows, TRAILER]))
-
-
-def copy_value(v: Any) -> str:
-    """``v`` in COPY's text format: \\N for null; backslash, tab, newline and return escaped."""
-    if v is None:
-        return "\\N"
-    text = v if isinstance(v, str) else str(v)
-    return text.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")

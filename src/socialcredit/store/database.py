@@ -46,7 +46,11 @@ def connect(url: str | None = None) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
-        return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+        # UTF-8 on the wire whatever PGCLIENTENCODING or the database's encoding say: the import sends texts
+        # in binary COPY as UTF-8 bytes (registry.copybinary), which the server reads in the client encoding.
+        return create_engine(
+            url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"client_encoding": "utf8"}
+        )
     raise ValueError(f"database_url {url!r}: only sqlite:/// and postgresql+psycopg:// are supported")
 
 

@@ -45,6 +45,15 @@ def upgrade() -> None:
     from socialcredit.registry.writer import feed_payload
 
     conn = op.get_bind()
+    orphan = conn.execute(
+        sa.select(_OUTBOX.c.event_seq)
+        .where(~sa.exists().where(_EVENTS.c.seq == _OUTBOX.c.event_seq))
+        .limit(1)
+    ).scalar_one_or_none()
+    if orphan is not None:
+        raise RuntimeError(
+            f"outbox row of event {orphan} has no event to derive its payload from; nothing was changed"
+        )
     last = 0
     while rows := conn.execute(
         sa.select(_EVENTS.c.seq, _EVENTS.c.type, _EVENTS.c.reason, _EVENTS.c.recorded_at, _EVENTS.c.state)
@@ -106,9 +115,11 @@ def _earlier_form(state: str) -> str:
 
 
 def _same(payload: str) -> Any:
-    """A payload with its ``recorded_at`` read as an instant (so a zone's notation does not count)."""
+    """A payload with its instants read as instants (so a zone's notation does not count)."""
     d = json.loads(payload)
-    d["recorded_at"] = dt.datetime.fromisoformat(d["recorded_at"])
+    for key in ("recorded_at", "applies_from", "valid_until"):
+        if d.get(key) is not None:
+            d[key] = dt.datetime.fromisoformat(d[key])
     return d
 
 
