@@ -46,6 +46,9 @@ from .writer import Conflict, write_prepared
 __all__ = ["FileInvalid", "ImportReport", "auto_workers", "import_file", "read_rows"]
 
 BATCH = 1000
+# PostgreSQL takes 2,000 rows a batch: each batch costs seven statements (lookups, then a COPY a table), and
+# alternating pairs at 300,000 rows ran in 0.94 of the time (SQLite's 2,000-row batches ran slower, 1.08).
+BATCH_POSTGRESQL = 2000
 _CHUNK = 1000  # CSV rows per task sent to a worker process
 _BLOCK = 1 << 18  # bytes of JSON lines per task sent to a worker process
 _JSON_LINES = (".jsonl", ".ndjson")
@@ -431,6 +434,7 @@ def import_file(
             on_progress(report.rows, pos)
 
     results = _checked(path, catalogue, now, allowlist, engine.dialect.name, workers, position)
+    size = BATCH_POSTGRESQL if engine.dialect.name == "postgresql" else BATCH
     _Collector.enter()
     try:
         with engine.connect() as conn:
@@ -443,7 +447,7 @@ def import_file(
                         if report.rejected and not skip_invalid:
                             continue  # keep checking to report every bad row, but write nothing more
                         batch.append(p)
-                        if len(batch) >= BATCH:
+                        if len(batch) >= size:
                             writer.put(batch)
                             batch = []
                 if batch and (skip_invalid or not report.rejected):
