@@ -23,6 +23,7 @@ __all__ = [
     "TRAILER",
     "date",
     "decode_fields",
+    "length",
     "record_fields",
     "subject_row",
     "text",
@@ -41,6 +42,8 @@ _EPOCH_DAY = dt.date(2000, 1, 1).toordinal()
 
 # A row's field count, then two bigint fields (the record id and sequence number, or sequence number and id).
 two_bigints = struct.Struct(">hiqiq").pack
+# A field's length, for a text the writer joins from parts (an event's state around its record id).
+length = _LENGTH.pack
 
 
 def text(value: str) -> bytes:

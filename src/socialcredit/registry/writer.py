@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import struct
 import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -403,7 +402,7 @@ def _copy_new(
     copy_binary(conn, subjects, _SUBJECT_COLUMNS, [row + at for row in wanted.values()])
     filed = binary.text("filed")
     middle = filed + at + binary.text(actor) + binary.NULL  # an event's type, recorded_at, actor and reason
-    length = _LENGTH.pack
+    length = binary.length
     pair = binary.two_bigints
     ev, ob, rec = [], [], []
     for seq, (p, rid) in enumerate(new, start=seq0):
@@ -418,9 +417,6 @@ def _copy_new(
     copy_binary(conn, record_events, _EVENT_COLUMNS, ev)
     copy_binary(conn, outbox, _OUTBOX_COLUMNS, ob)
     copy_binary(conn, records, _COPY_RECORD_COLUMNS, rec)
-
-
-_LENGTH = struct.Struct(">i")
 
 
 def file_batch(
