@@ -143,10 +143,10 @@ def for_sqlite(record: tuple[Any, ...]) -> tuple[int, tuple[Any, ...]]:
 
 
 def record_values(form: tuple[int, tuple[Any, ...]]) -> list[Any]:
-    """The whole row (None where null) of a :func:`for_sqlite` form."""
+    """The whole row (None where null) of a :func:`for_sqlite` form: as many columns as values and null bits."""
     mask, values = form
     rest = iter(values)
-    return [None if mask >> i & 1 else next(rest) for i in range(24)]
+    return [None if mask >> i & 1 else next(rest) for i in range(len(values) + mask.bit_count())]
 
 
 def for_copy(
