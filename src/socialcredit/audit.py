@@ -19,7 +19,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import Connection, func, insert, or_, select
 
 from .registry.writer import write_lock
 from .store.tables import audit_log
@@ -161,6 +161,10 @@ def verify(conn: Connection, batch: int = 5000) -> Verification:
             last = seq
 
 
+def _many(target: str | Sequence[str]) -> list[str]:
+    return [target] if isinstance(target, str) else list(target)
+
+
 def query(
     conn: Connection,
     *,
@@ -168,19 +172,20 @@ def query(
     limit: int = 100,
     actor: str | None = None,
     action: str | None = None,
-    target: str | None = None,
+    target: str | Sequence[str] | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Entries after sequence number ``after``, oldest first, filtered; ``target`` matches a substring."""
+    """Entries after sequence number ``after``, oldest first, filtered; ``target`` matches a substring (or
+    any of several)."""
     q = select(audit_log).where(audit_log.c.seq > after)
     if actor:
         q = q.where(audit_log.c.actor == actor)
     if action:
         q = q.where(audit_log.c.action == action)
     if target:
-        escaped = target.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        q = q.where(audit_log.c.target.like(f"%{escaped}%", escape="\\"))
+        escaped = [t.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") for t in _many(target)]
+        q = q.where(or_(*(audit_log.c.target.like(f"%{e}%", escape="\\") for e in escaped)))
     if since:
         q = q.where(audit_log.c.at >= since)
     if until:

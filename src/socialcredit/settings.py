@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from functools import lru_cache
+from ipaddress import IPv4Network, IPv6Network, ip_network
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "get_settings"]
@@ -25,6 +26,37 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # Public search: requests per minute per client address.
     public_rate_limit: int = Field(default=60, ge=1)
+
+    # -- The public surface and the server (decision 0308; docs/operators.md "Behind a reverse proxy").
+    # Proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For / X-Real-IP are believed; none by default.
+    trusted_proxies: str = ""
+    # Exact lookups of a person's identifier (search or reconcile) per client per hour (each identifier costs 1).
+    identifier_lookups_per_hour: int = Field(default=20, ge=1)
+    # Identifier lookups that find no listed subject, across all clients, per day (bounds recovery by many IPs).
+    identifier_misses_per_day: int = Field(default=50, ge=1)
+    # File holding the per-install secret of the audit log's keyed hash of looked-up identifiers (made if absent).
+    lookup_hash_key_file: str = "var/lookup-hash.key"
+    # serve: seconds an idle keep-alive connection stays open.
+    serve_keep_alive_timeout: int = Field(default=5, ge=1, le=600)
+    # serve: seconds a client has to send a request's headers (uvicorn has no such limit of its own).
+    serve_header_timeout: float = Field(default=10.0, gt=0, le=600)
+    # serve: connections and requests in flight per worker before new ones get 503.
+    serve_limit_concurrency: int = Field(default=1000, ge=1)
+    # serve: largest request head (request line and headers) in bytes.
+    serve_max_header_bytes: int = Field(default=16384, ge=1024, le=1_048_576)
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                ip_network(part.strip(), strict=False)  # ValueError names the entry
+        return value
+
+    def trusted_proxy_networks(self) -> tuple[IPv4Network | IPv6Network, ...]:
+        return tuple(
+            ip_network(p.strip(), strict=False) for p in self.trusted_proxies.split(",") if p.strip()
+        )
 
     def allowlisted_codes(self) -> frozenset[str]:
         return frozenset(c.strip().upper() for c in self.uscc_allowlist.split(",") if c.strip())

@@ -6,9 +6,8 @@ key of another role a 403. ``Purpose`` enforces ``X-Purpose`` where the role mus
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import re
+import unicodedata
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
@@ -16,11 +15,13 @@ from fastapi import Depends, Header, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from ..keys import ApiKey, InvalidToken, Role
+from .budget import budget_key, client_address
 from .errors import Forbidden, Invalid, RateLimited, Unauthorized, field_error
 from .state import AppState
 
 __all__ = [
     "PURPOSE_ROLES",
+    "PURPOSE_RULE",
     "AdminKey",
     "AnyKey",
     "AuditorKey",
@@ -31,17 +32,24 @@ __all__ = [
     "ReaderKey",
     "RegistrarKey",
     "StateDep",
+    "charge_identifiers",
     "check_role",
+    "client_of",
     "get_state",
     "key_from_header",
     "purpose_for",
+    "purpose_rule_broken",
     "require",
     "utcnow",
 ]
 
 # Roles that must say why they read personal data (a subject reading its own file need not).
 PURPOSE_ROLES: frozenset[str] = frozenset({"registrar", "checkpoint"})
-_PURPOSE = re.compile(r"^[\w .,:;/()'-]{3,200}$", re.UNICODE)
+# One rule, stated once: enforced by purpose_rule_broken, quoted by the 422 and by docs/api.md.
+PURPOSE_RULE = (
+    "3 to 200 characters, at least one of them a letter, none a control or format character "
+    "(tab, newline, NUL, zero-width or bidi marks); any other printable Unicode, punctuation included"
+)
 
 _bearer = HTTPBearer(
     auto_error=False, description="An API key: `Authorization: Bearer sc_<key id>_<secret>`."
@@ -113,24 +121,34 @@ XPurpose = Annotated[
     str | None,
     Header(
         alias="X-Purpose",
-        max_length=200,
+        max_length=800,  # bytes as sent: 200 characters of UTF-8 (the rule, checked after decoding)
         description="Why personal data is read; required for registrar and checkpoint keys.",
         examples=["boarding check, flight CA1234"],
     ),
 ]
 
 
+def purpose_rule_broken(value: str) -> bool:
+    if not 3 <= len(value) <= 200 or not any(unicodedata.category(c).startswith("L") for c in value):
+        return True
+    return any(unicodedata.category(c)[0] == "C" or unicodedata.category(c) in ("Zl", "Zp") for c in value)
+
+
 def purpose_for(key: ApiKey, value: str | None) -> str | None:
-    """The stated purpose, or a 422 naming the header when the role must state one."""
+    """The stated purpose, or a 422 naming the header when the role must state one or the rule is broken."""
     if value is not None:
-        # HTTP headers arrive decoded as Latin-1; a UTF-8 purpose (e.g. in Chinese) is read as UTF-8.
-        with contextlib.suppress(UnicodeError):
+        # HTTP headers arrive decoded as Latin-1; the purpose is UTF-8 (e.g. Chinese), and nothing else.
+        try:
             value = value.encode("latin-1").decode("utf-8")
-    if value is not None and not _PURPOSE.match(value):
-        raise Invalid(
-            "X-Purpose: 3-200 letters, digits, spaces and . , : ; / ( ) ' -",
-            [field_error(["header", "X-Purpose"], value, "3-200 printable characters")],
-        )
+        except UnicodeError:
+            raise Invalid(
+                "X-Purpose: not UTF-8",
+                [field_error(["header", "X-Purpose"], value, "not UTF-8 (send the purpose's UTF-8 bytes)")],
+            ) from None
+        if purpose_rule_broken(value):
+            raise Invalid(
+                f"X-Purpose: {PURPOSE_RULE}", [field_error(["header", "X-Purpose"], value, PURPOSE_RULE)]
+            )
     if value is None and key.role in PURPOSE_ROLES:
         raise Invalid(
             f"X-Purpose: a {key.role} must state why it reads personal data",
@@ -142,14 +160,33 @@ def purpose_for(key: ApiKey, value: str | None) -> str | None:
 Purpose = XPurpose
 
 
+def client_of(request: Request, state: AppState) -> str:
+    """The client's address (trusted proxies' forwarded address, else the socket peer), once per request."""
+    known: str | None = getattr(request.state, "client_address", None)
+    if known is None:
+        known = client_address(request, state.proxies)
+        request.state.client_address = known
+    return known
+
+
 async def public_limit(request: Request, state: StateDep) -> None:
-    """Public endpoints are rate-limited per client address (settings.public_rate_limit a minute)."""
-    client = request.client.host if request.client else "unknown"
-    wait = state.limiter.hit(client)
+    """Public endpoints are rate-limited per client (settings.public_rate_limit requests a minute)."""
+    wait = state.limiter.hit(budget_key(client_of(request, state)))
     if wait is not None:
         raise RateLimited(
             f"at most {state.limiter.per_minute} public requests a minute; retry in {wait} s",
             headers={"Retry-After": str(wait)},
+        )
+
+
+def charge_identifiers(request: Request, state: AppState, n: int) -> None:
+    """Take ``n`` exact-identifier lookups from the client's budget and the day's shared misses, or refuse
+    the whole request with a 429 before any lookup."""
+    refusal = state.budget.charge(budget_key(client_of(request, state)), n)
+    if refusal is not None:
+        raise RateLimited(
+            f"{refusal.detail}; retry in {refusal.retry_after} s",
+            headers={"Retry-After": str(refusal.retry_after)},
         )
 
 

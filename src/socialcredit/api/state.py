@@ -32,6 +32,7 @@ from ..engine import Checker
 from ..keys import ApiKey, InvalidToken, authenticate, hash_token
 from ..settings import Settings
 from ..store import Database
+from .budget import IdentifierBudget, LookupHasher, Network, RateLimiter
 from .metrics import Metrics
 
 __all__ = ["KEY_CACHE_SECONDS", "REFRESH_EVERY", "AppState", "AuditWriter", "RateLimiter"]
@@ -170,28 +171,6 @@ class AuditWriter:
             self._thread = None
 
 
-class RateLimiter:
-    """A fixed one-minute window per client address, in memory (per process)."""
-
-    def __init__(self, per_minute: int) -> None:
-        self.per_minute = per_minute
-        self._windows: dict[str, tuple[int, int]] = {}
-
-    def hit(self, client: str) -> int | None:
-        """None if allowed, else the seconds to wait."""
-        now = time.time()
-        window = int(now // 60)
-        start, count = self._windows.get(client, (window, 0))
-        if start != window:
-            start, count = window, 0
-        if count >= self.per_minute:
-            return max(1, int(60 - now % 60))
-        if len(self._windows) > 100_000:  # bounded memory: old windows are worthless anyway
-            self._windows = {k: v for k, v in self._windows.items() if v[0] == window}
-        self._windows[client] = (start, count + 1)
-        return None
-
-
 @dataclass
 class AppState:
     db: Database
@@ -201,6 +180,9 @@ class AppState:
     audit: AuditWriter
     metrics: Metrics
     limiter: RateLimiter
+    budget: IdentifierBudget
+    proxies: tuple[Network, ...]
+    lookups: LookupHasher
     _keys: dict[str, tuple[ApiKey, float]] = field(default_factory=dict)
 
     @classmethod
@@ -214,6 +196,9 @@ class AppState:
             AuditWriter(db.engine, tick=checker.refresh),
             Metrics(),
             RateLimiter(settings.public_rate_limit),
+            IdentifierBudget(settings.identifier_lookups_per_hour, settings.identifier_misses_per_day),
+            settings.trusted_proxy_networks(),
+            LookupHasher(settings.lookup_hash_key_file),
         )
 
     async def refresh_now(self) -> None:

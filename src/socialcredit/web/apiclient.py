@@ -57,6 +57,9 @@ async def call_api(
     """Send one request to this app's API as the caller (same client address, the caller's own token)."""
     client = (request.client.host, request.client.port) if request.client else ("unknown", 0)
     headers: dict[str, Any] = {"Accept": "application/json"}
+    for name in ("x-forwarded-for", "x-real-ip"):  # the API resolves the client as it would for this request
+        if name in request.headers:
+            headers[name] = ", ".join(request.headers.getlist(name))
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     if purpose is not None:

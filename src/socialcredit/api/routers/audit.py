@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ... import audit
 from ...audit import AuditEntry
 from ...registry import parse_instant
+from ..budget import masked_identifier
 from ..deps import AuditorKey, StateDep, utcnow
 from ..errors import Invalid, field_error, plain_text, responses
 from ..schemas import AuditPage, VerifyOut
@@ -51,6 +52,9 @@ async def audit_entries(
         plain_text(value, ["query", name])
     t0, t1 = _instant(since, "since"), _instant(until, "until")
     now = utcnow()
+    # Public lookups name a person's identifier by its keyed hash (decision 0308): look for that too.
+    looked_up = masked_identifier(target, state.settings.allowlisted_codes()) if target else None
+    targets = [target, state.lookups.tag(looked_up)] if target and looked_up else target
 
     def work() -> list[dict[str, Any]]:
         with state.db.engine.begin() as conn:
@@ -61,7 +65,7 @@ async def audit_entries(
                     limit=limit,
                     actor=actor,
                     action=action,
-                    target=target,
+                    target=targets,
                     since=t0,
                     until=t1,
                 )

@@ -3,15 +3,18 @@
 Search shows only records in force of categories the catalogue marks public, with the fields the SPC
 provisions publish (art. 6), and masks every person's identity number. It cannot enumerate a list: a query of
 at least two characters, 20 results a page, at most ``MAX_PAGES`` pages, and a per-client rate limit. A full
-identifier matches exactly; anything else matches names.
+identifier matches exactly, and a person's costs one lookup of the identifier budget (``budget``: an exact
+lookup is an oracle on the hidden digits); a masked identifier, as search shows it, matches the subjects shown
+under it (how the reconciliation view URL resolves); anything else matches names.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from sqlalchemy import Connection, and_, or_, select
 from starlette.concurrency import run_in_threadpool
 
@@ -21,13 +24,14 @@ from ...identifiers import IdentifierError, mask, parse
 from ...process.publication import is_published
 from ...registry import display_status, load_state
 from ...store.tables import records, subjects
-from ..deps import PublicLimit, StateDep, utcnow
+from ..budget import masked_identifier
+from ..deps import PublicLimit, StateDep, charge_identifiers, client_of, utcnow
 from ..errors import plain_text, responses
 from ..schemas import PublicSearchPage
 from ..state import AppState
 from ..views import public_record
 
-__all__ = ["MAX_PAGES", "PAGE_SIZE", "router", "search_subjects"]
+__all__ = ["MAX_PAGES", "PAGE_SIZE", "lookup_target", "router", "search_subjects"]
 
 router = APIRouter(tags=["public"])
 PAGE_SIZE = 20
@@ -44,15 +48,43 @@ def _in_force_public(state: AppState, now: dt.datetime) -> Any:
     )
 
 
+def _escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+_MASKED_RESIDENT = re.compile(r"^(\d{6})\*{11}([0-9X])$")
+_MASKED_PASSPORT = re.compile(r"^(passport:[A-Z]{3}:)(\*+)([A-Z0-9]{0,2})$")
+
+
+def _masked_pattern(q: str) -> str | None:
+    """A LIKE pattern for the identifiers ``q`` masks, if ``q`` is a masked identifier as search shows one
+    (a resident ID's region, 11 asterisks and check character; a passport's country, asterisks, last two)."""
+    if m := _MASKED_RESIDENT.match(q):
+        return m[1] + "_" * 11 + m[2]
+    if m := _MASKED_PASSPORT.match(q):
+        return m[1] + "_" * len(m[2]) + m[3]
+    return None
+
+
+def lookup_target(state: AppState, canonical: str) -> str:
+    """How an audit entry names a looked-up identifier: masked (as the public sees it) and keyed-hashed (so
+    an auditor who knows the identifier finds the lookup, and the log holds no list of guessed numbers)."""
+    return f"{mask(canonical)} {state.lookups.tag(canonical)}"
+
+
 def search_subjects(
     conn: Connection, state: AppState, q: str, now: dt.datetime, offset: int, limit: int
 ) -> list[dict[str, Any]]:
-    """Subjects matching ``q`` (exact identifier, else name substring) with public records in force."""
+    """Subjects matching ``q`` (exact identifier, masked identifier, else name substring) with public records
+    in force."""
+    masked = _masked_pattern(q)
     try:
         cond = subjects.c.id == parse(q, state.settings.allowlisted_codes()).canonical
     except IdentifierError:
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        cond = subjects.c.name.like(f"%{escaped}%", escape="\\")
+        if masked is not None:
+            cond = subjects.c.id.like(masked, escape="\\")
+        else:
+            cond = subjects.c.name.like(f"%{_escape(q)}%", escape="\\")
     listed = _in_force_public(state, now)
     found = conn.execute(
         select(subjects.c.id, subjects.c.name, subjects.c.kind)
@@ -64,6 +96,8 @@ def search_subjects(
     ).all()
     hits = []
     for sid, name, kind in found:
+        if masked is not None and mask(sid) != q:
+            continue  # the LIKE pattern is looser than the mask (e.g. a passport's country)
         ids = conn.execute(
             select(records.c.id).where(listed, records.c.subject_id == sid).order_by(records.c.id)
         ).scalars()
@@ -81,6 +115,7 @@ def search_subjects(
 
 @router.get("/v1/public/search", response_model=PublicSearchPage, responses=responses(422, 429))
 async def public_search(
+    request: Request,
     state: StateDep,
     _limit: PublicLimit,
     q: Annotated[
@@ -97,6 +132,11 @@ async def public_search(
     """Published listings in force, by name or full identifier; identity numbers masked."""
     query = str(plain_text(q, ["query", "q"])).strip()
     now = utcnow()
+    looked_up = masked_identifier(query, state.settings.allowlisted_codes())
+    client = client_of(request, state)
+    if looked_up is not None:
+        charge_identifiers(request, state, 1)
+    what = f"q:{query}" if looked_up is None else f"id:{lookup_target(state, looked_up)}"
 
     def work() -> list[dict[str, Any]]:
         with state.db.engine.begin() as conn:
@@ -108,7 +148,7 @@ async def public_search(
                         "public",
                         "public",
                         "public.search",
-                        f"q:{query} page:{page}",
+                        f"{what} page:{page} client:{client}",
                         f"ok: {min(len(hits), PAGE_SIZE)} results",
                     )
                 ],
@@ -117,6 +157,8 @@ async def public_search(
         return hits
 
     hits = await run_in_threadpool(work)
+    if looked_up is not None:
+        state.budget.settle(1 if hits else 0)
     return {
         "q": query,
         "page": page,
