@@ -64,7 +64,9 @@ def test_the_deadline_rearms_after_each_response(server: Served) -> None:
         s.send(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
         s.settimeout(5)
         assert s.recv(4096).startswith(b"HTTP/1.1 200")
-        took = _closed_after(s, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa", TIMEOUT + 3)
+        took = _closed_after(
+            s, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaa", TIMEOUT + 3
+        )
         assert took is not None and took <= TIMEOUT + 1.5, took
 
 
@@ -74,5 +76,3 @@ def test_a_request_head_over_the_limit_is_refused(server: Served) -> None:
         s.settimeout(5)
         answer = s.recv(4096)
         assert answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer[:100]
-
-
