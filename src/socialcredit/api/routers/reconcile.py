@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 import urllib.parse
 from typing import Annotated, Any, Literal
@@ -105,6 +106,11 @@ def _loads(raw: str, loc: list[str | int]) -> Any:
         ) from None
 
 
+def _shown(value: Any) -> Any:
+    # JSON has no infinity or NaN: a value parsed from 1e400 or NaN is shown as text.
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
 def _parse_batch(raw: str, loc: list[str | int]) -> dict[str, ReconQuery]:
     data = _loads(raw, loc)
     if not isinstance(data, dict) or len(data) > MAX_QUERIES:
@@ -116,7 +122,7 @@ def _parse_batch(raw: str, loc: list[str | int]) -> dict[str, ReconQuery]:
         return ReconBatch.model_validate(data).root
     except ValidationError as exc:
         errs = [
-            field_error([*loc, *[str(p) for p in e["loc"]]], e.get("input"), e["msg"])
+            field_error([*loc, *[str(p) for p in e["loc"]]], _shown(e.get("input")), e["msg"])
             for e in exc.errors()[:50]
         ]
         raise Invalid(f"queries: {len(errs)} invalid field(s)", errs) from None
