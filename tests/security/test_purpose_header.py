@@ -55,7 +55,10 @@ def test_a_non_utf8_purpose_is_refused(api: Api) -> None:
     async def send() -> httpx.Response:
         transport = httpx.ASGITransport(app=api.client.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-            headers = {**api.headers("checkpoint", purpose=None), "X-Purpose": "vérification".encode("latin-1")}
+            headers = {
+                **api.headers("checkpoint", purpose=None),
+                "X-Purpose": "vérification".encode("latin-1"),
+            }
             return await http.post("/v1/checks", json=CHECK, headers=headers)
 
     body = problem(anyio.run(send), 422)

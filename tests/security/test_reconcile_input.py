@@ -22,12 +22,16 @@ def api(db: Database, catalogue: Catalogue) -> Iterator[Api]:
 @pytest.mark.parametrize("depth", [1000, 5000, 100_000])
 def test_deep_json_is_a_422_naming_the_field(api: Api, depth: int) -> None:
     deep = "[" * depth + "]" * depth
-    in_query = '{"q0": {"query": "王芳", "properties": [{"pid": "x", "v": ' + "[" * depth + "]" * depth + "}]}}"
+    in_query = (
+        '{"q0": {"query": "王芳", "properties": [{"pid": "x", "v": ' + "[" * depth + "]" * depth + "}]}}"
+    )
     cases = [
         (api.client.post("/reconcile", content=deep, headers={"Content-Type": "application/json"}), ["body"]),
         (
             api.client.post(
-                "/reconcile", content='{"queries": ' + in_query + "}", headers={"Content-Type": "application/json"}
+                "/reconcile",
+                content='{"queries": ' + in_query + "}",
+                headers={"Content-Type": "application/json"},
             ),
             ["body"],
         ),

@@ -6,7 +6,8 @@ seconds holds its connection (and a slot of ``limit_concurrency``) for ever, so 
 the server (slowloris). Here each connection must complete a request's headers within
 ``serve_header_timeout`` seconds of opening, and of the previous response; otherwise it is closed. The
 request head is bounded too (``serve_max_header_bytes``): h11 enforces uvicorn's
-``h11_max_incomplete_event_size``, and the httptools protocol here counts the request line and headers as they are parsed (both answer 400).
+``h11_max_incomplete_event_size``, and the httptools protocol here counts the request line and headers as
+they are parsed (both answer 400).
 """
 
 from __future__ import annotations
