@@ -5,9 +5,9 @@ timer, and nothing bounds how long a request's headers may take: a client sendin
 seconds holds its connection (and a slot of ``limit_concurrency``) for ever, so a few hundred of them starve
 the server (slowloris). Here each connection must complete a request's headers within
 ``serve_header_timeout`` seconds of opening, and of the previous response; otherwise it is closed. The
-request head is bounded too (``serve_max_header_bytes``): h11 enforces uvicorn's
-``h11_max_incomplete_event_size``, and the httptools protocol here counts the request line and headers as
-they are parsed (both answer 400).
+request head is bounded too (``serve_max_header_bytes``): the httptools protocol counts the request line and
+headers as they are parsed (400); the h11 fallback has only uvicorn's ``h11_max_incomplete_event_size``,
+which bounds a head still arriving in pieces (a whole head in one read passes).
 """
 
 from __future__ import annotations
