@@ -19,7 +19,7 @@ def api(db: Database, catalogue: Catalogue) -> Iterator[Api]:
     yield from serve(db, catalogue)
 
 
-@pytest.mark.parametrize("depth", [1000, 5000, 100_000])
+@pytest.mark.parametrize("depth", [1000, 5000, 8000])
 def test_deep_json_is_a_422_naming_the_field(api: Api, depth: int) -> None:
     deep = "[" * depth + "]" * depth
     in_query = (
@@ -40,13 +40,12 @@ def test_deep_json_is_a_422_naming_the_field(api: Api, depth: int) -> None:
     if len(in_query) < 20_000:
         cases.append((api.client.get("/reconcile", params={"queries": in_query}), ["query", "queries"]))
     for resp, loc in cases:
-        if resp.status_code == 413:  # 100,000 levels are over the body limit: refused earlier, also fine
-            continue
         body = problem(resp, 422)
         assert body["errors"][0]["loc"] == loc and "nested deeper" in body["errors"][0]["reason"]
 
 
 def test_brackets_inside_strings_are_not_nesting(api: Api) -> None:
+    # A guard for the depth bound itself (passes on main too): text is not structure.
     queries = {"q0": {"query": "王芳" + "[" * 100}}
     assert api.client.post("/reconcile", data={"queries": json.dumps(queries)}).status_code == 200
 
@@ -69,5 +68,6 @@ def test_non_finite_limit_is_a_422_naming_it(api: Api, limit: str) -> None:
 
 
 def test_huge_finite_limit_is_clamped(api: Api) -> None:
+    # A guard (passes on main too): refusing non-finite limits must not refuse large finite ones.
     raw = '{"q0": {"query": "王芳", "limit": 1e300}}'
     assert api.client.post("/reconcile", data={"queries": raw}).status_code == 200
