@@ -129,7 +129,7 @@ async def public_search(
     ],
     page: Annotated[int, Query(ge=1, le=MAX_PAGES, description=f"1 to {MAX_PAGES}")] = 1,
 ) -> Any:
-    """Published listings in force, by name or full identifier; identity numbers masked."""
+    """Published listings in force, by name, full identifier or masked identifier; identity numbers masked."""
     query = str(plain_text(q, ["query", "q"])).strip()
     now = utcnow()
     looked_up = masked_identifier(query, state.settings.allowlisted_codes())
