@@ -2,8 +2,9 @@
 
 Each entry is chained to the one before it: ``hash = sha256(prev_hash + canonical JSON of the entry)``, where
 the entry includes its own sequence number. Editing any field, deleting an entry or swapping two entries
-breaks the chain at the first entry touched, and :func:`verify` names that sequence number. (Truncating the
-newest entries cannot be seen from the chain alone: :func:`verify` returns the head hash to anchor elsewhere.)
+breaks the chain at the first entry touched, and :func:`verify` names that sequence number. What the chain alone
+cannot show (the newest entries cut off, or forged ones appended with correct hashes) the signed heads of
+:mod:`socialcredit.anchor` do: :data:`WITNESS` remembers what this process appended, for its next signed head.
 
 Appends are serialised: on SQLite the writer's ``BEGIN IMMEDIATE`` already is, on PostgreSQL the registry's
 advisory write lock is taken, so sequence numbers and ``prev_hash`` are read and written without a race. A
@@ -15,18 +16,61 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, select
+from sqlalchemy import URL, Connection, func, insert, select
 
 from .registry.writer import write_lock
 from .store.tables import audit_log
 
-__all__ = ["GENESIS", "AuditEntry", "Verification", "append", "count", "entry_hash", "query", "verify"]
+__all__ = [
+    "GENESIS",
+    "WITNESS",
+    "AuditEntry",
+    "Verification",
+    "Witness",
+    "append",
+    "count",
+    "entry_hash",
+    "query",
+    "verify",
+]
 
 GENESIS = "0" * 64
+
+
+class Witness:
+    """What this process appended, per database: ``(first seq, last seq, hash of last)`` per :func:`append`,
+    until a signed head takes them (which first checks each committed: a rolled-back append is dropped there).
+    Kept apart per append, never merged: only a range checked committed on its own may be vouched for."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[URL, list[tuple[int, int, str]]] = {}
+
+    def note(self, db: URL, first: int, last: int, digest: str) -> None:
+        with self._lock:
+            self._pending.setdefault(db, []).append((first, last, digest))
+
+    def take(self, db: URL) -> list[tuple[int, int, str]]:
+        with self._lock:
+            return self._pending.pop(db, [])
+
+    def databases(self) -> list[URL]:
+        with self._lock:
+            return [db for db, items in self._pending.items() if items]
+
+    def give_back(self, db: URL, items: list[tuple[int, int, str]]) -> None:
+        """Return records not yet committed (an append still in flight) for the next head."""
+        if items:
+            with self._lock:
+                self._pending[db] = items + self._pending.get(db, [])
+
+
+WITNESS = Witness()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +170,7 @@ def append(conn: Connection, entries: Sequence[AuditEntry], now: dt.datetime) ->
         )
         prev = digest
     conn.execute(insert(audit_log), rows)
+    WITNESS.note(conn.engine.url, int(rows[0]["seq"]), int(rows[-1]["seq"]), str(rows[-1]["hash"]))
     return [int(r["seq"]) for r in rows]
 
 

@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # Public search: requests per minute per client address.
     public_rate_limit: int = Field(default=60, ge=1)
+    # Audit anchoring (decision 0313): the Ed25519 key signing the audit chain's heads, and the append-only file
+    # of signed heads; unset: beside an SQLite file (X.audit-key, X.audit-heads.jsonl), else var/<db name>.*.
+    # Keep both out of reach of whoever can write the database.
+    audit_key_file: str | None = None
+    audit_heads_file: str | None = None
+    # Seconds between the server's signed heads while entries are appended (at most a minute).
+    audit_head_every: float = Field(default=60.0, gt=0, le=60)
 
     def allowlisted_codes(self) -> frozenset[str]:
         return frozenset(c.strip().upper() for c in self.uscc_allowlist.split(",") if c.strip())

@@ -1,0 +1,206 @@
+"""Signing and publishing heads: to the append-only heads file always, to NATS JetStream when configured.
+
+A head vouches only for entries its own process appended (:data:`socialcredit.audit.WITNESS`), each checked
+committed first, never for whatever the database holds: a signer that signed the database's newest entry would
+bless a row forged there since. The server publishes one at startup, every ``audit_head_every`` seconds while
+something changed (and every :data:`HEARTBEAT` seconds regardless), and on shutdown; a CLI command that
+appended entries publishes one as it ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import URL, Engine, select
+from sqlalchemy.engine import make_url
+
+from ..audit import GENESIS, WITNESS
+from ..settings import Settings
+from ..store.tables import audit_log
+from .heads import SignedHead, append_head, merge_ranges, sign_head
+from .keys import load_or_create_key
+
+if TYPE_CHECKING:
+    from ..api.state import AppState
+
+__all__ = [
+    "HEARTBEAT",
+    "NATS_STREAM",
+    "NATS_SUBJECT",
+    "Anchor",
+    "AnchorPaths",
+    "anchor_paths",
+    "publish_nats",
+    "publish_witnessed",
+    "publishing",
+]
+
+log = logging.getLogger("socialcredit.anchor")
+HEARTBEAT = 300.0  # seconds: a head even when nothing changed, so "seen but never covered" ages into an alarm
+NATS_STREAM = "SOCIALCREDIT_AUDIT"
+NATS_SUBJECT = "socialcredit.audit.heads"
+
+
+@dataclass(frozen=True, slots=True)
+class AnchorPaths:
+    key: Path
+    heads: Path
+
+
+def anchor_paths(settings: Settings, url: URL | str | None = None) -> AnchorPaths:
+    """The key and heads files: as configured, else beside an SQLite file (``X.db`` gives ``X.audit-key`` and
+    ``X.audit-heads.jsonl``: one pair per database), else ``var/<database name>.audit-key``."""
+    parsed = make_url(url if url is not None else settings.database_url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        db = Path(parsed.database)
+        base = db.with_name(db.stem)
+    else:
+        base = Path("var") / (parsed.database or "socialcredit")
+    return AnchorPaths(
+        Path(settings.audit_key_file) if settings.audit_key_file else Path(f"{base}.audit-key"),
+        Path(settings.audit_heads_file) if settings.audit_heads_file else Path(f"{base}.audit-heads.jsonl"),
+    )
+
+
+class Anchor:
+    """One database's signer: turns what this process appended into signed heads."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        key: Ed25519PrivateKey,
+        heads: Path,
+        nats_url: str | None = None,
+        heartbeat: float = HEARTBEAT,
+    ) -> None:
+        self.engine, self.key, self.heads, self.nats_url, self.heartbeat = (
+            engine,
+            key,
+            heads,
+            nats_url,
+            heartbeat,
+        )
+        self._seq, self._hash = 0, GENESIS
+        self._seen: int | None = None
+        self._last_at: dt.datetime | None = None
+
+    @classmethod
+    def open(cls, engine: Engine, settings: Settings) -> Anchor:
+        paths = anchor_paths(settings, engine.url)
+        return cls(engine, load_or_create_key(paths.key), paths.heads, settings.nats_url)
+
+    def publish(self, now: dt.datetime, *, force: bool = False, adopt: bool = False) -> SignedHead | None:
+        """Sign and publish a head if anything changed since the last (or ``force``, or a heartbeat is due).
+
+        ``adopt``: vouch for the whole chain as it stands (once, when anchoring an existing log, or after an
+        operator has examined entries a crashed process never covered); the caller verifies the chain first."""
+        url = self.engine.url
+        records = WITNESS.take(url)
+        with self.engine.connect() as conn:
+            last = conn.execute(
+                select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
+            ).first()
+            seen = int(last.seq) if last is not None else 0
+            wanted = sorted({end for _, end, _ in records if end <= seen})
+            stored: dict[int, str] = {}
+            for i in range(0, len(wanted), 500):
+                chunk = wanted[i : i + 500]
+                q = select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.seq.in_(chunk))
+                stored.update({int(r.seq): str(r.hash) for r in conn.execute(q)})
+        covers: list[tuple[int, int]] = []
+        in_flight = []
+        for first, end, digest in records:
+            if end > seen:
+                in_flight.append((first, end, digest))
+            elif stored.get(end) == digest:  # committed as appended (else rolled back: nothing to vouch for)
+                covers.append((first, end))
+                if end > self._seq:
+                    self._seq, self._hash = end, digest
+        WITNESS.give_back(url, in_flight)
+        if adopt and last is not None:
+            covers.append((1, seen))
+            self._seq, self._hash = seen, str(last.hash)
+        due = self._last_at is None or (now - self._last_at).total_seconds() >= self.heartbeat
+        if not (covers or seen != self._seen or force or due):
+            return None
+        head = sign_head(self.key, now, self._seq, self._hash, seen, merge_ranges(covers))
+        append_head(self.heads, head)
+        self._seen, self._last_at = seen, now
+        if self.nats_url:
+            try:
+                publish_nats(self.nats_url, head)
+            except Exception:  # the file has it; NATS is the second copy, retried with the next head
+                log.exception("publishing the audit head to NATS failed")
+        return head
+
+
+def publish_nats(url: str, head: SignedHead, timeout: float = 5.0) -> None:
+    """Publish one head to JetStream stream ``SOCIALCREDIT_AUDIT`` (created if missing), deduplicated by id."""
+    import nats
+    from nats.js.api import StreamConfig
+    from nats.js.errors import NotFoundError
+
+    async def go() -> None:
+        nc: Any = await nats.connect(url, connect_timeout=timeout, max_reconnect_attempts=1)
+        try:
+            js = nc.jetstream(timeout=timeout)
+            try:
+                await js.stream_info(NATS_STREAM)
+            except NotFoundError:
+                await js.add_stream(StreamConfig(name=NATS_STREAM, subjects=[NATS_SUBJECT]))
+            msg_id = f"{head.key}:{head.sig[:32]}"
+            await js.publish(NATS_SUBJECT, head.line().encode(), headers={"Nats-Msg-Id": msg_id})
+        finally:
+            await nc.close()
+
+    asyncio.run(go())
+
+
+def publish_witnessed(settings: Settings) -> None:
+    """For a CLI command that appended entries to the configured database: a head covering them, as it ends.
+    (Only that database's: the key and heads files configured are its own.)"""
+    from ..store import connect
+
+    url = make_url(settings.database_url)
+    if url not in WITNESS.databases():
+        return
+    engine = connect(settings.database_url)
+    try:
+        Anchor.open(engine, settings).publish(dt.datetime.now(dt.UTC))
+    finally:
+        engine.dispose()
+
+
+@asynccontextmanager
+async def publishing(state: AppState) -> AsyncIterator[None]:
+    """The server's heads: one at startup (a bad key stops the start), one every ``audit_head_every`` seconds
+    while something changed, and one on shutdown; each on the database thread, in turn with the commits."""
+    anchor = Anchor.open(state.db.engine, state.settings)
+
+    async def publish(force: bool = False) -> None:
+        job: Callable[[], object] = lambda: anchor.publish(dt.datetime.now(dt.UTC), force=force)  # noqa: E731
+        await asyncio.wrap_future(state.audit.run(job))
+
+    async def every(seconds: float) -> None:
+        while True:
+            await asyncio.sleep(seconds)
+            try:
+                await publish()
+            except Exception:  # retried at the next tick; the entries wait in the witness meanwhile
+                log.exception("publishing the audit head failed")
+
+    await publish(force=True)
+    task = asyncio.create_task(every(state.settings.audit_head_every))
+    try:
+        yield
+    finally:
+        task.cancel()
+        await publish(force=True)
