@@ -114,11 +114,16 @@ def parse_head(text: str, public: Ed25519PublicKey) -> SignedHead:
     want = key_id(public)
     if raw["key"] != want:
         raise ValueError(f"signed by key {raw['key']!r}, not by {want}")
+    try:  # the signature first: an altered line is named as such, whatever was altered
+        public.verify(
+            bytes.fromhex(str(raw["sig"])), _canonical({k: v for k, v in raw.items() if k != "sig"})
+        )
+    except (InvalidSignature, ValueError):
+        raise ValueError(f"signature does not verify with key {want}: the line was altered") from None
     try:
         seq, seen = _int(raw["seq"]), _int(raw["seen"])
         covers = tuple((_int(a), _int(b)) for a, b in raw["covers"])
         at = dt.datetime.fromisoformat(str(raw["at"]).replace("Z", "+00:00"))
-        sig = bytes.fromhex(str(raw["sig"]))
     except (ValueError, TypeError):
         raise ValueError("a field has the wrong form") from None
     digest = str(raw["hash"])
@@ -126,12 +131,7 @@ def parse_head(text: str, public: Ed25519PublicKey) -> SignedHead:
         raise ValueError("a field has the wrong form")
     if any(not 1 <= a <= b <= seen for a, b in covers):
         raise ValueError("a covered range lies outside what the head saw")
-    body = {k: v for k, v in raw.items() if k != "sig"}
-    try:
-        public.verify(sig, _canonical(body))
-    except InvalidSignature:
-        raise ValueError(f"signature does not verify with key {want}: the line was altered") from None
-    return SignedHead(want, at, seq, digest, seen, covers, sig.hex())
+    return SignedHead(want, at, seq, digest, seen, covers, str(raw["sig"]))
 
 
 def read_heads(path: Path, public: Ed25519PublicKey) -> tuple[list[SignedHead], list[str]]:
