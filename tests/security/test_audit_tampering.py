@@ -58,7 +58,7 @@ def signed(db: Database) -> Anchor:
     anchor = _anchor(db)
     for n, (a, b) in enumerate(((1, 50), (51, 100), (101, N))):
         _fill(db, a, b)
-        assert anchor.publish(T0 + dt.timedelta(minutes=n)) is not None
+        anchor.publish(T0 + dt.timedelta(minutes=n))
     return anchor
 
 
@@ -219,11 +219,11 @@ def test_a_forged_appended_row_is_detected_once_heads_follow(db: Database, signe
         assert audit.verify(conn).ok  # the chain alone holds
     # The server's next head sees entry 151 but cannot vouch for it: it did not write it.
     head = signed.publish(T0 + dt.timedelta(minutes=4))
-    assert head is not None and head.seen == N + 1 and head.seq == N and head.covers == ()
+    assert head.seen == N + 1 and head.seq == N and head.covers == ()
     code, out, text = _verify()  # within the grace: reported as not yet covered, not as intact-and-covered
     assert code == 0 and out["anchor"]["pending"] == [[N + 1, N + 1]]
     assert "1 newest entries not yet covered" in CliRunner().invoke(app, ["audit", "verify"]).output
-    signed.publish(T0 + dt.timedelta(minutes=9), force=True)  # the heartbeat, five minutes on
+    signed.publish(T0 + dt.timedelta(minutes=9))  # the heads of the minutes after
     code, out, text = _verify()
     assert (
         code == 1 and out["first_bad_seq"] == N + 1 and f"seq {N + 1} vouched for by no signed head" in text
@@ -265,7 +265,7 @@ def test_a_rolled_back_append_is_not_vouched_for(db: Database, signed: Anchor) -
         tx.rollback()
     _forge_append(db)
     signed.publish(T0 + dt.timedelta(minutes=4))
-    signed.publish(T0 + dt.timedelta(minutes=9), force=True)
+    signed.publish(T0 + dt.timedelta(minutes=9))
     code, out, _ = _verify()
     assert code == 1 and out["first_bad_seq"] == N + 1
 

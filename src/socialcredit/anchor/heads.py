@@ -31,6 +31,7 @@ __all__ = [
     "append_head",
     "merge_ranges",
     "parse_head",
+    "parse_heads",
     "read_heads",
     "sign_head",
 ]
@@ -134,24 +135,31 @@ def parse_head(text: str, public: Ed25519PublicKey) -> SignedHead:
     return SignedHead(want, at, seq, digest, seen, covers, str(raw["sig"]))
 
 
+def parse_heads(
+    lines: list[str], public: Ed25519PublicKey, source: str
+) -> tuple[list[SignedHead], list[str]]:
+    """The heads among ``lines``, and one "SOURCE:N: reason" per line refused."""
+    heads: list[SignedHead] = []
+    refused: list[str] = []
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            heads.append(parse_head(line, public))
+        except ValueError as exc:
+            refused.append(f"{source}:{n}: {exc}")
+    return heads, refused
+
+
 def read_heads(path: Path, public: Ed25519PublicKey) -> tuple[list[SignedHead], list[str]]:
-    """Every head in the file, and one "line N: reason" per line refused. A missing file has no heads."""
+    """Every head in the file, and one "FILE:N: reason" per line refused. A missing file has no heads."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         return [], []
     except (OSError, UnicodeDecodeError) as exc:
         raise HeadsUnreadable(f"{path}: cannot read the signed heads ({exc})") from None
-    heads: list[SignedHead] = []
-    refused: list[str] = []
-    for n, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            heads.append(parse_head(line, public))
-        except ValueError as exc:
-            refused.append(f"{path}:{n}: {exc}")
-    return heads, refused
+    return parse_heads(text.splitlines(), public, str(path))
 
 
 def append_head(path: Path, head: SignedHead) -> None:

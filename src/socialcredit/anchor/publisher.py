@@ -2,9 +2,9 @@
 
 A head vouches only for entries its own process appended (:data:`socialcredit.audit.WITNESS`), each checked
 committed first, never for whatever the database holds: a signer that signed the database's newest entry would
-bless a row forged there since. The server publishes one at startup, every ``audit_head_every`` seconds while
-something changed (and every :data:`HEARTBEAT` seconds regardless), and on shutdown; a CLI command that
-appended entries publishes one as it ends.
+bless a row forged there since. The server publishes one at startup, every ``audit_head_every`` seconds (a
+minute by default, whether or not anything changed: a later head is what turns "seen, not yet covered" into an
+alarm) and on shutdown; a CLI command that appended entries publishes one as it ends.
 """
 
 from __future__ import annotations
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
     from ..api.state import AppState
 
 __all__ = [
-    "HEARTBEAT",
     "NATS_STREAM",
     "NATS_SUBJECT",
     "Anchor",
@@ -41,10 +40,10 @@ __all__ = [
     "publish_nats",
     "publish_witnessed",
     "publishing",
+    "read_nats_heads",
 ]
 
 log = logging.getLogger("socialcredit.anchor")
-HEARTBEAT = 300.0  # seconds: a head even when nothing changed, so "seen but never covered" ages into an alarm
 NATS_STREAM = "SOCIALCREDIT_AUDIT"
 NATS_SUBJECT = "socialcredit.audit.heads"
 
@@ -79,26 +78,18 @@ class Anchor:
         key: Ed25519PrivateKey,
         heads: Path,
         nats_url: str | None = None,
-        heartbeat: float = HEARTBEAT,
     ) -> None:
-        self.engine, self.key, self.heads, self.nats_url, self.heartbeat = (
-            engine,
-            key,
-            heads,
-            nats_url,
-            heartbeat,
-        )
-        self._seq, self._hash = 0, GENESIS
-        self._seen: int | None = None
-        self._last_at: dt.datetime | None = None
+        self.engine, self.key, self.heads, self.nats_url = engine, key, heads, nats_url
+        self.nats_stream, self.nats_subject = NATS_STREAM, NATS_SUBJECT
+        self._seq, self._hash = 0, GENESIS  # the newest entry this signer has vouched for
 
     @classmethod
     def open(cls, engine: Engine, settings: Settings) -> Anchor:
         paths = anchor_paths(settings, engine.url)
         return cls(engine, load_or_create_key(paths.key), paths.heads, settings.nats_url)
 
-    def publish(self, now: dt.datetime, *, force: bool = False, adopt: bool = False) -> SignedHead | None:
-        """Sign and publish a head if anything changed since the last (or ``force``, or a heartbeat is due).
+    def publish(self, now: dt.datetime, *, adopt: bool = False) -> SignedHead:
+        """Sign and publish a head of what this process appended since its last head.
 
         ``adopt``: vouch for the whole chain as it stands (once, when anchoring an existing log, or after an
         operator has examined entries a crashed process never covered); the caller verifies the chain first."""
@@ -128,40 +119,74 @@ class Anchor:
         if adopt and last is not None:
             covers.append((1, seen))
             self._seq, self._hash = seen, str(last.hash)
-        due = self._last_at is None or (now - self._last_at).total_seconds() >= self.heartbeat
-        if not (covers or seen != self._seen or force or due):
-            return None
         head = sign_head(self.key, now, self._seq, self._hash, seen, merge_ranges(covers))
         append_head(self.heads, head)
-        self._seen, self._last_at = seen, now
         if self.nats_url:
             try:
-                publish_nats(self.nats_url, head)
+                publish_nats(self.nats_url, head, stream=self.nats_stream, subject=self.nats_subject)
             except Exception:  # the file has it; NATS is the second copy, retried with the next head
                 log.exception("publishing the audit head to NATS failed")
         return head
 
 
-def publish_nats(url: str, head: SignedHead, timeout: float = 5.0) -> None:
+def publish_nats(
+    url: str,
+    head: SignedHead,
+    *,
+    stream: str = NATS_STREAM,
+    subject: str = NATS_SUBJECT,
+    timeout: float = 5.0,
+) -> None:
     """Publish one head to JetStream stream ``SOCIALCREDIT_AUDIT`` (created if missing), deduplicated by id."""
-    import nats
     from nats.js.api import StreamConfig
     from nats.js.errors import NotFoundError
 
-    async def go() -> None:
+    async def go(js: Any) -> None:
+        try:
+            await js.stream_info(stream)
+        except NotFoundError:
+            await js.add_stream(StreamConfig(name=stream, subjects=[subject]))
+        msg_id = f"{head.key}:{head.sig[:32]}"
+        await js.publish(subject, head.line().encode(), headers={"Nats-Msg-Id": msg_id})
+
+    _with_jetstream(url, timeout, go)
+
+
+def read_nats_heads(
+    url: str, *, stream: str = NATS_STREAM, subject: str = NATS_SUBJECT, timeout: float = 5.0
+) -> list[str]:
+    """Every head line the stream holds, oldest first (none if there is no stream yet)."""
+    from nats.js.errors import NotFoundError
+
+    async def go(js: Any) -> list[str]:
+        try:
+            info = await js.stream_info(stream)
+        except NotFoundError:
+            return []
+        lines: list[str] = []
+        if info.state.messages:
+            sub = await js.subscribe(subject, stream=stream, ordered_consumer=True)
+            for _ in range(info.state.messages):
+                msg = await sub.next_msg(timeout=timeout)
+                lines.append(msg.data.decode("utf-8", "replace"))
+            await sub.unsubscribe()
+        return lines
+
+    result: list[str] = _with_jetstream(url, timeout, go)
+    return result
+
+
+def _with_jetstream(url: str, timeout: float, work: Callable[[Any], Any]) -> Any:
+    import nats
+
+    async def go() -> Any:
         nc: Any = await nats.connect(url, connect_timeout=timeout, max_reconnect_attempts=1)
         try:
-            js = nc.jetstream(timeout=timeout)
-            try:
-                await js.stream_info(NATS_STREAM)
-            except NotFoundError:
-                await js.add_stream(StreamConfig(name=NATS_STREAM, subjects=[NATS_SUBJECT]))
-            msg_id = f"{head.key}:{head.sig[:32]}"
-            await js.publish(NATS_SUBJECT, head.line().encode(), headers={"Nats-Msg-Id": msg_id})
+            return await work(nc.jetstream(timeout=timeout))
         finally:
             await nc.close()
 
-    asyncio.run(go())
+    return asyncio.run(go())
 
 
 def publish_witnessed(settings: Settings) -> None:
@@ -181,12 +206,12 @@ def publish_witnessed(settings: Settings) -> None:
 
 @asynccontextmanager
 async def publishing(state: AppState) -> AsyncIterator[None]:
-    """The server's heads: one at startup (a bad key stops the start), one every ``audit_head_every`` seconds
-    while something changed, and one on shutdown; each on the database thread, in turn with the commits."""
+    """The server's heads: one at startup (a bad key stops the start), one every ``audit_head_every`` seconds,
+    and one on shutdown; each on the database thread, in turn with the commits."""
     anchor = Anchor.open(state.db.engine, state.settings)
 
-    async def publish(force: bool = False) -> None:
-        job: Callable[[], object] = lambda: anchor.publish(dt.datetime.now(dt.UTC), force=force)  # noqa: E731
+    async def publish() -> None:
+        job: Callable[[], object] = lambda: anchor.publish(dt.datetime.now(dt.UTC))  # noqa: E731
         await asyncio.wrap_future(state.audit.run(job))
 
     async def every(seconds: float) -> None:
@@ -197,10 +222,10 @@ async def publishing(state: AppState) -> AsyncIterator[None]:
             except Exception:  # retried at the next tick; the entries wait in the witness meanwhile
                 log.exception("publishing the audit head failed")
 
-    await publish(force=True)
+    await publish()
     task = asyncio.create_task(every(state.settings.audit_head_every))
     try:
         yield
     finally:
         task.cancel()
-        await publish(force=True)
+        await publish()

@@ -16,11 +16,14 @@ from ..anchor import (
     AnchorCheck,
     AnchorKeyError,
     HeadsUnreadable,
+    SignedHead,
     anchor_paths,
     check_heads,
     load_public_key,
     read_heads,
 )
+from ..anchor.heads import parse_heads
+from ..anchor.publisher import NATS_SUBJECT, read_nats_heads
 from ..settings import get_settings
 from ..store import Database
 from .common import console, err_console, fail, open_db, utcnow
@@ -44,25 +47,38 @@ KeyOpt = Annotated[
 
 
 def _check(
-    db: Database, heads: Path | None, public_key: Path | None, grace: float
+    db: Database, heads: Path | None, public_key: Path | None, grace: float, from_nats: bool = False
 ) -> tuple[Path, AnchorCheck]:
     """The heads check of an intact chain; exits 2 on input that cannot be read."""
-    paths = anchor_paths(get_settings(), db.engine.url)
+    settings = get_settings()
+    paths = anchor_paths(settings, db.engine.url)
     heads_path = heads or paths.heads
     if heads is not None and not heads.is_file():
         fail(f"{heads}: no such heads file")
-    with db.engine.connect() as conn:
-        length = audit.count(conn)
-        if not heads_path.exists():
-            return heads_path, check_heads(conn, length, [], [])
+    if from_nats and not settings.nats_url:
+        fail("--from-nats: SOCIALCREDIT_NATS_URL is not set")
+    found: list[SignedHead] = []
+    refused: list[str] = []
+    if heads_path.exists() or from_nats:
         key_path = public_key or next(
             (p for p in (Path(f"{paths.key}.pub"), paths.key) if p.exists()), Path(f"{paths.key}.pub")
         )
         try:
-            found, refused = read_heads(heads_path, load_public_key(key_path))
+            public = load_public_key(key_path)
+            found, refused = read_heads(heads_path, public)
         except (AnchorKeyError, HeadsUnreadable) as exc:
             fail(f"{exc} (pass --public-key and --heads)")
-        return heads_path, check_heads(conn, length, found, refused, grace)
+        if from_nats and settings.nats_url:
+            try:
+                lines = read_nats_heads(settings.nats_url)
+            except Exception as exc:
+                fail(f"cannot read the signed heads from NATS: {exc}")
+            more, bad = parse_heads(lines, public, f"nats:{NATS_SUBJECT}")
+            known = {h.sig for h in found}
+            found += [h for h in more if h.sig not in known]
+            refused += bad
+    with db.engine.connect() as conn:
+        return heads_path, check_heads(conn, audit.count(conn), found, refused, grace)
 
 
 @group.command("verify")
@@ -72,6 +88,9 @@ def verify(
     grace: Annotated[
         float, typer.Option(help="Seconds of heads after which an entry no head covers is an alarm.", min=0)
     ] = GRACE,
+    from_nats: Annotated[
+        bool, typer.Option("--from-nats", help="Also check the heads held by NATS (SOCIALCREDIT_NATS_URL).")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Walk the chain, then check it against every signed head: exit 0 intact and anchored, 1 broken,
@@ -87,7 +106,7 @@ def verify(
             f"({result.checked} entries before it verified)",
             code=1,
         )
-    heads_path, anchor = _check(db, heads, public_key, grace)
+    heads_path, anchor = _check(db, heads, public_key, grace, from_nats)
     if as_json:
         out: dict[str, Any] = {**result.to_dict(), "ok": anchor.ok, "anchor": anchor.to_dict()}
         if anchor.first_bad_seq is not None:
@@ -136,8 +155,7 @@ def anchor(
         signer = Anchor.open(db.engine, get_settings())
     except AnchorKeyError as exc:
         fail(str(exc))
-    head = signer.publish(utcnow(), force=True, adopt=adopt)
-    assert head is not None  # forced
+    head = signer.publish(utcnow(), adopt=adopt)
     typer.echo(head.line())
 
 
