@@ -17,11 +17,12 @@ import datetime as dt
 import hashlib
 import json
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import URL, Connection, func, insert, select
+from sqlalchemy import URL, Connection, Engine, event, func, insert, select
 
 from .registry.writer import write_lock
 from .store.tables import audit_log
@@ -29,6 +30,7 @@ from .store.tables import audit_log
 __all__ = [
     "GENESIS",
     "WITNESS",
+    "Appended",
     "AuditEntry",
     "Verification",
     "Witness",
@@ -42,20 +44,56 @@ __all__ = [
 GENESIS = "0" * 64
 
 
+@dataclass(slots=True)
+class Appended:
+    """One :func:`append`: entries ``first``..``last``, the hash of the last, and its transaction's fate."""
+
+    first: int
+    last: int
+    digest: str
+    state: str = "open"  # then "committed" or "rolled back", as the transaction's commit or rollback begins
+
+
 class Witness:
-    """What this process appended, per database: ``(first seq, last seq, hash of last)`` per :func:`append`,
-    until a signed head takes them (which first checks each committed: a rolled-back append is dropped there).
-    Kept apart per append, never merged: only a range checked committed on its own may be vouched for."""
+    """What this process appended, per database, until a signed head takes it.
+
+    A head vouches for an append seen committing (the connection's ``commit`` event) even if the entries are
+    gone from the database by the time it is signed, so a fresh entry deleted or edited before the next head
+    is caught too; an append rolled back is dropped; one whose fate was not seen is checked in the database.
+    Kept apart per append, never merged: only a range checked on its own may be vouched for."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._pending: dict[URL, list[tuple[int, int, str]]] = {}
+        self._pending: dict[URL, list[Appended]] = {}
+        self._open: dict[int, list[Appended]] = {}  # by id() of the connection whose transaction is open
+        self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
-    def note(self, db: URL, first: int, last: int, digest: str) -> None:
+    def note(self, conn: Connection, first: int, last: int, digest: str) -> None:
+        engine = conn.engine
+        if engine not in self._engines:
+            with self._lock:
+                if engine not in self._engines:
+                    event.listen(engine, "commit", self._committed)
+                    event.listen(engine, "rollback", self._rolled_back)
+                    self._engines.add(engine)
+        item = Appended(first, last, digest)
         with self._lock:
-            self._pending.setdefault(db, []).append((first, last, digest))
+            self._pending.setdefault(engine.url, []).append(item)
+            self._open.setdefault(id(conn), []).append(item)
 
-    def take(self, db: URL) -> list[tuple[int, int, str]]:
+    def _settle(self, conn: Connection, state: str) -> None:
+        if id(conn) in self._open:
+            with self._lock:
+                for item in self._open.pop(id(conn), []):
+                    item.state = state
+
+    def _committed(self, conn: Connection) -> None:
+        self._settle(conn, "committed")
+
+    def _rolled_back(self, conn: Connection) -> None:
+        self._settle(conn, "rolled back")
+
+    def take(self, db: URL) -> list[Appended]:
         with self._lock:
             return self._pending.pop(db, [])
 
@@ -63,8 +101,8 @@ class Witness:
         with self._lock:
             return [db for db, items in self._pending.items() if items]
 
-    def give_back(self, db: URL, items: list[tuple[int, int, str]]) -> None:
-        """Return records not yet committed (an append still in flight) for the next head."""
+    def give_back(self, db: URL, items: list[Appended]) -> None:
+        """Return appends still in flight, for the next head."""
         if items:
             with self._lock:
                 self._pending[db] = items + self._pending.get(db, [])
@@ -170,7 +208,7 @@ def append(conn: Connection, entries: Sequence[AuditEntry], now: dt.datetime) ->
         )
         prev = digest
     conn.execute(insert(audit_log), rows)
-    WITNESS.note(conn.engine.url, int(rows[0]["seq"]), int(rows[-1]["seq"]), str(rows[-1]["hash"]))
+    WITNESS.note(conn, int(rows[0]["seq"]), int(rows[-1]["seq"]), str(rows[-1]["hash"]))
     return [int(r["seq"]) for r in rows]
 
 

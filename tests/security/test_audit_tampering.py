@@ -190,16 +190,16 @@ def test_deleting_every_row_is_detected(db: Database, signed: Anchor) -> None:
     assert "intact" not in text
 
 
-def _forge_append(db: Database) -> None:
+def _forge_append(db: Database, seq: int = N + 1) -> None:
     """A row with a correctly computed hash, inserted straight into the table (no key holder wrote it)."""
     with db.engine.begin() as conn:
-        last = _row(conn, N)
+        last = _row(conn, seq - 1)
         entry = AuditEntry("cli", "admin", "keys.create", "key:backdoor", "created")
         at = T0 + dt.timedelta(minutes=3)
-        digest = audit.entry_hash(last.hash, N + 1, at, entry)
+        digest = audit.entry_hash(last.hash, seq, at, entry)
         conn.execute(
             insert(audit_log).values(
-                seq=N + 1,
+                seq=seq,
                 at=at,
                 actor=entry.actor,
                 role=entry.role,
@@ -268,6 +268,22 @@ def test_a_rolled_back_append_is_not_vouched_for(db: Database, signed: Anchor) -
     signed.publish(T0 + dt.timedelta(minutes=9))
     code, out, _ = _verify()
     assert code == 1 and out["first_bad_seq"] == N + 1
+
+
+def test_a_fresh_entry_removed_or_edited_before_the_next_head_is_detected(
+    db: Database, signed: Anchor
+) -> None:
+    # The insider reads a file through the API, then deletes the audit entry of that read at once, before the
+    # server's next head: the head still vouches for it, as the server saw it commit.
+    _fill(db, N + 1, N + 2)
+    with db.engine.begin() as conn:
+        conn.execute(delete(audit_log).where(audit_log.c.seq == N + 2))
+    signed.publish(T0 + dt.timedelta(minutes=4))
+    code, out, text = _verify()
+    assert code == 1 and out["first_bad_seq"] == N + 2 and f"seq {N + 2} removed" in text
+    _forge_append(db, N + 2)  # or replaced by another with a correct hash: the signed hash differs
+    code, out, text = _verify()
+    assert code == 1 and out["first_bad_seq"] == N + 2 and f"entry {N + 2} is not the one signed" in text
 
 
 # The heads themselves.

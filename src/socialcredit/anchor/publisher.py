@@ -100,25 +100,27 @@ class Anchor:
                 select(audit_log.c.seq, audit_log.c.hash).order_by(audit_log.c.seq.desc()).limit(1)
             ).first()
             seen = int(last.seq) if last is not None else 0
-            wanted = sorted({end for _, end, _ in records if end <= seen})
+            unsure = sorted({r.last for r in records if r.state == "open" and r.last <= seen})
             stored: dict[int, str] = {}
-            for i in range(0, len(wanted), 500):
-                chunk = wanted[i : i + 500]
-                q = select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.seq.in_(chunk))
+            for i in range(0, len(unsure), 500):
+                q = select(audit_log.c.seq, audit_log.c.hash).where(audit_log.c.seq.in_(unsure[i : i + 500]))
                 stored.update({int(r.seq): str(r.hash) for r in conn.execute(q)})
         covers: list[tuple[int, int]] = []
         in_flight = []
-        for first, end, digest in records:
-            if end > seen:
-                in_flight.append((first, end, digest))
-            elif stored.get(end) == digest:  # committed as appended (else rolled back: nothing to vouch for)
-                covers.append((first, end))
-                if end > self._seq:
-                    self._seq, self._hash = end, digest
+        for r in records:
+            if r.state == "open" and r.last > seen:
+                in_flight.append(r)
+            elif r.state == "committed" or (r.state == "open" and stored.get(r.last) == r.digest):
+                covers.append((r.first, r.last))
+                if r.last > self._seq:
+                    self._seq, self._hash = r.last, r.digest
         WITNESS.give_back(url, in_flight)
+        # Entries seen committing count as seen even if the database no longer holds them.
+        seen = max([seen, *(b for _, b in covers)])
         if adopt and last is not None:
-            covers.append((1, seen))
-            self._seq, self._hash = seen, str(last.hash)
+            covers.append((1, int(last.seq)))
+            if int(last.seq) >= self._seq:
+                self._seq, self._hash = int(last.seq), str(last.hash)
         head = sign_head(self.key, now, self._seq, self._hash, seen, merge_ranges(covers))
         append_head(self.heads, head)
         if self.nats_url:
