@@ -65,7 +65,8 @@ class Witness:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._pending: dict[URL, list[Appended]] = {}
-        self._open: dict[int, list[Appended]] = {}  # by id() of the connection whose transaction is open
+        # By the connection whose transaction is open (weakly: a connection lost without either event goes away).
+        self._open: weakref.WeakKeyDictionary[Connection, list[Appended]] = weakref.WeakKeyDictionary()
         self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
 
     def note(self, conn: Connection, first: int, last: int, digest: str) -> None:
@@ -79,12 +80,12 @@ class Witness:
         item = Appended(first, last, digest)
         with self._lock:
             self._pending.setdefault(engine.url, []).append(item)
-            self._open.setdefault(id(conn), []).append(item)
+            self._open.setdefault(conn, []).append(item)
 
     def _settle(self, conn: Connection, state: str) -> None:
-        if id(conn) in self._open:
+        if conn in self._open:
             with self._lock:
-                for item in self._open.pop(id(conn), []):
+                for item in self._open.pop(conn, []):
                     item.state = state
 
     def _committed(self, conn: Connection) -> None:
