@@ -141,3 +141,18 @@ def test_heads_reach_nats_jetstream_and_verify_there(db: Database, nats_names: t
         conn.execute(delete(audit_log))  # the file could be lost too: NATS alone shows the removal
         result = check_heads(conn, 0, heads, refused)
     assert not result.ok and result.first_bad_seq == 1
+
+
+def test_key_and_heads_default_to_one_pair_per_database() -> None:
+    from socialcredit.settings import Settings
+
+    unset = {"audit_key_file": None, "audit_heads_file": None}
+    sqlite = anchor_paths(Settings(database_url="sqlite:////srv/reg/registry.db", **unset))  # type: ignore[arg-type]
+    assert str(sqlite.key) == "/srv/reg/registry.audit-key"
+    assert str(sqlite.heads) == "/srv/reg/registry.audit-heads.jsonl"
+    pg = anchor_paths(Settings(database_url="postgresql+psycopg://u@h:5432/registry", **unset))  # type: ignore[arg-type]
+    assert (str(pg.key), str(pg.heads)) == ("var/registry.audit-key", "var/registry.audit-heads.jsonl")
+    set_ = anchor_paths(
+        Settings(audit_key_file="/etc/sc/audit.key", audit_heads_file="/var/lib/sc/heads.jsonl")
+    )
+    assert (str(set_.key), str(set_.heads)) == ("/etc/sc/audit.key", "/var/lib/sc/heads.jsonl")
