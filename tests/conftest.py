@@ -100,9 +100,12 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path, sqlite_template: Path
 
 
 @pytest.fixture
-def db(db_url: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[Database]:
+def db(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Database]:
     """A migrated, empty database; ``SOCIALCREDIT_DATABASE_URL`` points at it for code that reads settings."""
     monkeypatch.setenv("SOCIALCREDIT_DATABASE_URL", db_url)
+    # Signed audit heads of this database only (the default for PostgreSQL is var/ in the working directory).
+    monkeypatch.setenv("SOCIALCREDIT_AUDIT_KEY_FILE", str(tmp_path / "audit.key"))
+    monkeypatch.setenv("SOCIALCREDIT_AUDIT_HEADS_FILE", str(tmp_path / "audit-heads.jsonl"))
     from socialcredit.settings import get_settings
 
     get_settings.cache_clear()

@@ -107,7 +107,12 @@ def test_verify_names_reordered_entries(db: Database) -> None:
 
 def test_cli_verify_exit_codes(db: Database) -> None:
     _fill(db)
+    audit.WITNESS.take(db.engine.url)  # as if written by a process that never signed a head
     runner = CliRunner()
+    unanchored = runner.invoke(app, ["audit", "verify"])  # a holding chain is not called intact unanchored
+    assert unanchored.exit_code == 1 and "unanchored" in unanchored.output
+    adopted = runner.invoke(app, ["audit", "anchor", "--adopt"])
+    assert adopted.exit_code == 0, adopted.output
     ok = runner.invoke(app, ["audit", "verify"])
     assert ok.exit_code == 0 and "intact: 6 entries" in ok.output
     shown = runner.invoke(app, ["audit", "show", "--limit", "2"])

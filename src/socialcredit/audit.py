@@ -2,8 +2,9 @@
 
 Each entry is chained to the one before it: ``hash = sha256(prev_hash + canonical JSON of the entry)``, where
 the entry includes its own sequence number. Editing any field, deleting an entry or swapping two entries
-breaks the chain at the first entry touched, and :func:`verify` names that sequence number. (Truncating the
-newest entries cannot be seen from the chain alone: :func:`verify` returns the head hash to anchor elsewhere.)
+breaks the chain at the first entry touched, and :func:`verify` names that sequence number. What the chain alone
+cannot show (the newest entries cut off, or forged ones appended with correct hashes) the signed heads of
+:mod:`socialcredit.anchor` do: :data:`WITNESS` remembers what this process appended, for its next signed head.
 
 Appends are serialised: on SQLite the writer's ``BEGIN IMMEDIATE`` already is, on PostgreSQL the registry's
 advisory write lock is taken, so sequence numbers and ``prev_hash`` are read and written without a race. A
@@ -15,18 +16,100 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select
+from sqlalchemy import URL, Connection, Engine, event, func, insert, or_, select
 
 from .registry.writer import write_lock
 from .store.tables import audit_log
 
-__all__ = ["GENESIS", "AuditEntry", "Verification", "append", "count", "entry_hash", "query", "verify"]
+__all__ = [
+    "GENESIS",
+    "WITNESS",
+    "Appended",
+    "AuditEntry",
+    "Verification",
+    "Witness",
+    "append",
+    "count",
+    "entry_hash",
+    "query",
+    "verify",
+]
 
 GENESIS = "0" * 64
+
+
+@dataclass(slots=True)
+class Appended:
+    """One :func:`append`: entries ``first``..``last``, the hash of the last, and its transaction's fate."""
+
+    first: int
+    last: int
+    digest: str
+    state: str = "open"  # then "committed" or "rolled back", as the transaction's commit or rollback begins
+
+
+class Witness:
+    """What this process appended, per database, until a signed head takes it.
+
+    A head vouches for an append seen committing (the connection's ``commit`` event) even if the entries are
+    gone from the database by the time it is signed, so a fresh entry deleted or edited before the next head
+    is caught too; an append rolled back is dropped; one whose fate was not seen is checked in the database.
+    Kept apart per append, never merged: only a range checked on its own may be vouched for."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[URL, list[Appended]] = {}
+        # By the connection whose transaction is open (weakly: a connection lost without either event goes away).
+        self._open: weakref.WeakKeyDictionary[Connection, list[Appended]] = weakref.WeakKeyDictionary()
+        self._engines: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+    def note(self, conn: Connection, first: int, last: int, digest: str) -> None:
+        engine = conn.engine
+        if engine not in self._engines:
+            with self._lock:
+                if engine not in self._engines:
+                    event.listen(engine, "commit", self._committed)
+                    event.listen(engine, "rollback", self._rolled_back)
+                    self._engines.add(engine)
+        item = Appended(first, last, digest)
+        with self._lock:
+            self._pending.setdefault(engine.url, []).append(item)
+            self._open.setdefault(conn, []).append(item)
+
+    def _settle(self, conn: Connection, state: str) -> None:
+        if conn in self._open:
+            with self._lock:
+                for item in self._open.pop(conn, []):
+                    item.state = state
+
+    def _committed(self, conn: Connection) -> None:
+        self._settle(conn, "committed")
+
+    def _rolled_back(self, conn: Connection) -> None:
+        self._settle(conn, "rolled back")
+
+    def take(self, db: URL) -> list[Appended]:
+        with self._lock:
+            return self._pending.pop(db, [])
+
+    def databases(self) -> list[URL]:
+        with self._lock:
+            return [db for db, items in self._pending.items() if items]
+
+    def give_back(self, db: URL, items: list[Appended]) -> None:
+        """Return appends still in flight, for the next head."""
+        if items:
+            with self._lock:
+                self._pending[db] = items + self._pending.get(db, [])
+
+
+WITNESS = Witness()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +209,7 @@ def append(conn: Connection, entries: Sequence[AuditEntry], now: dt.datetime) ->
         )
         prev = digest
     conn.execute(insert(audit_log), rows)
+    WITNESS.note(conn, int(rows[0]["seq"]), int(rows[-1]["seq"]), str(rows[-1]["hash"]))
     return [int(r["seq"]) for r in rows]
 
 

@@ -26,6 +26,13 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # Public search: requests per minute per client address.
     public_rate_limit: int = Field(default=60, ge=1)
+    # Audit anchoring (decision 0313): the Ed25519 key signing the audit chain's heads, and the append-only file
+    # of signed heads; unset: beside an SQLite file (X.audit-key, X.audit-heads.jsonl), else var/<db name>.*.
+    # Keep both out of reach of whoever can write the database.
+    audit_key_file: str | None = None
+    audit_heads_file: str | None = None
+    # Seconds between the server's signed heads while entries are appended (at most a minute).
+    audit_head_every: float = Field(default=60.0, gt=0, le=60)
 
     # -- The public surface and the server (decision 0308; docs/operators.md "Behind a reverse proxy").
     # Proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For / X-Real-IP are believed; none by default.

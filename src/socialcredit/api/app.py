@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
+from ..anchor import publishing
 from ..catalogue import Catalogue, default_catalogue
 from ..settings import Settings, get_settings
 from ..store import Database
@@ -82,7 +83,8 @@ def create_app(
             gc.freeze()
         state.start()
         sweeper = asyncio.create_task(_sweep_expiry(state, expiry_every)) if expiry_every else None
-        yield
+        async with publishing(state):  # signed audit heads: at start, every minute, on shutdown (0313)
+            yield
         if sweeper is not None:
             sweeper.cancel()
         await state.stop()

@@ -16,6 +16,23 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
+@app.callback()
+def _main(ctx: typer.Context) -> None:
+    # A command that appended audit entries signs a head for them as it ends (decision 0313).
+    ctx.call_on_close(_publish_heads)
+
+
+def _publish_heads() -> None:
+    from ..anchor import publish_witnessed
+    from ..settings import get_settings
+
+    try:
+        publish_witnessed(get_settings())
+    except Exception as exc:  # the command's work stands; its entries will show as not vouched for
+        typer.echo(f"warning: no signed audit head published: {exc}", err=True)
+
+
 for _module in (registry, catalogue):
     _module.register(app)
 
