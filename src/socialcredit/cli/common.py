@@ -15,7 +15,7 @@ from .. import audit
 from ..audit import AuditEntry
 from ..catalogue import Catalogue, CatalogueError, default_catalogue
 from ..settings import get_settings
-from ..store import Database
+from ..store import Database, RegistryMissing
 
 __all__ = [
     "CLI_ROLE",
@@ -47,9 +47,13 @@ def fail(message: str, code: int = 2) -> NoReturn:
     raise typer.Exit(code)
 
 
-def open_db() -> Database:
+def open_db(create: bool = False) -> Database:
+    """The configured registry; it must exist already unless ``create`` (``init`` and ``demo`` create it)."""
     try:
-        return Database.open()
+        return Database.open(create=create)
+    except RegistryMissing as exc:
+        url = "SOCIALCREDIT_DATABASE_URL"
+        fail(f"{exc}; check {url}, or create the registry there with `socialcredit init`")
     except ValueError as exc:
         fail(str(exc))
 
