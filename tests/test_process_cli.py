@@ -37,7 +37,9 @@ def test_objection_commands(db: Database, catalogue: Catalogue, now: dt.datetime
     assert out(invoke("objection", "list", "--overdue", "--at", at)) == []
     with db.engine.connect() as conn:
         before = snapshot(conn)
-        before_audit = before.pop("audit_log")  # refusals are audited (tests/test_cli_audit.py); nothing else may change
+        before_audit = before.pop(
+            "audit_log"
+        )  # refusals are audited (test_cli_audit.py), nothing else changes
     bad = invoke(
         "objection", "decide", obj["id"], "--outcome", "upheld", "--reason", "ok", "--correct", "status=x"
     )

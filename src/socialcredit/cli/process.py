@@ -248,7 +248,7 @@ def fulfil(
 
 @expire_group.command("run")
 def expire_run(at: At = None) -> None:
-    """Append an ``expired`` event for each record whose end date has passed (idempotent)."""
+    """Append an "expired" event for each record whose end date has passed (idempotent)."""
     db, now = open_db(), _now(at)
     ids = process.expire_due(db.engine, now)
     # A sweep, not a read: one entry naming every record it ended, so an auditor searching a record finds it.

@@ -13,8 +13,9 @@ from sqlalchemy.exc import SQLAlchemyError
 __all__ = ["SQLITE_PAGE_SIZE", "Database", "RegistryMissing", "connect", "upgrade"]
 
 
-class RegistryMissing(LookupError):
+class RegistryMissing(Exception):
     """There is no registry at the URL (no file, or no schema): a mistyped URL, or `socialcredit init` not run."""
+
 
 SQLITE_PAGE_SIZE = 8192
 
