@@ -87,3 +87,9 @@ def test_keys_list_times(db: Database) -> None:
     runner.invoke(app, ["keys", "create", "--role", "auditor", "--expires", "90d"])
     listed = runner.invoke(app, ["keys", "list"]).stdout
     assert len(PEOPLE.findall(listed)) == 2, listed  # created and expires
+
+
+def test_the_portal_uses_the_same_format() -> None:
+    from socialcredit.web.labels import local_minute
+
+    assert local_minute("2019-12-31T16:00:00+00:00") == "2020-01-01 00:00:00 +08:00"
