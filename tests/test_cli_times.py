@@ -93,3 +93,12 @@ def test_the_portal_uses_the_same_format() -> None:
     from socialcredit.web.labels import local_minute
 
     assert local_minute("2019-12-31T16:00:00+00:00") == "2020-01-01 00:00:00 +08:00"
+
+
+def test_due_process_json_instants_are_iso_8601(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
+    # fulfil printed "ended_at": "2026-12-02 13:13:31+00:00" (str of a datetime, not ISO 8601).
+    rid = file(db, catalogue, now)
+    body = json.loads(runner.invoke(app, ["fulfil", str(rid), "--reason", "paid"]).stdout)
+    assert "T" in body["ended_at"] and dt.datetime.fromisoformat(
+        body["ended_at"]
+    ).utcoffset() == dt.timedelta(0)

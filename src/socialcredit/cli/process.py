@@ -9,6 +9,7 @@ the record, objection or request does not exist; 2: refused or bad input.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -18,6 +19,7 @@ from sqlalchemy import Connection
 
 from .. import process
 from ..registry import Conflict, NotFound, parse_instant
+from ..timefmt import for_json
 from .common import EXIT_NOT_FOUND, audit_cli, console, fail, open_catalogue, open_db, utcnow
 
 __all__ = ["register"]
@@ -46,8 +48,13 @@ def _filters(values: dict[str, Any]) -> str:
     return json.dumps({k: v for k, v in values.items() if v not in (None, False)}, sort_keys=True)
 
 
+def _json(value: Any) -> Any:
+    # str() of a datetime is "2026-12-02 13:04:05+00:00", not ISO 8601: JSON instants are (decision 0701).
+    return for_json(value) if isinstance(value, dt.datetime) else str(value)
+
+
 def _out(value: Any) -> None:
-    console.print_json(json.dumps(value, ensure_ascii=False, default=str))
+    console.print_json(json.dumps(value, ensure_ascii=False, default=_json))
 
 
 def _write(action: str, target: str, step: Callable[[Connection], T]) -> T:
