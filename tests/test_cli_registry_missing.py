@@ -71,3 +71,22 @@ def test_open_for_read(tmp_path: Path) -> None:
     assert not (tmp_path / "a").exists()
     Database.open(url).engine.dispose()  # the default (servers, tests) still creates
     assert (tmp_path / "a").is_dir()
+
+
+def test_a_postgresql_database_that_is_not_there(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sqlalchemy.engine import make_url
+
+    from conftest import PG_URL
+
+    if not PG_URL:
+        pytest.skip("SOCIALCREDIT_TEST_DATABASE_URL is not set")
+    url = make_url(PG_URL).set(database="sctest_no_such_registry").render_as_string(hide_password=False)
+    monkeypatch.setenv("SOCIALCREDIT_DATABASE_URL", url)
+    get_settings.cache_clear()
+    try:
+        result = runner.invoke(app, ["keys", "list"])
+    finally:
+        get_settings.cache_clear()
+    assert (
+        result.exit_code == 2 and "does not answer" in result.stderr and "socialcredit init" in result.stderr
+    )
