@@ -105,7 +105,7 @@ def test_due_process_commands_are_audited(db: Database, catalogue: Catalogue, no
         (me, "repair.decide", f"repair:{req['id']}", "ok"),
         (me, "repair.list", json.dumps({"record": food}), "ok: 1 requests"),
         (me, "records.fulfil", f"record:{rid}", "ok"),
-        (me, "records.fulfil", f"record:{rid}", "refused: Conflict"),
+        (me, "records.fulfil", f"record:{rid}", "refused: conflict"),
         (me, "repair.decide", "repair:999", "refused: not found"),
     ]
     with db.engine.connect() as conn:

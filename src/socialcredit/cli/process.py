@@ -57,6 +57,12 @@ def _out(value: Any) -> None:
     console.print_json(json.dumps(value, ensure_ascii=False, default=_json))
 
 
+def _why(exc: Exception) -> str:
+    if isinstance(exc, process.NotAllowed):
+        return "not allowed"
+    return "invalid" if isinstance(exc, process.ProcessInvalid) else "conflict"
+
+
 def _write(action: str, target: str, step: Callable[[Connection], T]) -> T:
     """Run ``step`` and its audit entry in one transaction; a domain error is audited as a refusal, after the
     rollback, and becomes a one-line reason (3: not found, 2: refused)."""
@@ -70,7 +76,7 @@ def _write(action: str, target: str, step: Callable[[Connection], T]) -> T:
         audit_cli(db.engine, action, target, "refused: not found")
         fail(str(exc).strip("'\""), EXIT_NOT_FOUND)
     except (process.ProcessInvalid, Conflict, process.NotAllowed) as exc:
-        audit_cli(db.engine, action, target, f"refused: {type(exc).__name__}")
+        audit_cli(db.engine, action, target, f"refused: {_why(exc)}")
         fail(str(exc))
 
 
