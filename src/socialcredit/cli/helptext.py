@@ -82,10 +82,14 @@ def _tidy(command: Any) -> None:
     ctx = typer.Context(command)  # display_type reads it only to normalise choices
     for param in command.params:
         if isinstance(param, TyperOption) and param.metavar is None:
-            param.metavar = "" if param.is_flag else metavar_for(param.display_type(ctx))
+            if param.is_flag:
+                param.metavar = ""
+            elif hasattr(param, "display_type"):  # Typer before 0.2x printed click's own TEXT, INTEGER
+                param.metavar = metavar_for(param.display_type(ctx))
         elif isinstance(param, TyperArgument) and type(param) is TyperArgument:
             if param.metavar is None:
-                param.metavar = (param.name or "value").upper()
+                many = "..." if param.nargs != 1 else ""  # what Typer adds only when there is no metavar
+                param.metavar = (param.name or "value").upper() + many
             # Same layout, one method more: the class is swapped rather than every command rebuilt.
             param.__class__ = _Argument
     if type(command) is TyperCommand:
