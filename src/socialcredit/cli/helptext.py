@@ -84,7 +84,7 @@ def _tidy(command: Any) -> None:
         if isinstance(param, TyperOption) and param.metavar is None:
             if param.is_flag:
                 param.metavar = ""
-            elif hasattr(param, "display_type"):  # Typer before 0.2x printed click's own TEXT, INTEGER
+            elif hasattr(param, "display_type"):  # a Typer without it prints click's TEXT, INTEGER
                 param.metavar = metavar_for(param.display_type(ctx))
         elif isinstance(param, TyperArgument) and type(param) is TyperArgument:
             if param.metavar is None:
