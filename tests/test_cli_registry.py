@@ -61,9 +61,9 @@ def test_show_known_subject_with_records_and_status(db: Database, tmp_path: Path
     assert {r["status"] for r in as_json["records"]} == {"in_force"}
 
 
-def test_show_unknown_subject_exits_1(db: Database) -> None:
+def test_show_unknown_subject_exits_3(db: Database) -> None:
     result = invoke("subject", "show", person_id(5))
-    assert result.exit_code == 1
+    assert result.exit_code == 3  # not found (decision 0700)
     assert f"{person_id(5)}: the registry knows no such subject" in result.stderr
 
 

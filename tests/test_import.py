@@ -307,7 +307,10 @@ def test_unsupported_or_missing_file(seeded: Database, tmp_path: Path) -> None:
     path = tmp_path / "rows.xlsx"
     path.write_text("x", encoding="utf-8")
     refused(seeded, path, f"{path}: file type: expected .jsonl, .ndjson or .csv, found '.xlsx'")
-    refused(seeded, tmp_path / "missing.jsonl", "missing.jsonl: no such file")
+    missing = invoke("import", tmp_path / "missing.jsonl", "--no-progress")
+    assert (
+        missing.exit_code == 3 and "missing.jsonl: no such file" in missing.stderr
+    )  # not found: decision 0700
 
 
 def test_worker_processes_give_the_same_result(db: Database, tmp_path: Path) -> None:

@@ -126,7 +126,7 @@ def test_cli_create_list_revoke(db: Database) -> None:
     bad = runner.invoke(app, ["keys", "create", "--role", "registrar"])
     assert bad.exit_code == 2 and "--authority" in bad.output
     assert runner.invoke(app, ["keys", "revoke", key["id"]]).exit_code == 0
-    assert runner.invoke(app, ["keys", "revoke", "ffff"]).exit_code == 1
+    assert runner.invoke(app, ["keys", "revoke", "f" * 17]).exit_code == 3  # not found (0700)
     with db.engine.connect() as conn:
         actions = [r.action for r in conn.execute(select(audit_log.c.action).order_by(audit_log.c.seq))]
     assert actions == ["keys.create", "keys.create", "keys.revoke"]

@@ -1,4 +1,4 @@
-"""The due-process and feed commands: JSON out, exit codes 0 / 1 / 2 with a one-line reason, nothing changed
+"""The due-process and feed commands: JSON out, exit codes 0 / 1 / 2 / 3 with a one-line reason, nothing changed
 on bad input."""
 
 from __future__ import annotations
@@ -37,6 +37,9 @@ def test_objection_commands(db: Database, catalogue: Catalogue, now: dt.datetime
     assert out(invoke("objection", "list", "--overdue", "--at", at)) == []
     with db.engine.connect() as conn:
         before = snapshot(conn)
+        before_audit = before.pop(
+            "audit_log"
+        )  # refusals are audited (test_cli_audit.py), nothing else changes
     bad = invoke(
         "objection", "decide", obj["id"], "--outcome", "upheld", "--reason", "ok", "--correct", "status=x"
     )
@@ -45,9 +48,10 @@ def test_objection_commands(db: Database, catalogue: Catalogue, now: dt.datetime
         "objection", "decide", obj["id"], "--outcome", "rejected", "--reason", "no", "--as", "samr"
     )
     assert wrong.exit_code == 2 and "authority court" in wrong.stderr
-    assert invoke("objection", "file", 999, "--grounds", "x").exit_code == 1
+    assert invoke("objection", "file", 999, "--grounds", "x").exit_code == 3  # not found (decision 0700)
     with db.engine.connect() as conn:
-        assert snapshot(conn) == before
+        after = snapshot(conn)
+        assert len(after.pop("audit_log")) == len(before_audit) + 3 and after == before
     done = out(invoke("objection", "decide", obj["id"], "--outcome", "upheld", "--reason", "typo",
                       "--correct", "subject_name=王芳芳", "--as", "court"))  # fmt: skip
     assert isinstance(done, dict) and done["remedy"] == "corrected"
@@ -91,7 +95,7 @@ def test_feed_watchlist_and_monitor_commands(
     assert out(invoke("watchlist", "upload", wl["id"], ids))["members"] == 2  # type: ignore[index]
     report = out(invoke("monitor", "run", wl["id"]))
     assert isinstance(report, dict) and [h["record_id"] for h in report["new"]] == [rid]
-    assert invoke("monitor", "run", "wl_00").exit_code == 1
+    assert invoke("monitor", "run", "wl_00").exit_code == 3  # not found (decision 0700)
     sub = out(invoke("subscription", "create", "http://127.0.0.1:9/x", "--watchlist", wl["id"]))
     assert isinstance(sub, dict) and sub["secret"]
     assert invoke("subscription", "create", "nope").exit_code == 2

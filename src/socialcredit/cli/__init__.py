@@ -1,7 +1,8 @@
 """The ``socialcredit`` command line: one Typer app, one module per area registering its commands.
 
-Exit codes: 0 success (or "allowed"), 1 a negative answer (denied, not found), 2 bad input or an error, with a
-one-line reason on standard error.
+Exit codes, the same for every command (decision 0700): 0 success (or "allowed"), 1 a negative answer (denied,
+tampered, overdue), 2 bad input or an error, 3 what the command names does not exist (a subject, record, key,
+objection, file...); every failure has a one-line reason on standard error.
 
 The app (:mod:`.application`, which loads every area) loads on first use (:func:`main`, or ``app`` asked for),
 so importing this package alone costs little.

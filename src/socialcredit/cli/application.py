@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from . import catalogue, registry
+from .helptext import ReadableGroup
 
 __all__ = ["app"]
 
@@ -14,6 +15,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=ReadableGroup,
 )
 
 

@@ -163,7 +163,7 @@ def anchor(
 def show(
     after: Annotated[int, typer.Option(help="Entries after this sequence number.", min=0)] = 0,
     limit: Annotated[int, typer.Option(help="At most this many.", min=1, max=100_000)] = 50,
-    actor: Annotated[str | None, typer.Option(help="Only this actor (key id, public, cli).")] = None,
+    actor: Annotated[str | None, typer.Option(help="Only this actor (key id, public, cli:USER).")] = None,
     target: Annotated[
         str | None, typer.Option(help="Only targets containing this (e.g. a subject id).")
     ] = None,

@@ -1,6 +1,7 @@
 """``socialcredit check SUBJECT ACTION``: one explained decision, answered straight from the store.
 
 A one-off check reads only the subject's records (no index is built). Exit 0 allowed, 1 denied, 2 bad input.
+Each check is audited as ``checks.single`` by ``cli:<OS user>``, as the API audits its checks.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..engine import Decision, UnknownAction, evaluate
 from ..identifiers import IdentifierError
 from ..registry import parse_instant
-from .common import allowlist, console, fail, open_catalogue, open_db
+from ..timefmt import for_json, for_people
+from .common import allowlist, audit_cli, console, fail, open_catalogue, open_db, utcnow
 
 __all__ = ["register"]
 
@@ -30,17 +32,21 @@ def _instant(value: str | None, option: str) -> dt.datetime | None:
         fail(f"{option}: {value!r}: expected an ISO 8601 date (YYYY-MM-DD) or datetime")
 
 
-def _show(d: Decision) -> None:
+def _show(d: Decision, known_at: dt.datetime, protected: bool) -> None:
     verdict = "[bold green]ALLOWED[/]" if d.allowed else "[bold red]DENIED[/]"
     effects = f"  effects: {', '.join(d.effects)}" if d.effects else ""
-    console.print(
-        f"{verdict}  {d.subject}  {d.action}  as of {d.as_of.isoformat(timespec='seconds')}{effects}"
-    )
+    console.print(f"{verdict}  {d.subject}  {d.action}{effects}")
+    console.print(f"as of {for_people(d.as_of)}, as known at {for_people(known_at)}")
+    if protected:
+        console.print(f"protected action: no measure may restrict {d.action}")
     if not d.known:
         console.print("subject not in the registry")
     if d.reasons:
         # Fields down, one column per reason: stays readable in an 80-column terminal.
-        table = Table("", *(f"reason {i}" for i in range(1, len(d.reasons) + 1)), show_lines=False)
+        table = Table("", show_lines=False)
+        for i in range(1, len(d.reasons) + 1):
+            # Fold, never cut: a legal basis is one long word in Chinese, and the reader needs all of it.
+            table.add_column(f"reason {i}", overflow="fold")
         rows: dict[str, list[str]] = {
             k: []
             for k in (
@@ -63,14 +69,12 @@ def _show(d: Decision) -> None:
             rows["department"].append(r.department)
             rows["effect"].append(f"{r.effect} (withheld)" if r.withheld else r.effect)
             rows["legal basis"].append(r.legal_basis)
-            rows["valid until"].append(
-                r.valid_until.isoformat(timespec="seconds") if r.valid_until else "until fulfilled"
-            )
+            rows["valid until"].append(for_people(r.valid_until, empty="until fulfilled"))
             rows["via"].append(r.via if r.via_subject is None else f"{r.via} of {r.via_subject}")
         for name, values in rows.items():
             table.add_row(name, *values)
         console.print(table)
-    elif d.known:
+    elif d.known and not protected:
         console.print("no measure applies")
     for note in d.notes:
         console.print(f"note: {note}")
@@ -92,26 +96,35 @@ def check(
     as_json: Annotated[bool, typer.Option("--json", help="Print the Decision as one JSON object.")] = False,
 ) -> None:
     """Check whether SUBJECT may do ACTION: exit 0 allowed, 1 denied, 2 bad input."""
-    as_of = _instant(at, "--at")
+    now = utcnow()
+    as_of = _instant(at, "--at") or now
     known = _instant(known_at, "--known-at")
     cat = open_catalogue()
     db = open_db()
+    # Known "now" is what the registry holds when the command runs: echoed, so the answer says what it used.
+    known_shown = known or now
     try:
-        (decision,) = evaluate(
-            db.engine, cat, [(subject, action)], as_of=as_of, known_at=known, allowlist=allowlist()
-        )
-    except IdentifierError as exc:
-        fail(f"subject: {exc}")
-    except UnknownAction as exc:
-        fail(f"action: {exc}")
+        try:
+            (decision,) = evaluate(
+                db.engine, cat, [(subject, action)], as_of=as_of, known_at=known, allowlist=allowlist()
+            )
+        except IdentifierError as exc:
+            audit_cli(db.engine, "checks.single", subject, "refused: bad input")
+            fail(f"subject: {exc}")
+        except UnknownAction as exc:
+            audit_cli(db.engine, "checks.single", subject, "refused: bad input")
+            fail(f"action: {exc}")
+        audit_cli(db.engine, "checks.single", decision.subject, "allowed" if decision.allowed else "denied")
     except SQLAlchemyError as exc:
         fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]} (run `socialcredit init`?)")
     finally:
         db.engine.dispose()
+    protected = cat.is_protected(decision.action)
     if as_json:
-        typer.echo(json.dumps(decision.to_dict(), ensure_ascii=False))
+        out = {**decision.to_dict(), "known_at": for_json(known_shown), "protected": protected}
+        typer.echo(json.dumps(out, ensure_ascii=False))
     else:
-        _show(decision)
+        _show(decision, known_shown, protected)
     raise typer.Exit(0 if decision.allowed else 1)
 
 

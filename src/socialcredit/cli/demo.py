@@ -39,7 +39,7 @@ def demo(
         except ValueError as exc:
             fail(str(exc))
     else:
-        db = open_db()
+        db = open_db(create=True)
     upgrade(db.engine)  # idempotent: a fresh database needs no separate `init`
     data = generate(subjects, seed, cat)
     total = len(data.filings) + len(data.changes)

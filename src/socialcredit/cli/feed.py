@@ -16,7 +16,7 @@ import typer
 from .. import feed
 from ..registry import parse_instant
 from ..settings import get_settings
-from .common import allowlist, console, err_console, fail, open_db, utcnow
+from .common import EXIT_NOT_FOUND, allowlist, console, err_console, fail, open_db, utcnow
 
 __all__ = ["register"]
 
@@ -73,7 +73,7 @@ def sub_create(
     except feed.FeedInvalid as exc:
         fail(str(exc))
     except LookupError as exc:
-        fail(str(exc).strip("'\""), 1)
+        fail(str(exc).strip("'\""), EXIT_NOT_FOUND)
     _out(out)
 
 
@@ -97,7 +97,7 @@ def sub_deliveries(
     except feed.FeedInvalid as exc:
         fail(str(exc))
     except LookupError as exc:
-        fail(str(exc).strip("'\""), 1)
+        fail(str(exc).strip("'\""), EXIT_NOT_FOUND)
 
 
 @sub_group.command("redeliver")
@@ -107,7 +107,7 @@ def sub_redeliver(subscription: Annotated[str, typer.Argument(help="The subscrip
         with open_db().engine.begin() as conn:
             _out({"requeued": feed.redeliver(conn, subscription, None, utcnow())})
     except LookupError as exc:
-        fail(str(exc).strip("'\""), 1)
+        fail(str(exc).strip("'\""), EXIT_NOT_FOUND)
 
 
 @dispatch_group.command("run")
@@ -179,7 +179,7 @@ def watch_upload(
 ) -> None:
     """Replace the watchlist's members with FILE's ids; all or nothing, every bad line reported."""
     if not file.is_file():
-        fail(f"{file}: no such file")
+        fail(f"{file}: no such file", EXIT_NOT_FOUND)
     try:
         ids = feed.parse_members(file.read_text(encoding="utf-8").splitlines(), allowlist())
     except feed.WatchlistInvalid as exc:
@@ -193,7 +193,7 @@ def watch_upload(
             feed.upload_members(conn, watchlist, owner, ids)
             _out(feed.get_watchlist(conn, watchlist, owner))
     except LookupError as exc:
-        fail(str(exc).strip("'\""), 1)
+        fail(str(exc).strip("'\""), EXIT_NOT_FOUND)
 
 
 @watch_group.command("show")
@@ -209,7 +209,7 @@ def watch_show(
             if members:
                 out["subject_ids"] = feed.members(conn, watchlist)
     except LookupError as exc:
-        fail(str(exc).strip("'\""), 1)
+        fail(str(exc).strip("'\""), EXIT_NOT_FOUND)
     _out(out)
 
 
@@ -227,7 +227,7 @@ def monitor_run(
     try:
         report = feed.run_monitor(open_db().engine, watchlist, owner, now)
     except LookupError as exc:
-        fail(str(exc).strip("'\""), 1)
+        fail(str(exc).strip("'\""), EXIT_NOT_FOUND)
     _out(report.as_json())
 
 

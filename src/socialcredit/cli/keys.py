@@ -6,12 +6,13 @@ import json
 from typing import Annotated
 
 import typer
-from rich.table import Table
+from rich.console import Console
+from sqlalchemy import Connection, select
 
-from .. import audit
-from ..audit import AuditEntry
 from ..keys import KeyInvalid, create_key, list_keys, parse_duration, revoke_key
-from .common import console, fail, open_catalogue, open_db, utcnow
+from ..store.tables import api_keys
+from ..timefmt import for_people
+from .common import EXIT_NOT_FOUND, audit_cli, console, fail, open_catalogue, open_db, utcnow
 
 __all__ = ["register"]
 
@@ -55,9 +56,7 @@ def create(
                 expires_at=expires_at,
                 label=label,
             )
-            audit.append(
-                conn, [AuditEntry("cli", "admin", "keys.create", f"key:{key.id}", f"created {role}")], now
-            )
+            audit_cli(conn, "keys.create", f"key:{key.id}", f"created {role}", now)
     except KeyInvalid as exc:
         fail(f"--{exc.field}: {exc.value!r}: {exc.reason}")
     if as_json:
@@ -77,32 +76,47 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
     if as_json:
         console.print_json(json.dumps([k.to_dict(now) for k in keys]))
         return
-    table = Table("id", "role", "scope", "label", "created", "expires", "status")
+    if not keys:
+        console.print("no keys")
+    # Lines, not a table: at 80 columns a table cut ids to "dda2fca0…" (what `keys revoke` takes next) and
+    # times and scopes mid-word; a line per key keeps every value whole, and grep finds a key by any of them.
+    out = Console(highlight=False, soft_wrap=True)
     for k in keys:
         scope = k.authority or ", ".join(k.actions) or k.subject or ""
-        table.add_row(
-            k.id,
-            k.role,
-            scope,
-            k.label,
-            k.created_at.isoformat()[:19],
-            k.expires_at.isoformat()[:19] if k.expires_at else "",
-            k.status(now),
+        out.print(
+            f"{k.id}  {k.role:<10}  {k.status(now):<7}  created {for_people(k.created_at)}", markup=False
         )
-    console.print(table if keys else "no keys")
+        expires = for_people(k.expires_at, empty="never")
+        details = (f"{n} {v}" for n, v in (("expires", expires), ("scope", scope), ("label", k.label)) if v)
+        out.print(f"    {'; '.join(details)}", markup=False)
+
+
+def _resolve(conn: Connection, given: str) -> str:
+    """The one key id starting with ``given`` (a whole id, or any unique prefix, as `keys list` shows)."""
+    prefix = given.strip().removeprefix("sc_").lower()
+    if not prefix or any(c not in "0123456789abcdef" for c in prefix):
+        fail(f"key_id: {given!r}: a key id is hexadecimal (the part after sc_)")
+    ids = [r[0] for r in conn.execute(select(api_keys.c.id).where(api_keys.c.id.startswith(prefix)).limit(6))]
+    if not ids:
+        fail(f"{given}: no such key", EXIT_NOT_FOUND)
+    if len(ids) > 1:
+        fail(f"{given}: ambiguous, matches keys {', '.join(ids[:5])}{' ...' if len(ids) > 5 else ''}")
+    return str(ids[0])
 
 
 @group.command("revoke")
-def revoke(key_id: Annotated[str, typer.Argument(help="The key id (the part after sc_).")]) -> None:
-    """Revoke a key now; exit 1 if there is no such key."""
+def revoke(
+    key_id: Annotated[
+        str, typer.Argument(help="The key id (the part after sc_), or any unique prefix of it.")
+    ],
+) -> None:
+    """Revoke a key now; exit 3 if there is no such key, 2 if the prefix matches several."""
     now = utcnow()
     db = open_db()
     with db.engine.begin() as conn:
-        key = revoke_key(conn, key_id, now)
-        if key is not None:
-            audit.append(conn, [AuditEntry("cli", "admin", "keys.revoke", f"key:{key_id}", "revoked")], now)
-    if key is None:
-        fail(f"{key_id}: no such key", code=1)
+        key_id = _resolve(conn, key_id)
+        revoke_key(conn, key_id, now)
+        audit_cli(conn, "keys.revoke", f"key:{key_id}", "revoked", now)
     console.print(f"key {key_id} revoked")
 
 

@@ -2,11 +2,14 @@
 
 Commands act as an operator of the registry (``--actor``, default ``cli``); ``--as AUTHORITY`` makes a
 decision check that the objection or record belongs to that authority, as the API does for a registrar key.
-Output is JSON, one object (or list) per command.
+Output is JSON, one object (or list) per command. Every command is audited by ``cli:<OS user>`` with the API's
+action names (``objections.file``, ``repair.decide``, ``records.fulfil``, ...); a refusal is audited too. Exit 3:
+the record, objection or request does not exist; 2: refused or bad input.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from collections.abc import Callable
 from typing import Annotated, Any, TypeVar
@@ -16,7 +19,8 @@ from sqlalchemy import Connection
 
 from .. import process
 from ..registry import Conflict, NotFound, parse_instant
-from .common import console, fail, open_catalogue, open_db, utcnow
+from ..timefmt import for_json
+from .common import EXIT_NOT_FOUND, audit_cli, console, fail, open_catalogue, open_db, utcnow
 
 __all__ = ["register"]
 
@@ -40,21 +44,39 @@ def _now(at: str | None) -> Any:
         fail(f"--at: {at!r}: not an ISO 8601 date or datetime")
 
 
+def _filters(values: dict[str, Any]) -> str:
+    return json.dumps({k: v for k, v in values.items() if v not in (None, False)}, sort_keys=True)
+
+
+def _json(value: Any) -> Any:
+    # str() of a datetime is "2026-12-02 13:04:05+00:00", not ISO 8601: JSON instants are (decision 0701).
+    return for_json(value) if isinstance(value, dt.datetime) else str(value)
+
+
 def _out(value: Any) -> None:
-    console.print_json(json.dumps(value, ensure_ascii=False, default=str))
+    console.print_json(json.dumps(value, ensure_ascii=False, default=_json))
 
 
-def _write(step: Callable[[Connection], T]) -> T:
-    """Run ``step`` in one transaction; domain errors become a one-line reason (1: not found, 2: refused)."""
+def _why(exc: Exception) -> str:
+    if isinstance(exc, process.NotAllowed):
+        return "not allowed"
+    return "invalid" if isinstance(exc, process.ProcessInvalid) else "conflict"
+
+
+def _write(action: str, target: str, step: Callable[[Connection], T]) -> T:
+    """Run ``step`` and its audit entry in one transaction; a domain error is audited as a refusal, after the
+    rollback, and becomes a one-line reason (3: not found, 2: refused)."""
     db = open_db()
     try:
         with db.engine.begin() as conn:
-            return step(conn)
-    except NotFound as exc:
-        fail(str(exc).strip("'\""), 1)
-    except LookupError as exc:
-        fail(str(exc).strip("'\""), 1)
+            out = step(conn)
+            audit_cli(conn, action, target, "ok")
+            return out
+    except (NotFound, LookupError) as exc:
+        audit_cli(db.engine, action, target, "refused: not found")
+        fail(str(exc).strip("'\""), EXIT_NOT_FOUND)
     except (process.ProcessInvalid, Conflict, process.NotAllowed) as exc:
+        audit_cli(db.engine, action, target, f"refused: {_why(exc)}")
         fail(str(exc))
 
 
@@ -68,7 +90,13 @@ def objection_file(
 ) -> None:
     """File an objection to RECORD (suspends measures where the category says so)."""
     cat, now = open_catalogue(), _now(at)
-    _out(_write(lambda c: process.file_objection(c, cat, record, grounds, actor, now, counsel=counsel)))
+    _out(
+        _write(
+            "objections.file",
+            f"record:{record}",
+            lambda c: process.file_objection(c, cat, record, grounds, actor, now, counsel=counsel),
+        )
+    )
 
 
 @objection_group.command("decide")
@@ -96,6 +124,8 @@ def objection_decide(
     now = _now(at)
     _out(
         _write(
+            "objections.decide",
+            f"objection:{objection}",
             lambda c: process.decide_objection(
                 c,
                 objection,
@@ -106,7 +136,7 @@ def objection_decide(
                 authority=as_,
                 revoke=revoke,
                 correction=correction,
-            )
+            ),
         )
     )
 
@@ -123,7 +153,11 @@ def objection_reconsider(
     cat, now = open_catalogue(), _now(at)
     _out(
         _write(
-            lambda c: process.request_reconsideration(c, cat, objection, grounds, actor, now, counsel=counsel)
+            "objections.reconsider",
+            f"objection:{objection}",
+            lambda c: process.request_reconsideration(
+                c, cat, objection, grounds, actor, now, counsel=counsel
+            ),
         )
     )
 
@@ -142,10 +176,12 @@ def objection_list(
     if status is not None and status not in ("pending", "upheld", "rejected"):
         fail(f"--status: {status!r}: one of pending, upheld, rejected")
     now = _now(at)
-    with open_db().engine.connect() as conn:
+    with open_db().engine.begin() as conn:
         rows = process.list_objections(
             conn, record_id=record, status=status, authority=authority, now=now, overdue=overdue
         )
+        filters = {"status": status, "record": record, "authority": authority, "overdue": overdue}
+        audit_cli(conn, "objections.list", _filters(filters), f"ok: {len(rows)} objections")
     _out(rows)
     if overdue and rows:
         raise typer.Exit(1)
@@ -161,7 +197,13 @@ def repair_request(
 ) -> None:
     """Ask for repair of RECORD (only after the category's minimum publication period)."""
     cat, now = open_catalogue(), _now(at)
-    _out(_write(lambda c: process.request_repair(c, cat, record, evidence, commitment, actor, now)))
+    _out(
+        _write(
+            "repair.request",
+            f"record:{record}",
+            lambda c: process.request_repair(c, cat, record, evidence, commitment, actor, now),
+        )
+    )
 
 
 @repair_group.command("decide")
@@ -175,7 +217,13 @@ def repair_decide(
 ) -> None:
     """Approve (the record is repaired: measures, publication and sharing end now) or reject REQUEST."""
     now = _now(at)
-    _out(_write(lambda c: process.decide_repair(c, request, approve, reason, actor, now, authority=as_)))
+    _out(
+        _write(
+            "repair.decide",
+            f"repair:{request}",
+            lambda c: process.decide_repair(c, request, approve, reason, actor, now, authority=as_),
+        )
+    )
 
 
 @repair_group.command("list")
@@ -186,8 +234,12 @@ def repair_list(
     """List repair requests."""
     if status is not None and status not in ("pending", "approved", "rejected"):
         fail(f"--status: {status!r}: one of pending, approved, rejected")
-    with open_db().engine.connect() as conn:
-        _out(process.list_repairs(conn, record_id=record, status=status))
+    with open_db().engine.begin() as conn:
+        rows = process.list_repairs(conn, record_id=record, status=status)
+        audit_cli(
+            conn, "repair.list", _filters({"status": status, "record": record}), f"ok: {len(rows)} requests"
+        )
+    _out(rows)
 
 
 def fulfil(
@@ -199,14 +251,23 @@ def fulfil(
 ) -> None:
     """The obligation is performed: RECORD (of a category that ends by fulfilment) ends now."""
     cat, now = open_catalogue(), _now(at)
-    st = _write(lambda c: process.fulfil(c, cat, record, reason, actor, now, authority=as_))
+    st = _write(
+        "records.fulfil",
+        f"record:{record}",
+        lambda c: process.fulfil(c, cat, record, reason, actor, now, authority=as_),
+    )
     _out({"record_id": st.id, "status": st.status, "ended_at": st.ended_at})
 
 
 @expire_group.command("run")
 def expire_run(at: At = None) -> None:
-    """Append an ``expired`` event for each record whose end date has passed (idempotent)."""
-    ids = process.expire_due(open_db().engine, _now(at))
+    """Append an "expired" event for each record whose end date has passed (idempotent)."""
+    db, now = open_db(), _now(at)
+    ids = process.expire_due(db.engine, now)
+    # A sweep, not a read: one entry naming every record it ended, so an auditor searching a record finds it.
+    if ids:
+        targets = json.dumps([f"record:{i}" for i in ids])
+        audit_cli(db.engine, "records.expire", targets, f"ok: {len(ids)} expired", now)
     _out({"expired": len(ids), "record_ids": ids})
 
 

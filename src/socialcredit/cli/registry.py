@@ -16,7 +16,18 @@ from ..registry import FileInvalid, display_status, import_file, states_for_subj
 from ..registry.workers import WorkerFailed
 from ..store import upgrade
 from ..store.tables import subjects
-from .common import allowlist, console, err_console, fail, open_catalogue, open_db, utcnow
+from ..timefmt import for_json, for_people
+from .common import (
+    EXIT_NOT_FOUND,
+    allowlist,
+    audit_cli,
+    console,
+    err_console,
+    fail,
+    open_catalogue,
+    open_db,
+    utcnow,
+)
 
 __all__ = ["register"]
 
@@ -25,13 +36,15 @@ subject_group = typer.Typer(help="Subjects: persons and organisations in the reg
 
 def init() -> None:
     """Create or upgrade the database schema (idempotent)."""
-    db = open_db()
+    db = open_db(create=True)
     upgrade(db.engine)
     console.print(f"database ready: {db.engine.url.render_as_string(hide_password=True)}")
 
 
 def import_(
-    file: Annotated[Path, typer.Argument(help="JSON Lines (.jsonl) or CSV (.csv) file of record rows.")],
+    file: Annotated[
+        Path, typer.Argument(help="File of record rows: JSON Lines (.jsonl or .ndjson) or CSV (.csv).")
+    ],
     skip_invalid: Annotated[
         bool, typer.Option("--skip-invalid", help="Import good rows; write bad ones to FILE.rejects.jsonl.")
     ] = False,
@@ -43,8 +56,10 @@ def import_(
     ] = None,
 ) -> None:
     """Import record rows, all-or-nothing unless --skip-invalid; each bad row: FILE:LINE: field: reason."""
+    if file.is_dir():
+        fail(f"{file}: is a directory; import takes one .jsonl, .ndjson or .csv file")
     if not file.is_file():
-        fail(f"{file}: no such file")
+        fail(f"{file}: no such file", EXIT_NOT_FOUND)
     cat = open_catalogue()
     db = open_db()
     size = file.stat().st_size
@@ -100,18 +115,24 @@ def show(
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")] = False,
 ) -> None:
-    """Show a subject and every record about it (or reaching it as a linked person), with status."""
+    """Show a subject and every record about it (or reaching it as a linked person), with status.
+
+    Exit 3 if the registry knows no such subject. Audited as subjects.view by cli:<OS user>."""
     try:
         sid = parse(subject_id, allowlist())
     except IdentifierError as exc:
         fail(f"subject_id: {exc}")
     db = open_db()
     now = utcnow()
-    with db.engine.connect() as conn:
+    target = f"subject:{sid.canonical}"
+    # The read and its audit entry share one transaction (decision 0303); an unknown subject is audited too.
+    with db.engine.begin() as conn:
         subj = conn.execute(subjects.select().where(subjects.c.id == sid.canonical)).mappings().first()
-        if subj is None:
-            fail(f"{sid.canonical}: the registry knows no such subject", code=1)
-        states = states_for_subject(conn, sid.canonical)
+        states = states_for_subject(conn, sid.canonical) if subj is not None else []
+        outcome = f"ok: {len(states)} records" if subj is not None else "refused: not found"
+        audit_cli(conn, "subjects.view", target, outcome, now)
+    if subj is None:
+        fail(f"{sid.canonical}: the registry knows no such subject", EXIT_NOT_FOUND)
     rows: list[dict[str, str | int | None]] = [
         {
             "record_id": s.id,
@@ -123,14 +144,14 @@ def show(
             "via": "subject"
             if s.subject_id == sid.canonical
             else next(r for p, r in s.linked() if p == sid.canonical) + f" of {s.subject_id}",
-            "valid_until": s.valid_until.isoformat() if s.valid_until else None,
+            "valid_until": for_json(s.valid_until),
         }
         for s in states
     ]
     if as_json:
         console.print_json(
             json.dumps(
-                {"subject": dict(subj, created_at=subj["created_at"].isoformat()), "records": rows},
+                {"subject": dict(subj, created_at=for_json(subj["created_at"])), "records": rows},
                 ensure_ascii=False,
                 default=str,
             )
@@ -147,8 +168,8 @@ def show(
         out.print(f"born {sid.birth_date.isoformat()}, {sid.sex}; public form {mask(sid.canonical)}")
     if not rows:
         out.print("no records")
-    for r in rows:
-        until = str(r["valid_until"])[:10] if r["valid_until"] else "fulfilment"
+    for s, r in zip(states, rows, strict=True):
+        until = for_people(s.valid_until, empty="fulfilment")
         out.print(
             f"record {r['record_id']}  {r['category']}  {r['status']}  via {r['via']}  "
             f"{r['authority']} {escape(str(r['decision_no']))} decided {r['decided_on']}  until {until}",

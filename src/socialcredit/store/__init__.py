@@ -1,6 +1,6 @@
 """Storage: SQLAlchemy Core tables, the engine factory (SQLite | PostgreSQL) and Alembic migrations."""
 
-from .database import Database, connect, upgrade
+from .database import Database, RegistryMissing, connect, upgrade
 from .schema import metadata
 
-__all__ = ["Database", "connect", "metadata", "upgrade"]
+__all__ = ["Database", "RegistryMissing", "connect", "metadata", "upgrade"]

@@ -6,10 +6,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import SQLAlchemyError
 
-__all__ = ["SQLITE_PAGE_SIZE", "Database", "connect", "upgrade"]
+__all__ = ["SQLITE_PAGE_SIZE", "Database", "RegistryMissing", "connect", "upgrade"]
+
+
+class RegistryMissing(Exception):
+    """There is no registry at the URL (no file, or no schema): a mistyped URL, or `socialcredit init` not run."""
+
 
 SQLITE_PAGE_SIZE = 8192
 
@@ -31,8 +37,11 @@ def _sqlite_begin(conn: Any) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-def connect(url: str | None = None) -> Engine:
-    """An Engine for ``url`` (default: the configured ``SOCIALCREDIT_DATABASE_URL``)."""
+def connect(url: str | None = None, *, create: bool = True) -> Engine:
+    """An Engine for ``url`` (default: the configured ``SOCIALCREDIT_DATABASE_URL``).
+
+    ``create=False``: a SQLite file that does not exist raises RegistryMissing instead of being created, with its
+    directories, empty (a read command given a mistyped URL must not leave a new database behind)."""
     if url is None:
         from ..settings import get_settings
 
@@ -40,7 +49,10 @@ def connect(url: str | None = None) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            path = Path(parsed.database)
+            if not create and not path.is_file():
+                raise RegistryMissing(f"{_shown(url)}: no registry database at {path}")
+            path.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(url, connect_args={"check_same_thread": False, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
@@ -52,6 +64,22 @@ def connect(url: str | None = None) -> Engine:
             url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"client_encoding": "utf8"}
         )
     raise ValueError(f"database_url {url!r}: only sqlite:/// and postgresql+psycopg:// are supported")
+
+
+def _shown(url: str) -> str:
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def require_schema(engine: Engine) -> None:
+    """Raise RegistryMissing unless the database answers and holds the registry's schema (Alembic's table)."""
+    shown = engine.url.render_as_string(hide_password=True)
+    try:
+        with engine.connect() as conn:
+            present = inspect(conn).has_table("alembic_version")
+    except SQLAlchemyError as exc:
+        raise RegistryMissing(f"{shown}: the database does not answer ({str(exc).splitlines()[0]})") from None
+    if not present:
+        raise RegistryMissing(f"{shown}: the database holds no registry (no schema)")
 
 
 def upgrade(engine: Engine) -> None:
@@ -74,8 +102,16 @@ class Database:
     engine: Engine
 
     @classmethod
-    def open(cls, url: str | None = None) -> Database:
-        return cls(connect(url))
+    def open(cls, url: str | None = None, *, create: bool = True) -> Database:
+        """``create=False``: the registry must exist already (RegistryMissing otherwise); ``init`` creates."""
+        db = cls(connect(url, create=create))
+        if not create:
+            try:
+                require_schema(db.engine)
+            except RegistryMissing:
+                db.engine.dispose()
+                raise
+        return db
 
     @property
     def dialect(self) -> str:

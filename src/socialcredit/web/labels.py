@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from ..catalogue import Catalogue
 from ..registry.state import local_date
+from ..timefmt import parse_iso_for_people
 
 _TZ = ZoneInfo("Asia/Shanghai")  # as registry.state: days are China days
 
@@ -129,14 +130,10 @@ def rights_for(catalogue: Catalogue, record: dict[str, Any]) -> Rights | None:
 
 
 def local_minute(value: Any) -> str | None:
-    """An ISO instant from the API as China time to the minute (the registry counts days in China time)."""
+    """An ISO instant from the API as people read it everywhere: China time with its offset (decision 0701)."""
     if not isinstance(value, str):
         return None
-    try:
-        instant = dt.datetime.fromisoformat(value)
-    except ValueError:
-        return value
-    return instant.astimezone(_TZ).strftime("%Y-%m-%d %H:%M")
+    return parse_iso_for_people(value)
 
 
 def _date(value: Any) -> dt.date | None:
