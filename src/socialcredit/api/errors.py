@@ -33,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..engine import UnknownAction
 from ..identifiers import IdentifierError
@@ -272,6 +273,17 @@ def _http(exc: StarletteHTTPException) -> ApiError:
     return err
 
 
+def _allowed(request: Request) -> str:
+    """Every method some route answers on this request's path (a route fully matches with that method)."""
+    routes = request.app.router.routes
+    allowed = [
+        m
+        for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
+
+
 def install(app: FastAPI) -> None:
     """Register the handlers: every error leaves as problem+json, and no trace leaves the server."""
 
@@ -291,6 +303,9 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route on the path; the path may have more.
+            exc.headers = {**(exc.headers or {}), "Allow": _allowed(request)}
         return problem_response(request, _http(exc))
 
     async def on_any(request: Request, exc: Exception) -> JSONResponse:
