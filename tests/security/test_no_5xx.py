@@ -87,7 +87,12 @@ STORED_TEXTS = [
     ("checkpoint", "/v1/watchlists", {"name": "list\x1bone"}, ["body", "name"]),
     ("checkpoint", "/v1/subscriptions", {"url": "https://bank.example/\x00"}, ["body", "url"]),
     ("checkpoint", "/v1/subscriptions", {"url": "https://bank.example/a\nb"}, ["body", "url"]),
-    ("checkpoint", "/v1/subscriptions", {"url": "https://x", "watchlist_id": "wl_\x00"}, ["body", "watchlist_id"]),
+    (
+        "checkpoint",
+        "/v1/subscriptions",
+        {"url": "https://x", "watchlist_id": "wl_\x00"},
+        ["body", "watchlist_id"],
+    ),
     ("admin", "/v1/keys", {"role": "auditor", "label": "ops\x00"}, ["body", "label"]),
     ("admin", "/v1/keys", {"role": "auditor", "label": "ops\x7f"}, ["body", "label"]),
     ("admin", "/v1/keys", {"role": "auditor", "label": "ops\ud800"}, ["body", "label"]),
@@ -95,7 +100,12 @@ STORED_TEXTS = [
     ("registrar", "/v1/records", row(subject_id=SUBJECT, summary="a\x00b"), ["body", "summary"]),
     ("subject", "/v1/records/1/objections", {"grounds": "wrong\x00"}, ["body", "grounds"]),
     ("subject", "/v1/records/1/objections", {"grounds": "x", "counsel": "Li\x00"}, ["body", "counsel"]),
-    ("subject", "/v1/records/1/repair-requests", {"evidence": "e\x7f", "commitment": "c"}, ["body", "evidence"]),
+    (
+        "subject",
+        "/v1/records/1/repair-requests",
+        {"evidence": "e\x7f", "commitment": "c"},
+        ["body", "evidence"],
+    ),
     ("registrar", "/v1/records/1/fulfil", {"reason": "paid\x00"}, ["body", "reason"]),
     ("registrar", "/v1/records/1/revoke", {"reason": "error\x00"}, ["body", "reason"]),
 ]
@@ -109,7 +119,9 @@ def test_control_characters_are_refused_in_every_stored_text(
     assert filed.status_code == 201, filed.text
     before = api.counts()
     raw = json.dumps(body).encode()  # escaped as JSON, so a lone surrogate travels as \ud800
-    resp = api.client.post(path, content=raw, headers={**api.headers(role), "Content-Type": "application/json"})
+    resp = api.client.post(
+        path, content=raw, headers={**api.headers(role), "Content-Type": "application/json"}
+    )
     err = _field(problem(resp, 422), loc)
     # (pydantic itself refuses a lone surrogate as "unable to parse raw data as a unicode string")
     assert any(w in err["reason"] for w in ("control character", "surrogate", "unicode")), err
@@ -132,7 +144,7 @@ def test_prose_keeps_tab_and_newline(api: Api) -> None:
 
 @pytest.mark.parametrize("number", ["1e999", "-1e999", "NaN", "Infinity", "1e400", str(2**64)])
 def test_non_finite_numbers_in_a_body_field_are_422(api: Api, number: str) -> None:
-    raw = '{"name": %s}' % number
+    raw = '{"name": ' + number + "}"
     resp = api.client.post(
         "/v1/watchlists",
         content=raw.encode(),
