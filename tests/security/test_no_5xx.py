@@ -191,3 +191,20 @@ def test_openapi_documents_problems_for_every_422_and_the_400(api: Api) -> None:
                 assert "422" in op["responses"], (method, path)
                 seen += 1
     assert seen > 20
+
+
+@pytest.mark.parametrize("until", ["9999-12-31", "0001-01-01", "3000-01-01"])
+def test_a_correction_past_the_registry_dates_is_422(api: Api, until: str) -> None:
+    # An upheld objection correcting effective_until to 9999-12-31 overflowed the end-of-day arithmetic.
+    filed = api.client.post("/v1/records", json=row(subject_id=SUBJECT), headers=api.headers("registrar"))
+    assert filed.status_code == 201, filed.text
+    obj = api.client.post(
+        "/v1/records/1/objections", json={"grounds": "wrong"}, headers=api.headers("subject")
+    )
+    assert obj.status_code == 201, obj.text
+    resp = api.client.post(
+        f"/v1/objections/{obj.json()['id']}/decision",
+        json={"outcome": "upheld", "reason": "shorter", "correction": {"effective_until": until}},
+        headers=api.headers("registrar"),
+    )
+    assert "range" in _field(problem(resp, 422), ["body", "correction.effective_until"])["reason"]
