@@ -238,8 +238,13 @@ def _validation(exc: RequestValidationError) -> ApiError:
     errs = []
     for e in exc.errors()[:100]:
         if e.get("type") == "json_invalid":  # FastAPI locates a syntax error by offset, under "body"
-            why = (e.get("ctx") or {}).get("error", "")
-            errs.append(field_error(["body"], None, f"not valid JSON: {why}".rstrip(": ")))
+            why = (e.get("ctx") or {}).get("error", "") or "cannot be decoded"
+            at = e.get("loc", ())[1:2]
+            errs.append(
+                field_error(
+                    ["body"], None, f"not valid JSON: {why}" + (f" (at character {at[0]})" if at else "")
+                )
+            )
             continue
         loc = [p if isinstance(p, (str, int)) else str(p) for p in e.get("loc", ())]
         errs.append(field_error(loc, e.get("input"), str(e.get("msg", "invalid"))))

@@ -6,7 +6,7 @@ comes back as a 500. Each refusal is a 422 naming the field, the value and the r
     PlainText / FreeText     text without control characters (FreeText, for prose, allows tab and newline)
     text_problem(value)      why a text is refused, or None (the one rule both types and query checks apply)
     plain_query(value, loc)  the rule for a query parameter checked by hand
-    RowId, Seq               integers that fit the store's 64-bit columns (ids from 1, sequence numbers from 0)
+    MAX_ID                   the largest id, sequence number or cursor (declared as ``le=`` by the routes)
     bounded(n, loc)          the same bound for an integer parsed by hand (a cursor)
     instant(value, loc)      an ISO 8601 date or instant, as UTC, inside the registry's range of dates
 
@@ -23,7 +23,7 @@ import datetime as dt
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator
 from pydantic_core import PydanticCustomError
 
 from ..registry import day_end, day_start, parse_instant
@@ -35,8 +35,6 @@ __all__ = [
     "MAX_ID",
     "FreeText",
     "PlainText",
-    "RowId",
-    "Seq",
     "bounded",
     "instant",
     "plain_query",
@@ -46,8 +44,6 @@ __all__ = [
 # Ids and sequence numbers are BIGINT on PostgreSQL and INTEGER (signed 64-bit) on SQLite; 2**62 leaves room
 # for the arithmetic of a cursor (``after + 1``) and is more than the store will ever hold.
 MAX_ID = 2**62
-RowId = Annotated[int, Field(ge=1, le=MAX_ID)]
-Seq = Annotated[int, Field(ge=0, le=MAX_ID)]
 
 _LINE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
 _PROSE = re.compile(r"[\x00-\x08\x0b-\x1f\x7f\ud800-\udfff]")
