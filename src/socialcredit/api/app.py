@@ -115,7 +115,7 @@ def create_app(
                 doc = model.model_json_schema(ref_template="#/components/schemas/{model}")
                 comps.update(doc.pop("$defs", {}))
                 comps[model.__name__] = doc
-            app.openapi_schema = schema
+            app.openapi_schema = errors.document_problems(schema)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

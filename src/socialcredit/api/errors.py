@@ -3,9 +3,11 @@
 ::
 
     ApiError                      a problem with an HTTP status, a type slug and a title
+    ├── BadRequest (400)          the body cannot be parsed at all (e.g. JSON nested too deeply)
     ├── Unauthorized (401)        no token, or a tampered / unknown / expired / revoked one
     ├── Forbidden (403)           the key's role or scope does not reach this
     ├── NotFoundProblem (404)     no such resource (or none this key may see)
+    ├── MethodNotAllowed (405)    the path exists, the method does not (``Allow`` lists those that do)
     ├── ConflictProblem (409)     the change contradicts the record's state
     ├── PayloadTooLarge (413)     the body is larger than the endpoint accepts
     ├── Invalid (422)             bad input; ``errors`` lists each field path, value and reason
@@ -21,6 +23,7 @@ trace goes to the server log, never to the client).
 from __future__ import annotations
 
 import logging
+import math
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -30,6 +33,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..engine import UnknownAction
 from ..identifiers import IdentifierError
@@ -39,15 +43,18 @@ __all__ = [
     "DOMAIN_ERRORS",
     "PROBLEM",
     "ApiError",
+    "BadRequest",
     "ConflictProblem",
     "FieldError",
     "Forbidden",
     "Invalid",
+    "MethodNotAllowed",
     "NotFoundProblem",
     "PayloadTooLarge",
     "RateLimited",
     "Unauthorized",
     "Unavailable",
+    "document_problems",
     "field_error",
     "install",
     "plain_text",
@@ -76,6 +83,10 @@ class ApiError(Exception):
         self.headers = headers
 
 
+class BadRequest(ApiError):
+    status, slug, title = 400, "bad-request", "Malformed request"
+
+
 class Unauthorized(ApiError):
     status, slug, title = 401, "unauthorized", "Authentication required"
 
@@ -89,6 +100,10 @@ class Forbidden(ApiError):
 
 class NotFoundProblem(ApiError):
     status, slug, title = 404, "not-found", "Not found"
+
+
+class MethodNotAllowed(ApiError):
+    status, slug, title = 405, "method-not-allowed", "Method not allowed"
 
 
 class ConflictProblem(ApiError):
@@ -112,7 +127,15 @@ class Unavailable(ApiError):
 
 
 def field_error(loc: list[str | int], value: Any, reason: str) -> FieldError:
-    shown = value if isinstance(value, (int, float, bool)) or value is None else str(value)[:200]
+    if isinstance(value, float) and not math.isfinite(value):
+        shown: Any = str(value)  # 1e999 parses as inf; JSON has no inf or nan to answer it with
+    elif isinstance(value, int) and not isinstance(value, bool) and not -(2**63) <= value < 2**63:
+        # A huge integer is shown as text, clipped like any text (past 4300 digits Python will not print it).
+        shown = (
+            str(value)[:200] if value.bit_length() < 14_000 else f"an integer of {value.bit_length()} bits"
+        )
+    else:
+        shown = value if isinstance(value, (int, float, bool)) or value is None else str(value)[:200]
     if isinstance(shown, str) and not shown.isascii():
         # A lone surrogate (from a JSON escape) cannot be encoded in the response: show it escaped.
         shown = shown.encode("utf-8", "backslashreplace").decode("utf-8")
@@ -125,13 +148,12 @@ def field_error(loc: list[str | int], value: Any, reason: str) -> FieldError:
 
 
 def plain_text(value: str | None, loc: list[str | int]) -> str | None:
-    """``value`` unless it holds control characters (meaningless in a search; NUL breaks PostgreSQL)."""
-    if value is not None and any(ord(c) < 32 or ord(c) == 127 for c in value):
-        raise Invalid(
-            f"{'.'.join(str(p) for p in loc)}: contains control characters",
-            [field_error(loc, value, "contains control characters")],
-        )
-    return value
+    """``value`` unless it holds control characters or a lone surrogate: :func:`.inputs.plain_query`."""
+    from .inputs import (
+        plain_query,
+    )  # the rule lives with the other input validators (which import this module)
+
+    return plain_query(value, loc)
 
 
 def _row_invalid(exc: RowInvalid) -> ApiError:
@@ -154,10 +176,11 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ApiError]] = {
 
 
 _DESCRIPTIONS = {
-    400: "Malformed request",
+    400: "Malformed body: it cannot be decoded at all (e.g. JSON nested too deeply); syntax errors are 422",
     401: "No API key, or a tampered, unknown, expired or revoked one",
     403: "The key's role or scope does not allow this",
     404: "Not found (or not visible to this key)",
+    405: "Method not allowed on this path; `Allow` lists the methods that are",
     409: "Conflicts with the record's current state",
     413: "Request body too large",
     422: "Invalid input: `errors` lists each field path, value and reason",
@@ -170,6 +193,31 @@ def responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI documentation of the problem responses an endpoint can give."""
     ref = {"$ref": "#/components/schemas/Problem"}
     return {c: {"description": _DESCRIPTIONS[c], "content": {PROBLEM: {"schema": ref}}} for c in codes}
+
+
+_HTTP_METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
+
+
+def document_problems(schema: dict[str, Any]) -> dict[str, Any]:
+    """The OpenAPI document with every error response as problem+json: FastAPI's own 422 (``application/json``,
+    HTTPValidationError) is replaced by the :class:`Problem` it really is, and each operation that takes a
+    body documents the 400 for a body that cannot be parsed."""
+    for item in schema.get("paths", {}).values():
+        for method, op in item.items():
+            if method not in _HTTP_METHODS:
+                continue
+            answers = op.setdefault("responses", {})
+            if op.get("requestBody") or op.get("parameters") or "422" in answers:
+                answers["422"] = responses(422)[422]
+            if op.get("requestBody"):
+                answers.setdefault("400", responses(400)[400])
+            for code, answer in answers.items():
+                if code[:1] in "45" and code in {str(c) for c in _DESCRIPTIONS}:
+                    answer["content"] = responses(int(code))[int(code)]["content"]
+    comps = schema.get("components", {}).get("schemas", {})
+    for unused in ("HTTPValidationError", "ValidationError"):
+        comps.pop(unused, None)
+    return schema
 
 
 def problem_response(request: Request | None, err: ApiError) -> JSONResponse:
@@ -189,6 +237,15 @@ def problem_response(request: Request | None, err: ApiError) -> JSONResponse:
 def _validation(exc: RequestValidationError) -> ApiError:
     errs = []
     for e in exc.errors()[:100]:
+        if e.get("type") == "json_invalid":  # FastAPI locates a syntax error by offset, under "body"
+            why = (e.get("ctx") or {}).get("error", "") or "cannot be decoded"
+            at = e.get("loc", ())[1:2]
+            errs.append(
+                field_error(
+                    ["body"], None, f"not valid JSON: {why}" + (f" (at character {at[0]})" if at else "")
+                )
+            )
+            continue
         loc = [p if isinstance(p, (str, int)) else str(p) for p in e.get("loc", ())]
         errs.append(field_error(loc, e.get("input"), str(e.get("msg", "invalid"))))
     where = ", ".join(".".join(str(p) for p in f["loc"]) for f in errs[:5])
@@ -197,21 +254,39 @@ def _validation(exc: RequestValidationError) -> ApiError:
 
 def _http(exc: StarletteHTTPException) -> ApiError:
     classes: dict[int, type[ApiError]] = {
-        401: Unauthorized,
         403: Forbidden,
         404: NotFoundProblem,
+        405: MethodNotAllowed,
         409: ConflictProblem,
         413: PayloadTooLarge,
         422: Invalid,
     }
     if exc.status_code == 401:
         return Unauthorized(str(exc.detail))
+    if exc.status_code == 400:
+        # FastAPI's answer to a body it cannot decode (RecursionError on deep nesting, a broken form).
+        return BadRequest("the request body could not be parsed (malformed, or nested too deeply)")
     cls = classes.get(exc.status_code)
-    if cls is not None:
-        return cls(str(exc.detail))
-    err = ApiError(str(exc.detail))
-    err.status, err.slug, err.title = exc.status_code, f"http-{exc.status_code}", str(exc.detail)
+    if exc.status_code == 405 and exc.headers and "Allow" in exc.headers:
+        err: ApiError = MethodNotAllowed(f"this path answers only {exc.headers['Allow']}")
+    elif cls is not None:
+        err = cls(str(exc.detail))
+    else:
+        err = ApiError(str(exc.detail))
+        err.status, err.slug, err.title = exc.status_code, f"http-{exc.status_code}", str(exc.detail)
+    err.headers = dict(exc.headers) if exc.headers else None  # a 405 carries Allow (RFC 9110 section 15.5.6)
     return err
+
+
+def _allowed(request: Request) -> str:
+    """Every method some route answers on this request's path (a route fully matches with that method)."""
+    routes = request.app.router.routes
+    allowed = [
+        m
+        for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+        if any(r.matches({**request.scope, "method": m})[0] == Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
 
 
 def install(app: FastAPI) -> None:
@@ -233,6 +308,9 @@ def install(app: FastAPI) -> None:
 
     async def on_http(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 405:
+            # Starlette's Allow names the methods of the first route on the path; the path may have more.
+            exc.headers = {**(exc.headers or {}), "Allow": _allowed(request)}
         return problem_response(request, _http(exc))
 
     async def on_any(request: Request, exc: Exception) -> JSONResponse:

@@ -1,8 +1,9 @@
 """Request and response schemas, one family per entity; each class says in one line what it is for.
 
 Request bodies forbid unknown fields (a misspelt field is a 422 naming it, never silently ignored) and bound
-every string, so no input is larger than the store accepts. Responses are documented here so that
-/openapi.json says exactly what each audience receives.
+every string, so no input is larger than the store accepts. Every text field is :data:`.inputs.PlainText` (no
+control characters) or, for prose, :data:`.inputs.FreeText` (tab and newline allowed). Responses are
+documented here so that /openapi.json says exactly what each audience receives.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from .inputs import FreeText, PlainText
 
 __all__ = [
     "MAX_BATCH",
@@ -52,45 +55,45 @@ class _In(BaseModel):
 class RecordCreate(_In):
     """One import row (DESIGN.md section 3) filed by a registrar, checked against the catalogue."""
 
-    external_id: str = Field(
+    external_id: PlainText = Field(
         max_length=200, description="The authority's own reference; with authority, the key."
     )
-    authority: str = Field(max_length=64, description="Must be the key's own authority.")
-    category: str = Field(max_length=120)
-    subject_id: str = Field(max_length=64, examples=["110105198001010115"])
-    subject_name: str = Field(max_length=300)
-    decision_no: str = Field(max_length=200)
-    decided_on: str = Field(max_length=10, description="YYYY-MM-DD", examples=["2025-06-01"])
-    effective_from: str | None = Field(default=None, max_length=10)
-    effective_until: str | None = Field(default=None, max_length=10)
-    legal_basis: str | None = _Text
-    summary: str | None = _Text
-    legal_representative_id: str | None = Field(default=None, max_length=64)
-    legal_representative_name: str | None = Field(default=None, max_length=300)
-    actual_controller_id: str | None = Field(default=None, max_length=64)
-    actual_controller_name: str | None = Field(default=None, max_length=300)
+    authority: PlainText = Field(max_length=64, description="Must be the key's own authority.")
+    category: PlainText = Field(max_length=120)
+    subject_id: PlainText = Field(max_length=64, examples=["110105198001010115"])
+    subject_name: PlainText = Field(max_length=300)
+    decision_no: PlainText = Field(max_length=200)
+    decided_on: PlainText = Field(max_length=10, description="YYYY-MM-DD", examples=["2025-06-01"])
+    effective_from: PlainText | None = Field(default=None, max_length=10)
+    effective_until: PlainText | None = Field(default=None, max_length=10)
+    legal_basis: FreeText | None = _Text
+    summary: FreeText | None = _Text
+    legal_representative_id: PlainText | None = Field(default=None, max_length=64)
+    legal_representative_name: PlainText | None = Field(default=None, max_length=300)
+    actual_controller_id: PlainText | None = Field(default=None, max_length=64)
+    actual_controller_name: PlainText | None = Field(default=None, max_length=300)
 
 
 class RecordAmend(_In):
     """The fields of a record to change; the key fields (authority, external_id, subject, category) cannot."""
 
-    subject_name: str | None = Field(default=None, max_length=300)
-    decision_no: str | None = Field(default=None, max_length=200)
-    decided_on: str | None = Field(default=None, max_length=10)
-    effective_from: str | None = Field(default=None, max_length=10)
-    effective_until: str | None = Field(default=None, max_length=10)
-    legal_basis: str | None = _Text
-    summary: str | None = _Text
-    legal_representative_id: str | None = Field(default=None, max_length=64)
-    legal_representative_name: str | None = Field(default=None, max_length=300)
-    actual_controller_id: str | None = Field(default=None, max_length=64)
-    actual_controller_name: str | None = Field(default=None, max_length=300)
+    subject_name: PlainText | None = Field(default=None, max_length=300)
+    decision_no: PlainText | None = Field(default=None, max_length=200)
+    decided_on: PlainText | None = Field(default=None, max_length=10)
+    effective_from: PlainText | None = Field(default=None, max_length=10)
+    effective_until: PlainText | None = Field(default=None, max_length=10)
+    legal_basis: FreeText | None = _Text
+    summary: FreeText | None = _Text
+    legal_representative_id: PlainText | None = Field(default=None, max_length=64)
+    legal_representative_name: PlainText | None = Field(default=None, max_length=300)
+    actual_controller_id: PlainText | None = Field(default=None, max_length=64)
+    actual_controller_name: PlainText | None = Field(default=None, max_length=300)
 
 
 class RevokeBody(_In):
     """Why a record is revoked; kept in the event log."""
 
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: FreeText = Field(min_length=1, max_length=2000)
 
 
 class RecordOut(BaseModel):
@@ -134,6 +137,8 @@ class RecordWritten(RecordOut):
 class CheckQuery(_In):
     """One check: may this subject do this action (at this instant, as known then)?"""
 
+    # Plain str, not PlainText, in the check bodies: they are parsed on the hot path, and each field is read by
+    # a parser that refuses control characters anyway (identifier, catalogue action, instant).
     subject: str = Field(max_length=64, examples=["110105198001010115"])
     action: str = Field(max_length=120, examples=["transport.air.ticket"])
     at: str | None = Field(default=None, max_length=40, description="ISO 8601 instant; default now.")
@@ -298,11 +303,13 @@ class KeyCreate(_In):
     """A new API key: one role and that role's scope."""
 
     role: Literal["registrar", "checkpoint", "subject", "auditor", "admin"]
-    authority: str | None = Field(default=None, max_length=64)
-    actions: list[str] = Field(default_factory=list, max_length=100)
-    subject: str | None = Field(default=None, max_length=64)
-    expires_in: str | None = Field(default=None, max_length=8, description="12h, 90d or 4w", examples=["90d"])
-    label: str = Field(default="", max_length=200)
+    authority: PlainText | None = Field(default=None, max_length=64)
+    actions: list[PlainText] = Field(default_factory=list, max_length=100)
+    subject: PlainText | None = Field(default=None, max_length=64)
+    expires_in: PlainText | None = Field(
+        default=None, max_length=8, description="12h, 90d or 4w", examples=["90d"]
+    )
+    label: PlainText = Field(default="", max_length=200)
 
 
 class KeyOut(BaseModel):

@@ -30,8 +30,15 @@ DELIVERY_STATUSES = ("pending", "delivered", "dead")
 
 def _check_url(url: str) -> str:
     url = (url or "").strip()
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
+    if any(c <= " " or c == "\x7f" or "\ud800" <= c <= "\udfff" for c in url):
+        # A URL holds no spaces or control characters (RFC 3986); NUL is not even storable on PostgreSQL.
+        raise FeedInvalid("url", url[:200], "a URL may not contain spaces or control characters")
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname
+    except ValueError:  # e.g. an unclosed IPv6 bracket, or a netloc that NFKC normalisation changes
+        host = None
+    if not host or parts.scheme not in ("http", "https"):
         raise FeedInvalid("url", url, "an absolute http:// or https:// URL")
     if len(url) > 2000:
         raise FeedInvalid("url", url[:60], "at most 2000 characters")

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 
 from ..catalogue import Catalogue
 from ..registry import Conflict, NotFound, RecordState, apply_event, load_state
+from ..registry.rows import DATE_RANGE
 from ..registry.state import day_end
 from ..registry.writer import write_lock
 from ..store.tables import objections, records
@@ -171,6 +172,12 @@ def _correction(value: dict[str, Any], state: RecordState) -> dict[str, Any]:
                 day = dt.date.fromisoformat(str(v))
             except ValueError:
                 raise ProcessInvalid("correction.effective_until", v, "not a date YYYY-MM-DD") from None
+            if not DATE_RANGE[0] <= day <= DATE_RANGE[1]:  # 9999-12-31 overflowed day_end: a 500
+                raise ProcessInvalid(
+                    "correction.effective_until",
+                    v,
+                    f"out of range: expected {DATE_RANGE[0]} to {DATE_RANGE[1]}",
+                )
             until = day_end(day)
             if until <= state.effective_from:
                 raise ProcessInvalid("correction.effective_until", v, "not after the record's effective_from")

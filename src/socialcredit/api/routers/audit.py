@@ -4,7 +4,6 @@ An auditor's own queries are audited too (whoever reads the log is in it)."""
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -12,10 +11,10 @@ from starlette.concurrency import run_in_threadpool
 
 from ... import audit
 from ...audit import AuditEntry
-from ...registry import parse_instant
 from ..budget import masked_identifier
 from ..deps import AuditorKey, StateDep, utcnow
-from ..errors import Invalid, field_error, plain_text, responses
+from ..errors import responses
+from ..inputs import MAX_ID, instant, plain_query
 from ..schemas import AuditPage, VerifyOut
 
 __all__ = ["router"]
@@ -23,34 +22,22 @@ __all__ = ["router"]
 router = APIRouter(prefix="/v1/audit", tags=["audit"])
 
 
-def _instant(value: str | None, name: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError:
-        raise Invalid(
-            f"{name}: not an ISO 8601 instant",
-            [field_error(["query", name], value, "expected an ISO 8601 date or date-time")],
-        ) from None
-
-
 @router.get("", response_model=AuditPage, responses=responses(401, 403, 422))
 async def audit_entries(
     key: AuditorKey,
     state: StateDep,
-    after: Annotated[int, Query(ge=0, le=2**62, description="Entries after this sequence number.")] = 0,
+    after: Annotated[int, Query(ge=0, le=MAX_ID, description="Entries after this sequence number.")] = 0,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     actor: Annotated[str | None, Query(max_length=64, description="A key id, `public` or `cli`.")] = None,
     action: Annotated[str | None, Query(max_length=64, examples=["checks.single"])] = None,
     target: Annotated[str | None, Query(max_length=64, description="Substring, e.g. a subject id.")] = None,
-    since: Annotated[str | None, Query(max_length=40)] = None,
-    until: Annotated[str | None, Query(max_length=40)] = None,
+    since: Annotated[str | None, Query(max_length=40, description="ISO 8601 date or instant.")] = None,
+    until: Annotated[str | None, Query(max_length=40, description="ISO 8601 date or instant.")] = None,
 ) -> Any:
     """Entries oldest first, filtered by actor, action, target substring and time."""
     for name, value in (("actor", actor), ("action", action), ("target", target)):
-        plain_text(value, ["query", name])
-    t0, t1 = _instant(since, "since"), _instant(until, "until")
+        plain_query(value, ["query", name])
+    t0, t1 = instant(since, ["query", "since"]), instant(until, ["query", "until"])
     now = utcnow()
     # Public lookups name a person's identifier by its keyed hash (decision 0308): look for that too.
     looked_up = masked_identifier(target, state.settings.allowlisted_codes()) if target else None

@@ -34,6 +34,7 @@ from ...feed import (
 from ...keys import ApiKey
 from ..deps import StateDep, XPurpose, purpose_for, require, utcnow
 from ..errors import ApiError, Invalid, field_error, responses
+from ..inputs import PlainText, bounded
 from ..state import AppState
 from .process import translate
 
@@ -72,7 +73,8 @@ async def feed(
     ] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     watchlist: Annotated[
-        str | None, Query(max_length=32, description="Only events about its members.")
+        str | None,
+        Query(max_length=32, pattern=r"^wl_[0-9a-f]+$", description="Only events about its members."),
     ] = None,
 ) -> Any:
     """Lifecycle events after ``after``, in commit order; resume with ``next_cursor``."""
@@ -81,6 +83,7 @@ async def feed(
         start = parse_cursor(after)
     except FeedInvalid as exc:
         raise Invalid(str(exc), [field_error(["query", "after"], after, exc.reason)]) from None
+    bounded(start, ["query", "after"])  # a cursor past 64 bits overflows the store's integer
 
     def job() -> dict[str, Any]:
         with state.db.engine.connect() as conn:
@@ -107,11 +110,13 @@ async def feed(
 
 class SubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    url: str = Field(min_length=1, max_length=2000, examples=["https://bank.example/hooks/credit"])
-    watchlist_id: str | None = Field(
+    url: PlainText = Field(min_length=1, max_length=2000, examples=["https://bank.example/hooks/credit"])
+    watchlist_id: PlainText | None = Field(
         default=None, max_length=32, description="Only events about its members."
     )
-    types: list[str] = Field(default_factory=list, max_length=20, description="Event types; empty: all.")
+    types: list[PlainText] = Field(
+        default_factory=list, max_length=20, description="Event types; empty: all."
+    )
     from_start: bool = Field(default=False, description="Deliver the whole outbox, not only what comes next.")
 
 
@@ -186,7 +191,7 @@ async def redeliver_dead(sub_id: SubId, key: OwnerKey, state: StateDep) -> Any:
 
 class WatchlistIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: PlainText = Field(min_length=1, max_length=200)
 
 
 class MembersIn(BaseModel):

@@ -26,6 +26,7 @@ from ...keys import ApiKey
 from ...registry import Conflict, NotFound, load_state
 from ..deps import AnyKey, RegistrarKey, StateDep, utcnow
 from ..errors import ApiError, ConflictProblem, Forbidden, Invalid, NotFoundProblem, field_error, responses
+from ..inputs import FreeText, PlainText
 from ..state import AppState
 
 __all__ = ["router", "translate"]
@@ -102,33 +103,35 @@ class _Body(BaseModel):
 
 
 class ObjectionIn(_Body):
-    grounds: str = Field(min_length=1, max_length=10_000, description="Why the record is wrong.")
-    counsel: str | None = Field(default=None, max_length=300, description="Counsel filing for the subject.")
+    grounds: FreeText = Field(min_length=1, max_length=10_000, description="Why the record is wrong.")
+    counsel: PlainText | None = Field(
+        default=None, max_length=300, description="Counsel filing for the subject."
+    )
 
 
 class DecisionIn(_Body):
     outcome: Literal["upheld", "rejected"]
-    reason: str = Field(min_length=1, max_length=10_000, description="The reasons, required either way.")
+    reason: FreeText = Field(min_length=1, max_length=10_000, description="The reasons, required either way.")
     revoke: bool = Field(default=False, description="Upheld: revoke the record.")
-    correction: dict[str, str] | None = Field(
+    correction: dict[PlainText, FreeText] | None = Field(
         default=None, description=f"Upheld: fields to correct, among {', '.join(process.CORRECTABLE)}."
     )
 
 
 class RepairIn(_Body):
-    evidence: str = Field(
+    evidence: FreeText = Field(
         min_length=1, max_length=10_000, description="Conduct corrected, obligations performed."
     )
-    commitment: str = Field(min_length=1, max_length=10_000, description="The public credit commitment.")
+    commitment: FreeText = Field(min_length=1, max_length=10_000, description="The public credit commitment.")
 
 
 class RepairDecisionIn(_Body):
     approve: bool
-    reason: str = Field(min_length=1, max_length=10_000)
+    reason: FreeText = Field(min_length=1, max_length=10_000)
 
 
 class FulfilIn(_Body):
-    reason: str = Field(min_length=1, max_length=10_000, description="How the obligation was performed.")
+    reason: FreeText = Field(min_length=1, max_length=10_000, description="How the obligation was performed.")
 
 
 @router.post("/records/{record_id}/objections", status_code=201, responses=responses(401, 403, 404, 409, 422))

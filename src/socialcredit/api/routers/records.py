@@ -18,6 +18,7 @@ from ...keys import ApiKey
 from ...registry import NotFound, RecordState, check_row, file_batch, load_state, revoke
 from ..deps import ReaderKey, RegistrarKey, StateDep, XPurpose, purpose_for, utcnow
 from ..errors import DOMAIN_ERRORS, ApiError, Forbidden, NotFoundProblem, responses
+from ..inputs import MAX_ID
 from ..schemas import RecordAmend, RecordCreate, RecordOut, RecordWritten, RevokeBody
 from ..state import AppState
 from ..views import record_out, record_visible, row_of
@@ -26,7 +27,7 @@ __all__ = ["RecordId", "refuse", "router"]
 
 router = APIRouter(prefix="/v1/records", tags=["records"])
 
-RecordId = Annotated[int, Path(ge=1, le=2**62, description="The record's id.", examples=[1])]
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="The record's id.", examples=[1])]
 
 
 def actor(key: ApiKey) -> str:
