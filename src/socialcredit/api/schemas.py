@@ -192,7 +192,8 @@ class FullReason(CheckpointReason):
 
 
 class FullDecision(BaseModel):
-    """The whole Decision (DESIGN.md section 3), for registrars."""
+    """The whole Decision (DESIGN.md section 3), for registrars: reasons from the key's own authority's
+    records as FullReason, reasons from other authorities' records as a checkpoint sees them."""
 
     subject: str
     known: bool
@@ -200,7 +201,7 @@ class FullDecision(BaseModel):
     as_of: str
     allowed: bool
     effects: list[str]
-    reasons: list[FullReason]
+    reasons: list[FullReason | CheckpointReason]
     catalogue_version: str
     notes: list[str]
     reference: int | None = None
