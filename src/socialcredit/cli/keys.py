@@ -10,7 +10,7 @@ from rich.table import Table
 
 from .. import audit
 from ..audit import AuditEntry
-from ..keys import KeyInvalid, create_key, list_keys, parse_duration, revoke_key
+from ..keys import KeyInvalid, create_key, creation_entry, list_keys, parse_duration, revoke_key
 from .common import console, fail, open_catalogue, open_db, utcnow
 
 __all__ = ["register"]
@@ -26,7 +26,8 @@ def create(
         list[str] | None,
         typer.Option(
             "--actions",
-            help="Checkpoint: action patterns in scope (repeat; transport.air covers transport.air.*).",
+            help="Checkpoint: actions in scope (repeat; transport.air covers transport.air.*, and "
+            "transport.air.* is accepted as transport.air).",
         ),
     ] = None,
     subject: Annotated[str | None, typer.Option(help="Subject: the identifier of its own file.")] = None,
@@ -55,9 +56,7 @@ def create(
                 expires_at=expires_at,
                 label=label,
             )
-            audit.append(
-                conn, [AuditEntry("cli", "admin", "keys.create", f"key:{key.id}", f"created {role}")], now
-            )
+            audit.append(conn, [creation_entry("cli", "admin", key)], now)
     except KeyInvalid as exc:
         fail(f"--{exc.field}: {exc.value!r}: {exc.reason}")
     if as_json:

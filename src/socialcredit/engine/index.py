@@ -152,8 +152,9 @@ class Index:
                 continue
             rule = self.rules.by_key.get((category, via))
             if rule is not None:
-                yield person, Entry(
-                    rid, rule, start, until, pauses, None if via == "subject" else subject, authority
+                yield (
+                    person,
+                    Entry(rid, rule, start, until, pauses, None if via == "subject" else subject, authority),
                 )
 
     def _put(self, subject: str, entry: Entry) -> None:

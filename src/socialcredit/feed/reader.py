@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, func, select
 
 from ..registry.writer import feed_payload
@@ -53,6 +54,18 @@ class FeedEvent:
         """The JSON body as delivered, derived when first asked for: a filtered read skips most events."""
         reason, at, state = self.source
         return feed_payload(self.event_id, self.type, reason, at, state)
+
+    @cached_property
+    def about(self) -> tuple[str, str]:
+        """(category, subject) of the event's record, read from its state without building the state: a
+        checkpoint's read decides on these for every row it scans (feed/scope.py)."""
+        st = orjson.loads(self.source[2])
+        return st["category"], st["subject_id"]
+
+    @property
+    def recorded_at(self) -> dt.datetime:
+        at = self.source[1]
+        return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = json.loads(self.payload)

@@ -127,7 +127,9 @@ def _instant(value: str | None, field: str) -> dt.datetime | None:
         return None
     try:
         t = parse_instant(value)
-    except OverflowError:  # 0001-01-01 in China time, 9999-12-31T23:59:59-14:00: outside what a datetime holds
+    except (
+        OverflowError
+    ):  # 0001-01-01 in China time, 9999-12-31T23:59:59-14:00: outside what a datetime holds
         t = None
     except ValueError:
         raise Invalid(
@@ -137,7 +139,11 @@ def _instant(value: str | None, field: str) -> dt.datetime | None:
     if t is None or not EARLIEST <= t < LATEST:
         raise Invalid(
             f"{field}: {value!r} is out of range",
-            [field_error(["body", field], value, "expected an instant from 1900-01-01 to before 9000-01-01 UTC")],
+            [
+                field_error(
+                    ["body", field], value, "expected an instant from 1900-01-01 to before 9000-01-01 UTC"
+                )
+            ],
         )
     return t
 
