@@ -98,6 +98,29 @@ def test_a_registrar_sees_other_authorities_reasons_as_a_checkpoint_does(
     assert mine["reasons"][0]["category"] == "court.judgment_defaulter"
 
 
+def test_a_registrar_reads_no_other_authoritys_record_in_a_note(
+    api: Api, catalogue: Catalogue, filed: dict[str, int]
+) -> None:
+    # Leak: the withheld-benefits note named the black-list record's id and category for any registrar.
+    sta = _key(api, catalogue, "registrar", authority="sta")
+    yesterday = (dt.datetime.now(dt.UTC) - dt.timedelta(days=1)).date().isoformat()  # a one-year grade
+    red = _file(api, sta, authority="sta", category="tax.a_grade", external_id="sta-a-1", subject_id=ORG,
+                subject_name="恒信公司", decided_on=yesterday)  # fmt: skip
+    q = {"subject": ORG, "action": "honour.award"}
+    theirs = api.client.post(
+        "/v1/checks", json=q, headers={"Authorization": f"Bearer {sta}", "X-Purpose": "tax"}
+    )
+    assert theirs.status_code == 200, theirs.text
+    body = theirs.json()
+    # Its red-list reason whole; the court's honour ban as a checkpoint sees it.
+    assert [(r.get("record_id"), r.get("withheld")) for r in body["reasons"]] == [(None, None), (red, True)]
+    assert body["notes"] == ["red-list benefits withheld while a black-list record is in force"]
+    assert str(filed["org"]) not in json.dumps(body["notes"]) and "court." not in theirs.text
+    court = api.client.post("/v1/checks", json=q, headers=api.headers("registrar")).json()
+    assert f"record {filed['org']} (court.judgment_defaulter)" in court["notes"][0]
+    assert [r.get("record_id") for r in court["reasons"]] == [filed["org"], None]  # the tax grade reduced
+
+
 # -- checkpoints -----------------------------------------------------------------------------------------
 
 
