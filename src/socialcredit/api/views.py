@@ -153,8 +153,12 @@ def registrar_decision(d: Decision, authority: str | None, reference: int | None
     authorities' in the checkpoint form (no record id, category or linked subject). Decided per reason from
     the reason's own authority, so no query; a clean decision (most answers) costs one comparison."""
     reasons = d.reasons
-    if all(r.authority == authority for r in reasons) and not d.notes:
-        return full_decision(d, reference)
+    if not d.notes:
+        for r in reasons:
+            if r.authority != authority:
+                break
+        else:
+            return full_decision(d, reference)
     out = d.to_dict()
     out["reasons"] = [r.to_dict() if r.authority == authority else checkpoint_reason(r) for r in reasons]
     if d.notes:
