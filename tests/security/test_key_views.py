@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Iterator
 
+import httpx
 import pytest
 from sqlalchemy import select
 from typer.testing import CliRunner
@@ -17,6 +19,7 @@ from typer.testing import CliRunner
 from factories import person_id, row
 from socialcredit.catalogue import Catalogue
 from socialcredit.cli import app
+from socialcredit.feed import HEADER, Dispatcher, verify_signature
 from socialcredit.identifiers import mask
 from socialcredit.keys import KeyInvalid, create_key
 from socialcredit.store import Database
@@ -141,6 +144,35 @@ def test_a_checkpoint_feed_carries_only_events_reaching_its_actions(api: Api, fi
     assert page.json()["next_cursor"] == page.json()["head"]
     full = api.client.get("/v1/feed?limit=1000", headers=api.headers("auditor")).json()["events"]
     assert len(full) == 4
+
+
+def test_a_checkpoint_webhook_gets_what_its_feed_read_gets(api: Api, filed: dict[str, int]) -> None:
+    # Leak: a subscription from the start delivered every event whole to any checkpoint key.
+    hook = {"url": "http://hooks.bank.example/credit", "from_start": True}
+    made = api.client.post("/v1/subscriptions", json=hook, headers=api.headers("checkpoint"))
+    assert made.status_code == 201, made.text
+    bodies: list[bytes] = []
+
+    def endpoint(request: httpx.Request) -> httpx.Response:  # the bank's receiver, in process
+        verify_signature(made.json()["secret"], request.headers[HEADER], request.content, time.time())
+        assert "x-socialcredit-event-type" not in request.headers
+        bodies.append(request.content)
+        return httpx.Response(200)
+
+    client = httpx.Client(transport=httpx.MockTransport(endpoint))
+    d = Dispatcher(api.db.engine, client=client)  # the default catalogue, as the fixture's
+    d.run_once()
+    d.close()
+    events = [json.loads(b) for b in bodies]
+    assert [e["subject_id"] for e in events] == [SUBJECT, ORG]
+    assert not _keys_in(events) & set(FILE_FIELDS) and all(
+        e["actions"] == ["transport.air.ticket"] for e in events
+    )
+    assert not any(OTHER.encode() in b for b in bodies)
+    # Filtering on event types would tell who objects: refused.
+    typed = {**hook, "types": ["objected"]}
+    err = problem(api.client.post("/v1/subscriptions", json=typed, headers=api.headers("checkpoint")), 422)
+    assert err["errors"][0]["loc"] == ["body", "types"]
 
 
 def test_a_checkpoint_watchlist_feed_matches_only_the_record_subject(api: Api, filed: dict[str, int]) -> None:

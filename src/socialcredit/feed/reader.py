@@ -29,6 +29,7 @@ __all__ = [
     "parse_cursor",
     "payload_of",
     "read_after",
+    "state_about",
     "with_event",
 ]
 
@@ -36,6 +37,12 @@ __all__ = [
 EVENT_COLUMNS = (record_events.c.reason, record_events.c.recorded_at, record_events.c.state)
 
 MAX_LIMIT = 1000
+
+
+def state_about(state: str) -> tuple[str, str]:
+    """(category, subject) of an event's stored state, without building the state."""
+    st = orjson.loads(state)
+    return st["category"], st["subject_id"]
 
 
 @dataclass(frozen=True)
@@ -59,8 +66,7 @@ class FeedEvent:
     def about(self) -> tuple[str, str]:
         """(category, subject) of the event's record, read from its state without building the state: a
         checkpoint's read decides on these for every row it scans (feed/scope.py)."""
-        st = orjson.loads(self.source[2])
-        return st["category"], st["subject_id"]
+        return state_about(self.source[2])
 
     @property
     def recorded_at(self) -> dt.datetime:

@@ -9,15 +9,19 @@ authority, status, reason or linked person (a linked person would tell the check
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import Connection
+
 from ..catalogue import covers
 from ..engine.rules import Rules
+from ..keys import get_key
 from .reader import FeedEvent
 
-__all__ = ["Scope", "scope_for"]
+__all__ = ["Scope", "owner_scope", "scope_for"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,13 +41,25 @@ class Scope:
     def event(self, ev: FeedEvent) -> dict[str, Any]:
         """The checkpoint's form of a feed event that :meth:`reaches` this scope."""
         category, subject = ev.about
+        return self.body(ev.seq, ev.event_id, ev.recorded_at, category, subject)
+
+    def body(
+        self, seq: int, event_id: int, recorded_at: dt.datetime, category: str, subject: str
+    ) -> dict[str, Any]:
         return {
-            "cursor": str(ev.seq),
-            "event_id": ev.event_id,
-            "recorded_at": ev.recorded_at.isoformat(),
+            "cursor": str(seq),
+            "event_id": event_id,
+            "recorded_at": recorded_at.isoformat(),
             "subject_id": subject,
             "actions": list(self.actions(category)),
         }
+
+
+def owner_scope(conn: Connection, owner: str, rules: Rules) -> Scope | None:
+    """The scope a subscription's owner reads with: a checkpoint key's; None for an operator's (``--owner``)
+    or an auditor's, who read the full event."""
+    key = get_key(conn, owner)
+    return scope_for(rules, key.actions) if key is not None and key.role == "checkpoint" else None
 
 
 _CACHE: dict[tuple[str, tuple[str, ...]], Scope] = {}

@@ -126,7 +126,18 @@ class SubscriptionIn(BaseModel):
 
 @router.post("/subscriptions", status_code=201, responses=responses(401, 403, 404, 422))
 async def subscribe(body: SubscriptionIn, key: OwnerKey, state: StateDep) -> Any:
-    """A webhook subscription; the answer carries its signing ``secret``, shown only this once."""
+    """A webhook subscription; the answer carries its signing ``secret``, shown only this once. It delivers
+    what a feed read by this key returns (decision 0310), so no event-type filter: filtering on ``objected``
+    would tell who objects."""
+    if body.types:
+        raise Invalid(
+            "types: a checkpoint's events carry no type",
+            [
+                field_error(
+                    ["body", "types"], body.types[:5], "a checkpoint receives every change of its actions"
+                )
+            ],
+        )
     now = utcnow()
 
     def job() -> dict[str, Any]:
