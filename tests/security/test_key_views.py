@@ -239,6 +239,9 @@ def test_the_key_list_masks_subject_ids(api: Api) -> None:
     assert resp.status_code == 200
     assert SUBJECT not in resp.text and OTHER not in resp.text
     assert {k["subject"] for k in resp.json() if k["role"] == "subject"} == {mask(SUBJECT), mask(OTHER)}
+    (sid,) = [k["id"] for k in resp.json() if k["subject"] == mask(OTHER)]
+    revoked = api.client.post(f"/v1/keys/{sid}/revoke", headers=api.headers("admin"))
+    assert revoked.status_code == 200 and revoked.json()["subject"] == mask(OTHER)
 
 
 def test_issuing_a_subject_key_is_audited_and_shown_to_the_subject(api: Api, filed: dict[str, int]) -> None:

@@ -75,7 +75,7 @@ async def revoke(
                 audit.append(
                     conn, [AuditEntry(key.id, key.role, "keys.revoke", f"key:{key_id}", "revoked")], now
                 )
-        return None if done is None else done.to_dict(now)
+        return None if done is None else done.to_dict(now, masked=True)
 
     out = await run_in_threadpool(work)
     if out is None:
