@@ -137,10 +137,11 @@ def test_feed_subscriptions_and_watchlists_belong_to_their_key(api: Api) -> None
     problem(api.client.get("/v1/feed", headers=api.headers("subject")), 403)
     problem(api.client.get("/v1/feed", headers=api.headers("checkpoint", purpose=None)), 422)
     problem(api.client.get("/v1/feed?after=x", headers=api.headers("checkpoint")), 422)
-    rid = _record(api)
+    _record(api)
     _record(api, external_id="(2025)京0105执102号", subject_id=person_id(55))
     page = api.client.get("/v1/feed?limit=1", headers=api.headers("checkpoint")).json()
-    assert [e["record_id"] for e in page["events"]] == [rid] and page["events"][0]["type"] == "filed"
+    # A checkpoint reads its own form of the feed (decision 0310): whose answer changed, never the record.
+    assert [e["subject_id"] for e in page["events"]] == [SUBJECT] and "record_id" not in page["events"][0]
     rest = api.client.get(f"/v1/feed?after={page['next_cursor']}", headers=api.headers("checkpoint")).json()
     assert len(rest["events"]) == 1 and rest["next_cursor"] == rest["head"]
     wl = api.client.post(
@@ -159,7 +160,7 @@ def test_feed_subscriptions_and_watchlists_belong_to_their_key(api: Api) -> None
     only = api.client.get(f"/v1/feed?watchlist={wl['id']}", headers=api.headers("checkpoint")).json()
     assert [e["subject_id"] for e in only["events"]] == [SUBJECT]
     mon = api.client.post(f"/v1/watchlists/{wl['id']}/monitor", headers=api.headers("checkpoint")).json()
-    assert [h["record_id"] for h in mon["new"]] == [rid]
+    assert [h["subject_id"] for h in mon["new"]] == [SUBJECT] and "record_id" not in mon["new"][0]
     hook = {"url": "http://127.0.0.1:9/hook", "watchlist_id": wl["id"]}
     sub = api.client.post("/v1/subscriptions", json=hook, headers=api.headers("checkpoint"))
     assert sub.status_code == 201 and sub.json()["secret"].startswith("whsec_")

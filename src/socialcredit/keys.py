@@ -5,7 +5,8 @@ database gives no usable token; the key id lets a lookup find the row by primary
 in constant time. A key carries one role and that role's scope:
 
 * ``registrar``: ``authority`` (it files, amends and revokes the categories that authority may file);
-* ``checkpoint``: ``actions`` (patterns; ``transport.air`` covers ``transport.air.*``);
+* ``checkpoint``: ``actions`` (patterns; ``transport.air`` covers ``transport.air.*``, and ``transport.air.*``
+  is accepted as that same prefix);
 * ``subject``: ``subject`` (the canonical identifier of its own file);
 * ``auditor`` and ``admin``: no scope.
 """
@@ -24,9 +25,10 @@ from typing import Any, Literal, cast, get_args
 
 from sqlalchemy import Connection, insert, select, update
 
+from .audit import AuditEntry
 from .catalogue import Catalogue, covers
-from .identifiers import IdentifierError, parse
-from .store.tables import api_keys
+from .identifiers import IdentifierError, mask, parse
+from .store.tables import api_keys, audit_log
 
 __all__ = [
     "ROLES",
@@ -36,8 +38,10 @@ __all__ = [
     "Role",
     "authenticate",
     "create_key",
+    "creation_entry",
     "get_key",
     "hash_token",
+    "issued_keys",
     "list_keys",
     "parse_duration",
     "revoke_key",
@@ -88,13 +92,15 @@ class ApiKey:
             return "expired"
         return "active"
 
-    def to_dict(self, now: dt.datetime) -> dict[str, Any]:
+    def to_dict(self, now: dt.datetime, *, masked: bool = False) -> dict[str, Any]:
+        """The key as listed; ``masked`` hides a subject key's identifier as the public sees it (an admin
+        manages keys, it does not read whose file each one opens)."""
         return {
             "id": self.id,
             "role": self.role,
             "authority": self.authority,
             "actions": list(self.actions),
-            "subject": self.subject,
+            "subject": mask(self.subject) if masked and self.subject else self.subject,
             "label": self.label,
             "created_at": self.created_at.isoformat(),
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
@@ -130,6 +136,20 @@ def _from_row(row: Any) -> ApiKey:
     )
 
 
+def _pattern(pattern: str, catalogue: Catalogue) -> str:
+    """A checkpoint's action pattern as stored: an action of the catalogue, which covers itself and every
+    action below it. ``transport.*`` means that prefix and is stored as ``transport``; any other wildcard, or
+    a name that is not an action, is refused (it would be accepted and then match nothing)."""
+    code = pattern[:-2] if pattern.endswith(".*") else pattern
+    if "*" in code:
+        raise KeyInvalid(
+            "actions", pattern, "only a trailing .* is a wildcard (transport.* is the same as transport)"
+        )
+    if code not in catalogue.actions:
+        raise KeyInvalid("actions", pattern, "not an action of the catalogue (see GET /v1/catalogue)")
+    return code
+
+
 def _check_scope(
     role: str, authority: str | None, actions: Sequence[str], subject: str | None, catalogue: Catalogue
 ) -> tuple[Role, str | None, tuple[str, ...], str | None]:
@@ -141,9 +161,7 @@ def _check_scope(
         raise KeyInvalid("authority", authority, "unknown authority")
     if bool(actions) != (role == "checkpoint"):
         raise KeyInvalid("actions", list(actions), "required for a checkpoint key and only for one")
-    for pattern in actions:
-        if not any(covers(pattern, a) or covers(a, pattern) for a in catalogue.actions):
-            raise KeyInvalid("actions", pattern, "matches no action of the catalogue")
+    actions = [_pattern(p, catalogue) for p in actions]
     if (subject is not None) != (role == "subject"):
         raise KeyInvalid("subject", subject, "required for a subject key and only for one")
     canonical = None
@@ -191,6 +209,44 @@ def create_key(
     )
     key = ApiKey(key_id, role_, authority, patterns, canonical, label, now, expires_at, None)
     return key, token
+
+
+def creation_entry(actor: str, actor_role: str, key: ApiKey) -> AuditEntry:
+    """The audit entry of a key's creation. A subject key opens that subject's whole file, so the entry names
+    the subject (``GET /v1/audit?target=<id>`` finds it, and the subject sees it in its own file)."""
+    target = f"key:{key.id}" if key.subject is None else f"key:{key.id} subject:{key.subject}"
+    return AuditEntry(actor, actor_role, "keys.create", target, f"created {key.role}")
+
+
+def issued_keys(conn: Connection, subject: str, now: dt.datetime) -> list[dict[str, Any]]:
+    """The keys to ``subject``'s file: when each was issued, by whom (from the audit log), its label and
+    status. Shown to the subject in its own file."""
+    rows = conn.execute(
+        select(api_keys).where(api_keys.c.subject == subject).order_by(api_keys.c.created_at, api_keys.c.id)
+    ).all()
+    if not rows:
+        return []
+    by: dict[str, str] = {}
+    made = select(audit_log.c.actor, audit_log.c.target).where(
+        audit_log.c.action == "keys.create", audit_log.c.target.like(f"%subject:{subject}")
+    )
+    for actor, target in conn.execute(made):
+        by[target.split(" ", 1)[0].removeprefix("key:")] = actor
+    out = []
+    for r in rows:
+        k = _from_row(r)
+        out.append(
+            {
+                "id": k.id,
+                "label": k.label,
+                "issued_at": k.created_at.isoformat(),
+                "issued_by": by.get(k.id),
+                "expires_at": k.expires_at.isoformat() if k.expires_at else None,
+                "revoked_at": k.revoked_at.isoformat() if k.revoked_at else None,
+                "status": k.status(now),
+            }
+        )
+    return out
 
 
 def get_key(conn: Connection, key_id: str) -> ApiKey | None:

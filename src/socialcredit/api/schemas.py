@@ -197,7 +197,8 @@ class FullReason(CheckpointReason):
 
 
 class FullDecision(BaseModel):
-    """The whole Decision (DESIGN.md section 3), for registrars."""
+    """The whole Decision (DESIGN.md section 3), for registrars: reasons from the key's own authority's
+    records as FullReason, reasons from other authorities' records as a checkpoint sees them."""
 
     subject: str
     known: bool
@@ -205,7 +206,7 @@ class FullDecision(BaseModel):
     as_of: str
     allowed: bool
     effects: list[str]
-    reasons: list[FullReason]
+    reasons: list[FullReason | CheckpointReason]
     catalogue_version: str
     notes: list[str]
     reference: int | None = None
@@ -222,6 +223,18 @@ class BatchAnswer(BaseModel):
 # --- subjects and public ------------------------------------------------------------------------------
 
 
+class FileKey(BaseModel):
+    """A key that opens a subject's file, as its subject sees it (never a token)."""
+
+    id: str
+    label: str
+    issued_at: str
+    issued_by: str | None = Field(description="The issuing key's id, or cli; null if not in the audit log.")
+    expires_at: str | None
+    revoked_at: str | None
+    status: str
+
+
 class SubjectOut(BaseModel):
     """A subject and the records this key may see about it (its own file for a subject key)."""
 
@@ -230,6 +243,9 @@ class SubjectOut(BaseModel):
     name: str
     region: str | None
     records: list[RecordOut]
+    keys: list[FileKey] | None = Field(
+        default=None, description="Subject key only: every key to this file, when and by whom it was issued."
+    )
 
 
 class PublicRecord(BaseModel):

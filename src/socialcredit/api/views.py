@@ -1,6 +1,8 @@
 """What each audience sees of a record or a decision: the data-minimisation rules, in one place.
 
 * registrar and subject: the whole record (the registrar only its own authority's, the subject only its own);
+* registrar's decision: reasons from its own authority's records whole, reasons from other authorities'
+  records in the checkpoint's form (docs/decisions/0310);
 * checkpoint: the decision, and per reason only memorandum, measure, department, effect, legal basis and valid
   until; never a record id, decision number, summary, other subject, or identity detail (docs/decisions/0301);
 * public: records in force of public categories only, with the fields the SPC provisions (art. 6) publish, and
@@ -14,12 +16,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..catalogue import Catalogue
-from ..engine import Decision
+from ..engine import Decision, Reason
 from ..keys import ApiKey
 from ..registry import RecordState, display_status
 from ..registry.state import local_date
 
-__all__ = ["checkpoint_decisions", "full_decision", "public_record", "record_out", "record_visible", "row_of"]
+__all__ = [
+    "checkpoint_decisions",
+    "checkpoint_reason",
+    "full_decision",
+    "public_record",
+    "record_out",
+    "record_visible",
+    "registrar_decision",
+    "row_of",
+]
 
 
 def _iso(v: dt.datetime | None) -> str | None:
@@ -96,14 +107,7 @@ def checkpoint_decisions(
             k = (r.memorandum, r.measure, r.department, r.effect, r.legal_basis, r.valid_until)
             v = reasons.get(k)
             if v is None:
-                v = reasons[k] = {
-                    "memorandum": r.memorandum,
-                    "measure": r.measure,
-                    "department": r.department,
-                    "effect": r.effect,
-                    "legal_basis": r.legal_basis,
-                    "valid_until": _iso(r.valid_until),
-                }
+                v = reasons[k] = checkpoint_reason(r)
             views.append(v)
         as_of = stamps.get(d.as_of)
         if as_of is None:
@@ -123,8 +127,44 @@ def checkpoint_decisions(
     return out
 
 
+def checkpoint_reason(r: Reason) -> dict[str, Any]:
+    """A reason as decision 0301 lets a checkpoint see it: the measure, never the record."""
+    return {
+        "memorandum": r.memorandum,
+        "measure": r.measure,
+        "department": r.department,
+        "effect": r.effect,
+        "legal_basis": r.legal_basis,
+        "valid_until": _iso(r.valid_until),
+    }
+
+
 def full_decision(d: Decision, reference: int | None) -> dict[str, Any]:
     out = d.to_dict()
+    out["reference"] = reference
+    return out
+
+
+_WITHHELD_NOTE = "red-list benefits withheld while a black-list record is in force"
+
+
+def registrar_decision(d: Decision, authority: str | None, reference: int | None) -> dict[str, Any]:
+    """The Decision as a registrar of ``authority`` sees it: its own records' reasons whole, other
+    authorities' in the checkpoint form (no record id, category or linked subject). Decided per reason from
+    the reason's own authority, so no query; a clean decision (most answers) costs one comparison."""
+    reasons = d.reasons
+    if not d.notes:
+        for r in reasons:
+            if r.authority != authority:
+                break
+        else:
+            return full_decision(d, reference)
+    out = d.to_dict()
+    out["reasons"] = [r.to_dict() if r.authority == authority else checkpoint_reason(r) for r in reasons]
+    if d.notes:
+        # The note names the black-list record (id and category); it stays only when that is one of ours.
+        mine = {f"record {r.record_id} ({r.category})" for r in reasons if r.authority == authority}
+        out["notes"] = [n if any(m in n for m in mine) else _WITHHELD_NOTE for n in d.notes]
     out["reference"] = reference
     return out
 

@@ -14,9 +14,10 @@ from typing import Annotated, Any
 import typer
 
 from .. import feed
+from ..engine.rules import compile_rules
 from ..registry import parse_instant
 from ..settings import get_settings
-from .common import EXIT_NOT_FOUND, allowlist, console, err_console, fail, open_db, utcnow
+from .common import EXIT_NOT_FOUND, allowlist, console, err_console, fail, open_catalogue, open_db, utcnow
 
 __all__ = ["register"]
 
@@ -140,7 +141,8 @@ def dispatch_run(
         from ..feed.nats import NatsPublisher
 
         publisher = NatsPublisher(nats_url)
-    d = feed.Dispatcher(open_db().engine, settings, publisher=publisher)
+    rules = compile_rules(open_catalogue())  # checkpoint subscriptions follow their key's scope
+    d = feed.Dispatcher(open_db().engine, settings, publisher=publisher, rules=rules)
     try:
         if once:
             result = d.run_once()

@@ -9,10 +9,11 @@ import typer
 from rich.console import Console
 from sqlalchemy import Connection, select
 
-from ..keys import KeyInvalid, create_key, list_keys, parse_duration, revoke_key
+from .. import audit
+from ..keys import KeyInvalid, create_key, creation_entry, list_keys, parse_duration, revoke_key
 from ..store.tables import api_keys
 from ..timefmt import for_people
-from .common import EXIT_NOT_FOUND, audit_cli, console, fail, open_catalogue, open_db, utcnow
+from .common import EXIT_NOT_FOUND, audit_cli, cli_actor, console, fail, open_catalogue, open_db, utcnow
 
 __all__ = ["register"]
 
@@ -27,7 +28,8 @@ def create(
         list[str] | None,
         typer.Option(
             "--actions",
-            help="Checkpoint: action patterns in scope (repeat; transport.air covers transport.air.*).",
+            help="Checkpoint: actions in scope (repeat; transport.air covers transport.air.*, and "
+            "transport.air.* is accepted as transport.air).",
         ),
     ] = None,
     subject: Annotated[str | None, typer.Option(help="Subject: the identifier of its own file.")] = None,
@@ -56,7 +58,7 @@ def create(
                 expires_at=expires_at,
                 label=label,
             )
-            audit_cli(conn, "keys.create", f"key:{key.id}", f"created {role}", now)
+            audit.append(conn, [creation_entry(cli_actor(), "admin", key)], now)
     except KeyInvalid as exc:
         fail(f"--{exc.field}: {exc.value!r}: {exc.reason}")
     if as_json:

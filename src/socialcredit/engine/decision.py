@@ -8,7 +8,7 @@ basis and when the record stops applying.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 __all__ = ["EFFECT_ORDER", "Decision", "Reason", "UnknownAction", "Via"]
@@ -48,6 +48,9 @@ class Reason:
     via: str  # subject | legal_representative | actual_controller
     via_subject: str | None  # the organisation whose record reaches this person
     withheld: bool = False  # a red-list benefit withheld while a black-list record is in force
+    # The record's filing authority: it decides a registrar's view (api/views.py); not part of the answer, so
+    # not in to_dict, equality or repr.
+    authority: str = field(default="", compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         return {

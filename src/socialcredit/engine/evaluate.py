@@ -100,6 +100,7 @@ def _reason(e: Entry, r: MeasureRef, until: dt.datetime | None, withheld: bool) 
             "via": rule.via,
             "via_subject": e.via_subject,
             "withheld": withheld,
+            "authority": e.authority,
         },
     )
     return reason
@@ -215,6 +216,7 @@ def entries_from_states(states: Iterable[RecordState], subject: str, rules: Rule
                         until,
                         pauses,
                         None if via == "subject" else st.subject_id,
+                        st.authority,
                     )
                 )
     out.sort(key=Entry.key)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
+import sys
 from collections.abc import Iterable, Iterator
 
 from sqlalchemy import Connection, func, or_, select
@@ -43,7 +44,7 @@ def timestamp(value: dt.datetime | None, absent: float = INF) -> float:
 class Entry:
     """One record reaching one subject in one role."""
 
-    __slots__ = ("pauses", "record_id", "rule", "start", "until", "via_subject")
+    __slots__ = ("authority", "pauses", "record_id", "rule", "start", "until", "via_subject")
 
     def __init__(
         self,
@@ -53,6 +54,7 @@ class Entry:
         until: float,
         pauses: tuple[tuple[float, float], ...],
         via_subject: str | None,
+        authority: str = "",
     ) -> None:
         self.record_id = record_id
         self.rule = rule
@@ -60,6 +62,8 @@ class Entry:
         self.until = until
         self.pauses = pauses
         self.via_subject = via_subject
+        # The filing authority: a registrar sees its own records' reasons whole (api/views.py).
+        self.authority = authority
 
     def key(self) -> tuple[int, int]:
         return (self.record_id, _VIA_RANK[self.rule.via])
@@ -80,6 +84,7 @@ class Entry:
             self.until,
             self.pauses,
             self.via_subject,
+            self.authority,
         )
 
     def __repr__(self) -> str:
@@ -132,6 +137,7 @@ class Index:
         start: float,
         until: float,
         pauses: tuple[tuple[float, float], ...],
+        authority: str,
     ) -> Iterator[tuple[str, Entry]]:
         if until <= self.cutoff:
             return
@@ -140,12 +146,16 @@ class Index:
             share.clear()
         start = share.setdefault(start, start)
         until = share.setdefault(until, until)
+        authority = sys.intern(authority)  # a few codes, shared by every entry
         for person, via in ((subject, "subject"), (rep, "legal_representative"), (ctl, "actual_controller")):
             if person is None:
                 continue
             rule = self.rules.by_key.get((category, via))
             if rule is not None:
-                yield person, Entry(rid, rule, start, until, pauses, None if via == "subject" else subject)
+                yield (
+                    person,
+                    Entry(rid, rule, start, until, pauses, None if via == "subject" else subject, authority),
+                )
 
     def _put(self, subject: str, entry: Entry) -> None:
         old = self.entries.get(subject)
@@ -164,6 +174,7 @@ class Index:
         c = records.c
         q = select(
             c.id,
+            c.authority,
             c.category,
             c.subject_id,
             c.legal_representative_id,
@@ -181,13 +192,13 @@ class Index:
             )
         share = self._share
         result = conn.execution_options(yield_per=batch).execute(q)
-        for rid, category, subject, rep, ctl, applies_from, eff_until, ended_at, susp in result:
+        for rid, authority, category, subject, rep, ctl, applies_from, eff_until, ended_at, susp in result:
             until = timestamp(eff_until)
             if ended_at is not None:
                 until = min(until, ended_at.timestamp())
             pauses = _pauses(susp, share)
             for person, entry in self._entries_for(
-                rid, category, subject, rep, ctl, applies_from.timestamp(), until, pauses
+                rid, category, subject, rep, ctl, applies_from.timestamp(), until, pauses, authority
             ):
                 self._put(person, entry)
         known = self.known
@@ -225,6 +236,7 @@ class Index:
                 st.applies_from.timestamp(),
                 until,
                 pauses,
+                st.authority,
             ):
                 add.setdefault(person, []).append(entry)
         changes: dict[str, Value | None] = {}

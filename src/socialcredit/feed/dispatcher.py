@@ -26,10 +26,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
-from sqlalchemy import Engine, insert, select, update
+import orjson
+from sqlalchemy import Connection, Engine, insert, select, update
 
+from ..catalogue import load_catalogue
+from ..engine.rules import Rules, compile_rules
 from ..store.tables import deliveries, outbox, record_events, subscriptions
-from .reader import EVENT_COLUMNS, payload_of
+from .reader import EVENT_COLUMNS, payload_of, state_about
+from .scope import Scope, owner_scope
 from .signing import HEADER, sign
 from .watchlists import members_among
 
@@ -77,13 +81,24 @@ class Dispatcher:
         client: httpx.Client | None = None,
         clock: Callable[[], dt.datetime] = _utcnow,
         publisher: Any = None,
+        rules: Rules | None = None,
     ) -> None:
         self.engine = engine
+        # A checkpoint's subscription gets what its feed read gets (feed/scope.py, decision 0310).
+        self._rules = rules
+        self._scopes: dict[str, Scope | None] = {}
         self.settings = settings or DispatchSettings()
         self.client = client or httpx.Client(timeout=self.settings.timeout)
         self.clock = clock
         self.publisher = publisher  # e.g. a NatsPublisher; anything with publish_pending(engine) -> int
         self._last_expire = 0.0
+
+    def _scope(self, conn: Connection, owner: str) -> Scope | None:
+        if owner not in self._scopes:  # a key's scope never changes
+            if self._rules is None:
+                self._rules = compile_rules(load_catalogue())
+            self._scopes[owner] = owner_scope(conn, owner, self._rules)
+        return self._scopes[owner]
 
     def close(self) -> None:
         self.client.close()
@@ -120,7 +135,21 @@ class Dispatcher:
                 return 0
             types = set(json.loads(sub.types))
             kept = [r for r in rows if not types or r.type in types]
-            if sub.watchlist_id is not None and kept:
+            scope = self._scope(conn, sub.owner)
+            if scope is not None and kept:
+                facts = dict(
+                    conn.execute(
+                        select(outbox.c.seq, record_events.c.state)
+                        .join(record_events, record_events.c.seq == outbox.c.event_seq)
+                        .where(outbox.c.seq.in_([r.seq for r in kept]))
+                    ).all()
+                )
+                about = {seq: state_about(st) for seq, st in facts.items()}
+                kept = [r for r in kept if (about[r.seq][0], "subject") in scope.reach]
+                if sub.watchlist_id is not None and kept:  # the record's subject only, as in a feed read
+                    hit = members_among(conn, sub.watchlist_id, {about[r.seq][1] for r in kept})
+                    kept = [r for r in kept if about[r.seq][1] in hit]
+            elif sub.watchlist_id is not None and kept:
                 ids = {r.seq: json.loads(r.subject_ids) for r in kept}
                 hit = members_among(conn, sub.watchlist_id, (s for v in ids.values() for s in v))
                 kept = [r for r in kept if any(s in hit for s in ids[r.seq])]
@@ -167,6 +196,7 @@ class Dispatcher:
                     *EVENT_COLUMNS,
                     subscriptions.c.url,
                     subscriptions.c.secret,
+                    subscriptions.c.owner,
                 )
                 .join(outbox, outbox.c.seq == deliveries.c.outbox_seq)
                 .join(record_events, record_events.c.seq == outbox.c.event_seq)
@@ -195,12 +225,23 @@ class Dispatcher:
         return result
 
     def _post(self, d: Any) -> tuple[bool, int | None, str | None]:
-        body = payload_of(d).encode()
+        if d.owner in self._scopes:
+            scope = self._scopes[d.owner]
+        else:
+            with self.engine.connect() as conn:
+                scope = self._scope(conn, d.owner)
+        if scope is None:
+            body = payload_of(d).encode()
+        else:
+            category, subject = state_about(d.state)
+            at = d.recorded_at if d.recorded_at.tzinfo else d.recorded_at.replace(tzinfo=dt.UTC)
+            body = orjson.dumps(scope.body(d.event_seq, d.event_id, at.astimezone(dt.UTC), category, subject))
         headers = {
             "Content-Type": "application/json",
             HEADER: sign(d.secret, body, int(time.time())),
             "X-Socialcredit-Event-Id": str(d.event_id),
-            "X-Socialcredit-Event-Type": d.type,
+            # Not for a checkpoint: the type (objected, repaired...) is more than its form of the event carries.
+            **({"X-Socialcredit-Event-Type": d.type} if scope is None else {}),
             "X-Socialcredit-Delivery": str(d.id),
         }
         try:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Engine, insert, or_, select
 
 from ..registry import applies_at, load_state
 from ..store.tables import monitor_hits, monitor_runs, records
+from .scope import Scope
 from .watchlists import get_watchlist, members
 
 __all__ = ["Hit", "MonitorReport", "current_hits", "run_monitor"]
@@ -24,6 +25,9 @@ __all__ = ["Hit", "MonitorReport", "current_hits", "run_monitor"]
 class Hit:
     subject_id: str
     record_id: int
+    # How the record reaches the member (for a checkpoint's view); a hit is the pair above.
+    category: str = field(default="", compare=False)
+    via: str = field(default="", compare=False)
 
 
 @dataclass
@@ -35,6 +39,33 @@ class MonitorReport:
     hits: list[Hit] = field(default_factory=list)
     new: list[Hit] = field(default_factory=list)
     lifted: list[Hit] = field(default_factory=list)
+    before: list[Hit] = field(default_factory=list)  # the previous run's hits
+
+    def as_checkpoint_json(self, scope: Scope) -> dict[str, Any]:
+        """The report as a checkpoint may see it (decision 0310): per member, which of its actions a record
+        reaches now, and which became or stopped being reached since the previous run; never a record id."""
+
+        def reach(hs: list[Hit]) -> dict[str, set[str]]:
+            out: dict[str, set[str]] = {}
+            for h in hs:
+                acts = scope.actions(h.category, h.via)
+                if acts:
+                    out.setdefault(h.subject_id, set()).update(acts)
+            return out
+
+        def enc(by: dict[str, set[str]]) -> list[dict[str, Any]]:
+            return [{"subject_id": s, "actions": sorted(a)} for s, a in sorted(by.items()) if a]
+
+        now, then = reach(self.hits), reach(self.before)
+        return {
+            "run_id": self.run_id,
+            "watchlist_id": self.watchlist_id,
+            "ran_at": self.ran_at.isoformat(),
+            "previous_run_id": self.previous_run_id,
+            "hits": enc(now),
+            "new": enc({s: a - then.get(s, set()) for s, a in now.items()}),
+            "lifted": enc({s: a - now.get(s, set()) for s, a in then.items()}),
+        }
 
     def as_json(self) -> dict[str, Any]:
         def enc(hs: list[Hit]) -> list[dict[str, Any]]:
@@ -68,14 +99,27 @@ def current_hits(conn: Connection, member_ids: list[str], at: dt.datetime) -> se
             state = load_state(conn, rid)
             if not applies_at(state, at):
                 continue
-            for sid in (state.subject_id, *(p for p, _ in state.linked())):
+            for sid, via in ((state.subject_id, "subject"), *state.linked()):
                 if sid in wanted:
-                    found.add(Hit(sid, int(rid)))
+                    found.add(Hit(sid, int(rid), state.category, via))
     return found
 
 
-def run_monitor(engine: Engine, watchlist_id: str, owner: str | None, now: dt.datetime) -> MonitorReport:
-    """Screen the watchlist at ``now``, store the run and its hits, and compare with the previous run."""
+def _reached(conn: Connection, hits: set[Hit]) -> list[Hit]:
+    """Earlier hits with how their record reaches the member now (its category and role)."""
+    out = []
+    for h in sorted(hits):
+        state = load_state(conn, h.record_id)
+        roles = [v for s, v in ((state.subject_id, "subject"), *state.linked()) if s == h.subject_id]
+        out.append(Hit(h.subject_id, h.record_id, state.category, roles[0] if roles else "subject"))
+    return out
+
+
+def run_monitor(
+    engine: Engine, watchlist_id: str, owner: str | None, now: dt.datetime, *, with_before: bool = False
+) -> MonitorReport:
+    """Screen the watchlist at ``now``, store the run and its hits, and compare with the previous run;
+    ``with_before`` also reports the previous run's hits with their records' reach (a checkpoint's view)."""
     with engine.begin() as conn:
         get_watchlist(conn, watchlist_id, owner)  # LookupError if absent or another's
         prev = conn.execute(
@@ -112,4 +156,5 @@ def run_monitor(engine: Engine, watchlist_id: str, owner: str | None, now: dt.da
                 insert(monitor_hits),
                 [{"run_id": run_id, "subject_id": h.subject_id, "record_id": h.record_id} for h in hits],
             )
-    return MonitorReport(int(run_id), watchlist_id, now, prev, sorted(hits), new, lifted)
+        earlier = _reached(conn, before) if with_before else []
+    return MonitorReport(int(run_id), watchlist_id, now, prev, sorted(hits), new, lifted, earlier)

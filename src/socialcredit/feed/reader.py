@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+import orjson
 from sqlalchemy import Connection, func, select
 
 from ..registry.writer import feed_payload
@@ -28,6 +29,7 @@ __all__ = [
     "parse_cursor",
     "payload_of",
     "read_after",
+    "state_about",
     "with_event",
 ]
 
@@ -35,6 +37,12 @@ __all__ = [
 EVENT_COLUMNS = (record_events.c.reason, record_events.c.recorded_at, record_events.c.state)
 
 MAX_LIMIT = 1000
+
+
+def state_about(state: str) -> tuple[str, str]:
+    """(category, subject) of an event's stored state, without building the state."""
+    st = orjson.loads(state)
+    return st["category"], st["subject_id"]
 
 
 @dataclass(frozen=True)
@@ -53,6 +61,17 @@ class FeedEvent:
         """The JSON body as delivered, derived when first asked for: a filtered read skips most events."""
         reason, at, state = self.source
         return feed_payload(self.event_id, self.type, reason, at, state)
+
+    @cached_property
+    def about(self) -> tuple[str, str]:
+        """(category, subject) of the event's record, read from its state without building the state: a
+        checkpoint's read decides on these for every row it scans (feed/scope.py)."""
+        return state_about(self.source[2])
+
+    @property
+    def recorded_at(self) -> dt.datetime:
+        at = self.source[1]
+        return at.replace(tzinfo=dt.UTC) if at.tzinfo is None else at.astimezone(dt.UTC)
 
     def as_json(self) -> dict[str, Any]:
         body: dict[str, Any] = json.loads(self.payload)

@@ -12,6 +12,7 @@ body is parsed by pydantic straight from JSON bytes, and the OpenAPI document st
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, TypeVar
 
 import orjson
@@ -25,10 +26,10 @@ from ...identifiers import IdentifierError, parse
 from ...keys import ApiKey
 from ...registry import parse_instant
 from ..deps import check_role, key_from_header, purpose_for
-from ..errors import ApiError, Forbidden, Invalid, Unavailable, field_error, responses
+from ..errors import PROBLEM, ApiError, Forbidden, Invalid, Unavailable, field_error, responses
 from ..schemas import MAX_BATCH, BatchAnswer, BatchCheck, CheckpointDecision, CheckQuery, FullDecision
 from ..state import AppState
-from ..views import checkpoint_decisions, full_decision
+from ..views import checkpoint_decisions, registrar_decision
 
 __all__ = ["router"]
 
@@ -41,6 +42,19 @@ _PURPOSE_PARAM = {
     "required": False,
     "schema": {"type": "string", "maxLength": 200},
     "description": "Why personal data is read; required for registrar and checkpoint keys.",
+}
+
+
+class UnsupportedMediaType(ApiError):
+    status, slug, title = 415, "unsupported-media-type", "The body is not JSON"
+
+
+_RESPONSES = {
+    **responses(401, 403, 413, 422, 503),
+    415: {
+        "description": "The Content-Type is not JSON",
+        "content": {PROBLEM: {"schema": {"$ref": "#/components/schemas/Problem"}}},
+    },
 }
 
 
@@ -67,13 +81,34 @@ async def _caller(request: Request) -> tuple[AppState, ApiKey, str | None]:
     return state, key, purpose_for(key, request.headers.get("x-purpose"))
 
 
+def _json_body(request: Request) -> None:
+    """A check's body is JSON: ``application/json`` or ``application/*+json`` (any parameters), or no
+    Content-Type at all (then it is read as JSON). Anything else, ``curl -d``'s default form type included,
+    is a 415: a form or text body is not silently parsed as JSON (docs/api.md, "Content types")."""
+    raw = request.headers.get("content-type")
+    if raw is None:
+        return
+    media = raw.split(";", 1)[0].strip().lower()
+    if media == "application/json" or (media.startswith("application/") and media.endswith("+json")):
+        return
+    raise UnsupportedMediaType(
+        f"Content-Type {raw[:100]!r} is not JSON: send the body as application/json",
+        [field_error(["header", "content-type"], raw[:100], "expected application/json")],
+    )
+
+
+def _shown(value: Any) -> Any:
+    # 1e999 parses as infinity, which JSON cannot carry back in the problem: show it as text.
+    return str(value) if isinstance(value, float) and not math.isfinite(value) else value
+
+
 async def _body(request: Request, model: type[M]) -> M:
     try:
         return model.model_validate_json(await request.body())
     except ValidationError as exc:
         errs = [
             field_error(
-                ["body", *e["loc"]], e.get("input") if e["type"] != "json_invalid" else None, e["msg"]
+                ["body", *e["loc"]], _shown(e.get("input")) if e["type"] != "json_invalid" else None, e["msg"]
             )
             for e in exc.errors()[:100]
         ]
@@ -81,16 +116,36 @@ async def _body(request: Request, model: type[M]) -> M:
         raise Invalid(f"{exc.error_count()} invalid field(s): {where}", errs) from None
 
 
+# The instants a check may name. Wider than any record (the engine does arithmetic on them: a day before year
+# 1 or after 9999 does not exist) and still far from the datetime limits, so no offset can overflow.
+EARLIEST = dt.datetime(1900, 1, 1, tzinfo=dt.UTC)
+LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
+
+
 def _instant(value: str | None, field: str) -> dt.datetime | None:
     if value is None:
         return None
     try:
-        return parse_instant(value)
+        t = parse_instant(value)
+    except (
+        OverflowError
+    ):  # 0001-01-01 in China time, 9999-12-31T23:59:59-14:00: outside what a datetime holds
+        t = None
     except ValueError:
         raise Invalid(
             f"{field}: not an ISO 8601 date or instant",
             [field_error(["body", field], value, "expected an ISO 8601 date or date-time")],
         ) from None
+    if t is None or not EARLIEST <= t < LATEST:
+        raise Invalid(
+            f"{field}: {value!r} is out of range",
+            [
+                field_error(
+                    ["body", field], value, "expected an instant from 1900-01-01 to before 9000-01-01 UTC"
+                )
+            ],
+        )
+    return t
 
 
 def _times(
@@ -112,12 +167,13 @@ async def _audited(state: AppState, entry: AuditEntry) -> int:
     "",
     response_model=FullDecision | CheckpointDecision,
     openapi_extra=_doc(CheckQuery),
-    responses=responses(401, 403, 413, 422, 503),
+    responses=_RESPONSES,
 )
 async def check(request: Request) -> Response:
     """One check (body: CheckQuery). A checkpoint may ask only about actions in its key's scope and receives a
     CheckpointDecision; a registrar receives the full Decision. Requires ``X-Purpose``."""
     state, key, purpose = await _caller(request)
+    _json_body(request)
     body = await _body(request, CheckQuery)
     try:
         as_of, known_at = _times(key, body.at, body.known_at)
@@ -148,7 +204,7 @@ async def check(request: Request) -> Response:
     state.metrics.checks.labels(outcome).inc()
     if key.role == "checkpoint":
         return _json(checkpoint_decisions([d], [body.subject], ref)[0])
-    return _json(full_decision(d, ref))
+    return _json(registrar_decision(d, key.authority, ref))
 
 
 def _locate_bad(state: AppState, queries: list[tuple[str, str]]) -> Invalid:
@@ -203,12 +259,13 @@ def _fast_batch(raw: bytes) -> _Batch | None:
     "/batch",
     response_model=BatchAnswer,
     openapi_extra=_doc(BatchCheck),
-    responses=responses(401, 403, 413, 422, 503),
+    responses=_RESPONSES,
 )
 async def check_batch(request: Request) -> Response:
     """Up to 10,000 checks at one instant (body: BatchCheck), answered in order; one audit entry names every
     subject checked. Any bad query fails the whole batch with a 422 naming each bad query's index."""
     state, key, purpose = await _caller(request)
+    _json_body(request)
     parsed = _fast_batch(await request.body())
     if parsed is None:
         body = await _body(request, BatchCheck)
@@ -247,5 +304,5 @@ async def check_batch(request: Request) -> Response:
     if key.role == "checkpoint":
         views = checkpoint_decisions(decisions, [s for s, _ in queries], None)
     else:
-        views = [full_decision(d, None) for d in decisions]
+        views = [registrar_decision(d, key.authority, None) for d in decisions]
     return _json({"count": n, "reference": ref, "decisions": views})

@@ -8,6 +8,7 @@ auditors. Subscriptions and watchlists belong to the key that created them; anot
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path, Query
@@ -31,6 +32,8 @@ from ...feed import (
     run_monitor,
     upload_members,
 )
+from ...feed.reader import FeedEvent
+from ...feed.scope import scope_for
 from ...keys import ApiKey
 from ..deps import StateDep, XPurpose, purpose_for, require, utcnow
 from ..errors import ApiError, Invalid, field_error, responses
@@ -85,18 +88,24 @@ async def feed(
         raise Invalid(str(exc), [field_error(["query", "after"], after, exc.reason)]) from None
     bounded(start, ["query", "after"])  # a cursor past 64 bits overflows the store's integer
 
+    # A checkpoint reads only events reaching its actions, in its own form (decision 0310).
+    scope = scope_for(state.checker.rules, key.actions) if key.role == "checkpoint" else None
+
     def job() -> dict[str, Any]:
         with state.db.engine.connect() as conn:
-            keep = None
+            keep: Callable[[FeedEvent], bool] | None = None if scope is None else scope.reaches
             if watchlist is not None:
                 get_watchlist(conn, watchlist, key.id)
 
-                def keep(e: Any) -> bool:
-                    return bool(members_among(conn, watchlist, e.subject_ids))
+                def keep(e: FeedEvent) -> bool:
+                    if scope is None:
+                        return bool(members_among(conn, watchlist, e.subject_ids))
+                    # Only the record's subject: matching a linked person would name whom it represents.
+                    return scope.reaches(e) and bool(members_among(conn, watchlist, [e.about[1]]))
 
             page = read_after(conn, start, limit, keep)
         return {
-            "events": [e.as_json() for e in page.events],
+            "events": [e.as_json() if scope is None else scope.event(e) for e in page.events],
             "next_cursor": str(page.next_cursor),
             "head": str(page.head),
         }
@@ -122,7 +131,18 @@ class SubscriptionIn(BaseModel):
 
 @router.post("/subscriptions", status_code=201, responses=responses(401, 403, 404, 422))
 async def subscribe(body: SubscriptionIn, key: OwnerKey, state: StateDep) -> Any:
-    """A webhook subscription; the answer carries its signing ``secret``, shown only this once."""
+    """A webhook subscription; the answer carries its signing ``secret``, shown only this once. It delivers
+    what a feed read by this key returns (decision 0310), so no event-type filter: filtering on ``objected``
+    would tell who objects."""
+    if body.types:
+        raise Invalid(
+            "types: a checkpoint's events carry no type",
+            [
+                field_error(
+                    ["body", "types"], body.types[:5], "a checkpoint receives every change of its actions"
+                )
+            ],
+        )
     now = utcnow()
 
     def job() -> dict[str, Any]:
@@ -239,8 +259,11 @@ async def monitor(wl_id: WatchId, key: OwnerKey, state: StateDep, x_purpose: XPu
     purpose = purpose_for(key, x_purpose)
     now: dt.datetime = utcnow()
 
+    scope = scope_for(state.checker.rules, key.actions)
+
     def job() -> dict[str, Any]:
-        return run_monitor(state.db.engine, wl_id, key.id, now).as_json()
+        # A checkpoint learns which of its actions each member's answer is reached for, never record ids.
+        return run_monitor(state.db.engine, wl_id, key.id, now, with_before=True).as_checkpoint_json(scope)
 
     out = await _run(state, key, "watchlists.monitor", wl_id, job, purpose)
     await state.audit.record(

@@ -1,4 +1,5 @@
-"""API keys over the API, for admin keys: create (the token is shown once), list, revoke. Audited."""
+"""API keys over the API, for admin keys: create (the token is shown once), list, revoke. Audited; issuing a
+subject key is audited naming the subject and shown in that subject's own file (it opens the whole file)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ... import audit
 from ...audit import AuditEntry
-from ...keys import KeyInvalid, create_key, list_keys, parse_duration, revoke_key
+from ...keys import KeyInvalid, create_key, creation_entry, list_keys, parse_duration, revoke_key
 from ..deps import AdminKey, StateDep, utcnow
 from ..errors import Invalid, NotFoundProblem, field_error, responses
 from ..schemas import KeyCreate, KeyCreated, KeyOut
@@ -39,11 +40,7 @@ async def create(body: KeyCreate, key: AdminKey, state: StateDep) -> Any:
                     expires_at=expires,
                     label=body.label,
                 )
-                audit.append(
-                    conn,
-                    [AuditEntry(key.id, key.role, "keys.create", f"key:{new.id}", f"created {new.role}")],
-                    now,
-                )
+                audit.append(conn, [creation_entry(key.id, key.role, new)], now)
         except KeyInvalid as exc:
             raise Invalid(str(exc), [field_error(["body", exc.field], exc.value, exc.reason)]) from None
         return {**new.to_dict(now), "token": token}
@@ -53,12 +50,13 @@ async def create(body: KeyCreate, key: AdminKey, state: StateDep) -> Any:
 
 @router.get("", response_model=list[KeyOut], responses=responses(401, 403))
 async def list_all(key: AdminKey, state: StateDep) -> Any:
-    """Every key with its status (never a token)."""
+    """Every key with its status (never a token); a subject key's identifier masked (region and check
+    character only): an admin manages keys, it does not read whose file each one opens."""
     now = utcnow()
 
     def work() -> list[dict[str, Any]]:
         with state.db.engine.connect() as conn:
-            return [k.to_dict(now) for k in list_keys(conn)]
+            return [k.to_dict(now, masked=True) for k in list_keys(conn)]
 
     return await run_in_threadpool(work)
 
@@ -77,7 +75,7 @@ async def revoke(
                 audit.append(
                     conn, [AuditEntry(key.id, key.role, "keys.revoke", f"key:{key_id}", "revoked")], now
                 )
-        return None if done is None else done.to_dict(now)
+        return None if done is None else done.to_dict(now, masked=True)
 
     out = await run_in_threadpool(work)
     if out is None:

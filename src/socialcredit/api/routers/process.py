@@ -194,7 +194,15 @@ def _visible_objection(conn: Connection, key: ApiKey, obj: dict[str, Any]) -> bo
         return load_state(conn, int(obj["record_id"])).authority == key.authority
     if key.role == "subject" and key.subject is not None:
         return process.may_act_for(load_state(conn, int(obj["record_id"])), key.subject)
-    return key.role in ("auditor", "admin")
+    return False
+
+
+def _parties_only(key: ApiKey, what: str) -> None:
+    """Objections and repair requests hold grounds and evidence: personal data for the parties only (the
+    subject, the deciding registrar). A checkpoint sees decisions; admin and auditor keys manage keys and
+    verify the log (the audit log records every step without the text). Same answer for list and item."""
+    if key.role not in ("registrar", "subject"):
+        raise Forbidden(f"a {key.role} key may not read {what}: only the subject and the registrar may")
 
 
 @router.get("/objections", responses=responses(401, 403, 422))
@@ -206,8 +214,7 @@ async def list_objections(
     record_id: Annotated[int | None, Query(ge=1, le=2**62)] = None,
 ) -> Any:
     """Objections this key may see: a registrar's authority's (to decide), a subject's own."""
-    if key.role == "checkpoint":
-        raise Forbidden("a checkpoint key sees decisions, not objections")
+    _parties_only(key, "objections")
     now = utcnow()
 
     def job() -> list[dict[str, Any]]:
@@ -227,6 +234,8 @@ async def list_objections(
 
 @router.get("/objections/{objection_id}", responses=responses(401, 403, 404))
 async def get_objection(objection_id: Id, key: AnyKey, state: StateDep) -> Any:
+    _parties_only(key, "objections")
+
     def job() -> dict[str, Any]:
         with state.db.engine.connect() as conn:
             try:
@@ -275,8 +284,7 @@ async def list_repairs(
     status: Annotated[Literal["pending", "approved", "rejected"] | None, Query()] = None,
 ) -> Any:
     """Repair requests about this key's records: a registrar's authority's, a subject's own."""
-    if key.role not in ("registrar", "subject", "auditor", "admin"):
-        raise Forbidden(f"a {key.role} key may not list repair requests")
+    _parties_only(key, "repair requests")
 
     def job() -> list[dict[str, Any]]:
         with state.db.engine.connect() as conn:

@@ -1,5 +1,6 @@
-"""Subjects: one view per role. A subject key reads its own file whole; a registrar reads the subject and the
-records its own authority filed. Checkpoints, auditors and admins have no view of a subject (they get 403)."""
+"""Subjects: one view per role. A subject key reads its own file whole, with the keys issued to it; a
+registrar reads the subject and the records its own authority filed. Checkpoints, auditors and admins have no
+view of a subject (they get 403)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from ... import audit
 from ...audit import AuditEntry
 from ...identifiers import IdentifierError, parse
-from ...keys import ApiKey
+from ...keys import ApiKey, issued_keys
 from ...registry import RecordState, states_for_subject
 from ...store.tables import subjects
 from ..deps import ReaderKey, StateDep, XPurpose, purpose_for, utcnow
@@ -47,6 +48,8 @@ def _load(
     now = utcnow()
     with state.db.engine.begin() as conn:
         row = conn.execute(select(subjects).where(subjects.c.id == sid)).mappings().first()
+        # The subject sees every key that opens its file: an admin can issue one for anyone.
+        keys = issued_keys(conn, sid, now) if key.role == "subject" and row is not None else None
         states = [s for s in states_for_subject(conn, sid) if record_visible(key, s)] if row else []
         # A registrar learns nothing about a subject it has filed nothing on: not even that it exists.
         shown = row is not None and (key.role == "subject" or bool(states))
@@ -66,7 +69,7 @@ def _load(
         )
     if not shown or row is None:
         raise NotFoundProblem(f"no subject {sid} visible to this key")
-    return dict(row), states
+    return {**row, "keys": keys}, states
 
 
 @router.get("/{subject_id}", response_model=SubjectOut, responses=responses(401, 403, 404, 422))
@@ -83,6 +86,7 @@ async def get_subject(
         "name": row["name"],
         "region": row["region"],
         "records": [record_out(s, now) for s in states],
+        "keys": row["keys"],
     }
 
 
