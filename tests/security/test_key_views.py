@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from factories import person_id, row
 from socialcredit.catalogue import Catalogue
 from socialcredit.cli import app
+from socialcredit.cli.common import cli_actor
 from socialcredit.feed import HEADER, Dispatcher, verify_signature
 from socialcredit.identifiers import mask
 from socialcredit.keys import KeyInvalid, create_key
@@ -281,7 +282,7 @@ def test_the_cli_audits_a_subject_key_naming_the_subject(db: Database) -> None:
     key_id = json.loads(made.output)["id"]
     with db.engine.connect() as conn:
         targets = [tuple(r) for r in conn.execute(select(audit_log.c.actor, audit_log.c.target))]
-    assert targets == [("cli", f"key:{key_id} subject:{SUBJECT}")]
+    assert targets == [(cli_actor(), f"key:{key_id} subject:{SUBJECT}")]
 
 
 # -- action patterns ---------------------------------------------------------------------------------------
