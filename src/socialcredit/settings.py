@@ -25,6 +25,8 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # Public search: requests per minute per client address.
     public_rate_limit: int = Field(default=60, ge=1)
+    # Webhooks may target loopback, private and link-local addresses (tests' receivers; one private network).
+    webhook_allow_private: bool = False
 
     def allowlisted_codes(self) -> frozenset[str]:
         return frozenset(c.strip().upper() for c in self.uscc_allowlist.split(",") if c.strip())
