@@ -89,7 +89,9 @@ def test_recorded_at_follows_sequence_and_past_counts_never_change(
     assert len(seen) >= 3  # SQLite: each read waits its turn for the lock among the writers
 
     with db.engine.connect() as conn:
-        stamps = list(conn.execute(select(record_events.c.recorded_at).order_by(record_events.c.seq)).scalars())
+        stamps = list(
+            conn.execute(select(record_events.c.recorded_at).order_by(record_events.c.seq)).scalars()
+        )
     assert len(stamps) >= WRITERS * WRITES
     backwards = [i for i in range(1, len(stamps)) if stamps[i] < stamps[i - 1]]
     assert not backwards, f"{len(backwards)} events recorded before the event ahead of them in sequence"

@@ -45,10 +45,10 @@ def refusal(ip: Address) -> str | None:
     for kind, hit in (
         ("loopback", inner.is_loopback),
         ("link-local", inner.is_link_local),
-        ("private", inner.is_private),
-        ("multicast", inner.is_multicast),
         ("unspecified", inner.is_unspecified),
+        ("multicast", inner.is_multicast),
         ("reserved", inner.is_reserved),
+        ("private", inner.is_private),  # after the others, which Python's is_private also covers
         ("not globally routable", not inner.is_global),
     ):
         if hit:
