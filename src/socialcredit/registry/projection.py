@@ -32,9 +32,8 @@ def states_for_subject(
             )
         ids = list(conn.execute(select(records.c.id).where(cond)).scalars())
     else:
-        settle(
-            conn, known_at
-        )  # no event stamped at or before known_at commits after this read (decision 0002)
+        # No event stamped at or before known_at commits after this read (decision 0002).
+        settle(conn, known_at)
         # The link may have changed since: candidates are every record that ever named the subject.
         like = f'%"{subject_id}"%'
         ids = list(
