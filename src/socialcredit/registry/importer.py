@@ -373,11 +373,14 @@ def import_file(
     on_error: Callable[[str], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    on_commit: Callable[[Connection, ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import ``path``; see the module docstring for the all-or-nothing and skip-invalid rules.
 
     ``on_error`` receives each ``FILE:LINE: field: reason`` as found; ``on_progress`` (rows, bytes read) is
     called every 1,000 lines. ``workers`` processes check rows in parallel (default: :func:`auto_workers`).
+    ``on_commit`` runs in the import's transaction, write lock held, just before it commits (the audit entry
+    of the import commits with it, or neither does).
     """
     started = dt.datetime.now(dt.UTC)
     report = ImportReport()
@@ -473,6 +476,8 @@ def import_file(
             if report.rejected and not skip_invalid:
                 tx.rollback()
             else:
+                if on_commit is not None:
+                    on_commit(conn, report)
                 tx.commit()
                 report.committed = True
     finally:
