@@ -52,13 +52,11 @@ def settle(conn: Connection, known_at: dt.datetime) -> None:
     keeps the next from committing while this transaction reads. SQLite's transactions hold the lock already."""
     if conn.dialect.name != "postgresql":
         return
-    tx = conn.get_transaction()
-    held = conn.info.get("registry_read_lock")
+    tx, held = conn.get_transaction(), conn.info.get("registry_read_lock")
     if tx is not None and held is not None and held() is tx:
-        return
-    last = _last(conn)
+        return  # taken earlier in this transaction, and held until it ends
+    last = _last(conn)  # the query begins the transaction if none had
     if last is not None and known_at < last:
         return
     conn.execute(text("SELECT pg_advisory_xact_lock_shared(:k)"), {"k": LOCK_KEY})
-    if tx is not None:
-        conn.info["registry_read_lock"] = weakref.ref(tx)
+    conn.info["registry_read_lock"] = weakref.ref(conn.get_transaction())
