@@ -141,6 +141,7 @@ def main() -> None:
         return
     n = 200 if args.quick else args.events
     half = n // 2
+    os.environ["SOCIALCREDIT_WEBHOOK_ALLOW_PRIVATE"] = "true"  # the receiver is on loopback (feed.targets)
 
     from factories import person_id, row
     from socialcredit.catalogue import default_catalogue

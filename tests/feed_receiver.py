@@ -8,6 +8,7 @@ port to play an endpoint that is away for a while.
 from __future__ import annotations
 
 import json
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -15,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from socialcredit.feed import HEADER, Replayed, ReplayGuard, SignatureError, verify_signature
+from socialcredit.settings import get_settings
 
 __all__ = ["Receiver"]
 
@@ -40,6 +42,9 @@ class Receiver:
         return f"http://127.0.0.1:{self.port}/hook"
 
     def start(self) -> Receiver:
+        # It listens on 127.0.0.1, where webhooks go only with this setting (feed.targets); kept for the process.
+        os.environ["SOCIALCREDIT_WEBHOOK_ALLOW_PRIVATE"] = "true"
+        get_settings.cache_clear()
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):

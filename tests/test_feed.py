@@ -201,11 +201,11 @@ def test_crash_between_send_and_status_update_loses_nothing(
     class Crashing(Dispatcher):
         sent = 0
 
-        def _mark_delivered(self, delivery_id: int) -> None:
+        def _mark_delivered(self, delivery_id: int, status: int | None) -> None:
             Crashing.sent += 1
             if Crashing.sent == 3:
                 raise Crash  # killed after the receiver has the 3rd event, before its status is written
-            super()._mark_delivered(delivery_id)
+            super()._mark_delivered(delivery_id, status)
 
     crashing = Crashing(db.engine, FAST)
     with pytest.raises(Crash):

@@ -161,7 +161,7 @@ def test_feed_subscriptions_and_watchlists_belong_to_their_key(api: Api) -> None
     assert [e["subject_id"] for e in only["events"]] == [SUBJECT]
     mon = api.client.post(f"/v1/watchlists/{wl['id']}/monitor", headers=api.headers("checkpoint")).json()
     assert [h["subject_id"] for h in mon["new"]] == [SUBJECT] and "record_id" not in mon["new"][0]
-    hook = {"url": "http://127.0.0.1:9/hook", "watchlist_id": wl["id"]}
+    hook = {"url": "http://hooks.invalid/hook", "watchlist_id": wl["id"]}
     sub = api.client.post("/v1/subscriptions", json=hook, headers=api.headers("checkpoint"))
     assert sub.status_code == 201 and sub.json()["secret"].startswith("whsec_")
     sid = sub.json()["id"]

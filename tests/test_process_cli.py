@@ -96,7 +96,7 @@ def test_feed_watchlist_and_monitor_commands(
     report = out(invoke("monitor", "run", wl["id"]))
     assert isinstance(report, dict) and [h["record_id"] for h in report["new"]] == [rid]
     assert invoke("monitor", "run", "wl_00").exit_code == 3  # not found (decision 0700)
-    sub = out(invoke("subscription", "create", "http://127.0.0.1:9/x", "--watchlist", wl["id"]))
+    sub = out(invoke("subscription", "create", "http://hooks.invalid/x", "--watchlist", wl["id"]))
     assert isinstance(sub, dict) and sub["secret"]
     assert invoke("subscription", "create", "nope").exit_code == 2
     listed = out(invoke("subscription", "list"))

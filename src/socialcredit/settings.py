@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     serve_limit_concurrency: int = Field(default=1000, ge=1)
     # serve: largest request head (request line and headers) in bytes.
     serve_max_header_bytes: int = Field(default=16384, ge=1024, le=1_048_576)
+    # Webhooks may target loopback, private and link-local addresses (tests' receivers; one private network).
+    webhook_allow_private: bool = False
 
     @field_validator("trusted_proxies")
     @classmethod

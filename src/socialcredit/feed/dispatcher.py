@@ -35,6 +35,7 @@ from ..store.tables import deliveries, outbox, record_events, subscriptions
 from .reader import EVENT_COLUMNS, payload_of, state_about
 from .scope import Scope, owner_scope
 from .signing import HEADER, sign
+from .targets import TargetRefused, resolve_target
 from .watchlists import members_among
 
 __all__ = ["DispatchSettings", "Dispatcher", "RoundResult"]
@@ -215,7 +216,7 @@ class Dispatcher:
                 continue
             ok, status, error = self._post(d)
             if ok:
-                self._mark_delivered(d.id)
+                self._mark_delivered(d.id, status)
                 result.delivered += 1
             else:
                 failing.add(d.subscription_id)
@@ -245,21 +246,36 @@ class Dispatcher:
             "X-Socialcredit-Delivery": str(d.id),
         }
         try:
-            resp = self.client.post(d.url, content=body, headers=headers)
+            # Resolved and checked here, then sent to the address checked (feed.targets): no request at all to a
+            # refused one, and a name that resolves elsewhere a second time is not followed.
+            url, host = resolve_target(d.url)
+        except TargetRefused as exc:
+            return False, None, f"refused: {exc}"[:500]
+        extensions: dict[str, Any] = {}
+        if host is not None:
+            port = httpx.URL(d.url).port
+            headers["Host"] = f"{host}:{port}" if port else host
+            extensions["sni_hostname"] = host  # TLS: the certificate is checked against the name
+        try:
+            resp = self.client.post(url, content=body, headers=headers, extensions=extensions)
         except httpx.HTTPError as exc:
             return False, None, f"{type(exc).__name__}: {exc}"[:500]
         if 200 <= resp.status_code < 300:
             return True, resp.status_code, None
         return False, resp.status_code, f"HTTP {resp.status_code}: {resp.text[:200]}"
 
-    def _mark_delivered(self, delivery_id: int) -> None:
+    def _mark_delivered(self, delivery_id: int, status: int | None) -> None:
         now = self.clock()
         with self.engine.begin() as conn:
             conn.execute(
                 update(deliveries)
                 .where(deliveries.c.id == delivery_id)
                 .values(
-                    status="delivered", attempts=deliveries.c.attempts + 1, delivered_at=now, last_error=None
+                    status="delivered",
+                    attempts=deliveries.c.attempts + 1,
+                    delivered_at=now,
+                    last_error=None,
+                    last_status=status,  # the 2xx that came back (issue 16 §2.17: it was left null)
                 )
             )
 

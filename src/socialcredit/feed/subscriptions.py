@@ -13,6 +13,7 @@ from sqlalchemy import Connection, func, insert, select, update
 from ..store.tables import deliveries, subscriptions
 from .errors import FeedInvalid
 from .reader import head
+from .targets import check_subscription_url
 from .watchlists import get_watchlist
 
 __all__ = [
@@ -42,6 +43,7 @@ def _check_url(url: str) -> str:
         raise FeedInvalid("url", url, "an absolute http:// or https:// URL")
     if len(url) > 2000:
         raise FeedInvalid("url", url[:60], "at most 2000 characters")
+    check_subscription_url(url)  # not into the registry's own network (feed.targets)
     return url
 
 

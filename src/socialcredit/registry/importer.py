@@ -28,6 +28,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import Connection, Engine
 
 from ..catalogue import Catalogue
+from ..store.clock import stamp
 from .checks import (
     GC_THRESHOLD,
     check_block,
@@ -41,7 +42,7 @@ from .keylines import KeyLines
 from .prepared import SOURCE, Prepared, refile
 from .rows import COLUMNS, Filing, RowError
 from .workers import Workers
-from .writer import Conflict, write_prepared
+from .writer import Conflict, write_lock, write_prepared
 
 __all__ = ["FileInvalid", "ImportReport", "auto_workers", "import_file", "read_rows"]
 
@@ -372,14 +373,16 @@ def import_file(
     on_error: Callable[[str], None] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     workers: int | None = None,
+    on_commit: Callable[[Connection, ImportReport], None] | None = None,
 ) -> ImportReport:
     """Import ``path``; see the module docstring for the all-or-nothing and skip-invalid rules.
 
     ``on_error`` receives each ``FILE:LINE: field: reason`` as found; ``on_progress`` (rows, bytes read) is
     called every 1,000 lines. ``workers`` processes check rows in parallel (default: :func:`auto_workers`).
+    ``on_commit`` runs in the import's transaction, write lock held, just before it commits (the audit entry
+    of the import commits with it, or neither does).
     """
     started = dt.datetime.now(dt.UTC)
-    now = now or started
     report = ImportReport()
     keys = KeyLines()
     rejects_path = path.with_name(path.name + ".rejects.jsonl")
@@ -433,12 +436,17 @@ def import_file(
         if on_progress is not None:
             on_progress(report.rows, pos)
 
-    results = _checked(path, catalogue, now, allowlist, engine.dialect.name, workers, position)
     size = BATCH_POSTGRESQL if engine.dialect.name == "postgresql" else BATCH
+    results: Generator[list[tuple[Any, ...]], None, None] | None = None
     _Collector.enter()
     try:
         with engine.connect() as conn:
             tx = conn.begin()
+            # The whole file is recorded at one instant read under the write lock, held from here to the commit
+            # (decision 0002): the rows are checked and built with it, so it is taken before the first is read.
+            write_lock(conn)
+            now = stamp(conn, now or started)
+            results = _checked(path, catalogue, now, allowlist, engine.dialect.name, workers, position)
             writer = _Writer(conn, catalogue, actor, now, report, refile(catalogue, now, allowlist, row_of))
             try:
                 batch: list[Prepared] = []
@@ -468,11 +476,14 @@ def import_file(
             if report.rejected and not skip_invalid:
                 tx.rollback()
             else:
+                if on_commit is not None:
+                    on_commit(conn, report)
                 tx.commit()
                 report.committed = True
     finally:
         _Collector.leave()
-        results.close()  # stops the worker pool, if any
+        if results is not None:
+            results.close()  # stops the worker pool, if any
         line_at.close()
         if rejects is not None:
             rejects.close()

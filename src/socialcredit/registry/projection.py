@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from sqlalchemy import Connection, delete, func, insert, or_, select
 
+from ..store.clock import settle
 from ..store.tables import record_events, records
 from .state import RecordState
 from .writer import _row
@@ -31,6 +32,8 @@ def states_for_subject(
             )
         ids = list(conn.execute(select(records.c.id).where(cond)).scalars())
     else:
+        # No event stamped at or before known_at commits after this read (decision 0002).
+        settle(conn, known_at)
         # The link may have changed since: candidates are every record that ever named the subject.
         like = f'%"{subject_id}"%'
         ids = list(

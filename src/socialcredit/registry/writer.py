@@ -21,6 +21,8 @@ import orjson
 from sqlalchemy import Connection, bindparam, func, select, text, update
 
 from ..catalogue import Catalogue
+from ..store.clock import LOCK_KEY as _LOCK_KEY
+from ..store.clock import stamp
 from ..store.tables import outbox, record_events, records, subjects
 from . import copybinary as binary
 from .bulk import bulk_insert, copy_binary, datetime_converter, sqlite_dt, sqlite_executemany
@@ -42,7 +44,6 @@ __all__ = [
 ]
 
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode  # one encoder, not one per call
-_LOCK_KEY = 71402016  # arbitrary, constant: the registry writers' advisory lock
 
 
 class NotFound(LookupError):
@@ -264,6 +265,9 @@ def write_prepared(
 ) -> list[tuple[int, str, int | None]]:
     """File or amend each prepared filing; return (record id, "filed" | "amended" | "unchanged", seq).
 
+    ``now`` is the events' ``recorded_at`` and must be a :func:`..store.clock.stamp` taken under the write lock
+    (the items were prepared with it: their rows carry it as ``updated_at``).
+
     ``filing_of`` gives back the full filing of an item that turns out to be an amendment (rare). ``counters``
     (the next record id and sequence number) spares a query per batch to a caller that writes many batches in
     one transaction: filled on the first call, kept up to date after each (the write lock is held throughout).
@@ -422,8 +426,12 @@ def _copy_new(
 def file_batch(
     conn: Connection, filings: Sequence[Filing], catalogue: Catalogue, actor: str, now: dt.datetime
 ) -> list[Outcome]:
-    """File or amend each filing (keyed by authority and external_id). Identical re-filings change nothing."""
+    """File or amend each filing (keyed by authority and external_id). Identical re-filings change nothing.
+
+    The filings are recorded at ``now`` as :func:`..store.clock.stamp` reads it under the write lock."""
     dialect = conn.dialect.name
+    write_lock(conn)
+    now = stamp(conn, now)
     items = [prepare(f, catalogue, now, dialect, i) for i, f in enumerate(filings)]
     done = write_prepared(conn, items, catalogue, actor, now, lambda p: filings[p[SOURCE]])
     return [Outcome(rid, action, seq) for rid, action, seq in done]  # type: ignore[arg-type]
@@ -467,11 +475,15 @@ def apply_event(
     now: dt.datetime,
     reason: str | None = None,
 ) -> tuple[RecordState, int]:
-    """Append one lifecycle event whose new state is ``change(current)``; update the projection."""
+    """Append one lifecycle event whose new state is ``change(current)``; update the projection.
+
+    ``now`` is the caller's instant (``change`` sees the one it captured); the event is recorded at
+    :func:`..store.clock.stamp` of it, read under the write lock."""
     write_lock(conn)
+    at = stamp(conn, now)
     state = change(load_state(conn, record_id))
-    (seq,) = _append(conn, [(type_, state, reason)], actor, now)
-    conn.execute(update(records).where(records.c.id == record_id).values(**_row(state, seq, now)))
+    (seq,) = _append(conn, [(type_, state, reason)], actor, at)
+    conn.execute(update(records).where(records.c.id == record_id).values(**_row(state, seq, at)))
     return state, seq
 
 
