@@ -483,6 +483,9 @@ def revoke(
     def change(s: RecordState) -> RecordState:
         if s.status in LIFECYCLE_ENDED:
             raise Conflict(f"record {record_id} is already {s.status}")
+        # A record past its end has ended whether or not the expiry sweep has marked it yet (docs/api.md: 409).
+        if s.status == "expired" or (s.effective_until is not None and s.effective_until <= now):
+            raise Conflict(f"record {record_id} has expired; there is nothing left to revoke")
         return s.with_(status="revoked", ended_at=now)
 
     return apply_event(conn, record_id, "revoked", change, actor, now, reason)
