@@ -386,8 +386,8 @@ def test_audit_writer_survives_abandoned_requests(db: Database) -> None:
 def test_revoking_an_expired_record_is_409(api: Api) -> None:
     # Defect pinned: a record past its end (swept to `expired` or not yet) was revoked with 200; docs/api.md
     # says 409 once a record has ended, and nothing may be written.
-    from socialcredit.process import expire_due
     from socialcredit.api.deps import utcnow
+    from socialcredit.process import expire_due
 
     h = api.headers("registrar")
     ended = row(category="court.judgment_defaulter_conduct", decided_on="2020-01-01")  # 730 days: ended 2022

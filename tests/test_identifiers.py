@@ -173,7 +173,8 @@ def test_passport_country_must_be_iso_3166_alpha_3() -> None:
     [
         ("11010519800101A012", "character at position 15: expected a digit in a resident ID, found 'A'"),
         ("1101051980A101001X", "character at position 11: expected a digit in a resident ID, found 'A'"),
-        ("B10105198001010012", "character at position 1: expected a digit (positions 1-8"),  # no province: a USCC's error
+        # no province code in front: a USCC's error
+        ("B10105198001010012", "character at position 1: expected a digit (positions 1-8"),
     ],
 )
 def test_resident_id_with_one_letter_is_a_malformed_resident_id(value: str, reason: str) -> None:

@@ -241,9 +241,7 @@ def _ric_like(raw: str) -> bool:
     """An 18-character value a person meant as a resident ID: a province code in front, a digit or X last, and
     the 17 before all digits or all but one (one mistyped character, as in ``11010519800101A012``)."""
     return (
-        raw[:2] in _PROVINCES
-        and raw[17] in "0123456789X"
-        and sum(not ch.isdigit() for ch in raw[:17]) <= 1
+        raw[:2] in _PROVINCES and raw[17] in "0123456789X" and sum(not ch.isdigit() for ch in raw[:17]) <= 1
     )
 
 
