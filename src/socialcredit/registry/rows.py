@@ -6,6 +6,7 @@ Every problem in a row is reported, each as ``field: reason`` naming the value, 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -63,7 +64,11 @@ class RowError:
             if not isinstance(self.value, str) or len(self.value) <= 60
             else self.value[:57] + "..."
         )
-        return f"{self.field}: {shown!r}: {self.reason}" if self.field != "row" else self.reason
+        if self.field == "row":
+            return self.reason
+        if self.value is None:  # absent: there is no value to show (not Python's "None")
+            return f"{self.field}: {self.reason}"
+        return f"{self.field}: {shown!r}: {self.reason}"
 
 
 class RowInvalid(ValueError):
@@ -193,6 +198,12 @@ def _ident(
         return None
 
 
+def _unknown_column(name: str) -> str:
+    close = difflib.get_close_matches(name, COLUMNS, n=1, cutoff=0.6)
+    hint = f"misspelt? the closest known column is {close[0]!r}; " if close else ""
+    return f"unknown column ({hint}known: {', '.join(COLUMNS)})"
+
+
 def check_row(
     row: dict[str, Any], catalogue: Catalogue, now: dt.datetime, allowlist: frozenset[str] = frozenset()
 ) -> Filing:
@@ -203,7 +214,7 @@ def check_row(
     if not _COLUMN_SET.issuperset(row):
         for key in row:
             if key not in _COLUMN_SET:
-                errors.append(RowError(str(key), row[key], f"unknown column (known: {', '.join(COLUMNS)})"))
+                errors.append(RowError(str(key), row[key], _unknown_column(str(key))))
     text = _texts(row, errors)
     subject = _ident(row, "subject_id", errors, allowlist)
     rep = _ident(row, "legal_representative_id", errors, allowlist)
