@@ -33,6 +33,7 @@ __all__ = [
     "Reach",
     "Severity",
     "SubjectKindName",
+    "Unverifiable",
 ]
 
 ListKind = Literal["black", "red", "watch"]
@@ -43,6 +44,7 @@ SubjectKindName = Literal["person", "organisation"]
 # What kind of document a "memorandum" file models: most are joint memoranda, but some measures come straight
 # from a law, a judicial interpretation or a State Council/NDRC opinion (docs/decisions/0102).
 DocumentKind = Literal["memorandum", "opinion", "law", "judicial_interpretation", "regulation"]
+Unverifiable = Literal["date", "document_no"]
 
 
 class _Strict(BaseModel):
@@ -149,6 +151,9 @@ class Memorandum(_Strict):
     title_en: str | None = None
     document_no: str | None = None
     date: dt.date
+    # Facts not yet checked against the official text ("date": the day; "document_no": the number); shown as
+    # uncertain wherever the document is named (portal, /v1/catalogue, `catalogue show`).
+    unverified: tuple[Unverifiable, ...] = ()
     # Signing departments modelled here; a measure's department must be one of them (when listed).
     signatories: tuple[str, ...] = ()
     triggers: tuple[str, ...] = Field(min_length=1)
