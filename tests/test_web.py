@@ -139,6 +139,25 @@ def test_vendored_htmx_keeps_its_licence(portal: Portal) -> None:
     assert portal.client.get("/static/portal.css").status_code == 200
 
 
+def test_api_docs_load_only_from_this_server(portal: Portal) -> None:
+    # Defect pinned: /docs loaded Swagger UI from a CDN and was blank offline; /redoc likewise.
+    html = portal.client.get("/docs").text
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sorted(refs) == [
+        "/static/swagger-ui-bundle.js",
+        "/static/swagger-ui-favicon-32x32.png",
+        "/static/swagger-ui.css",
+    ]
+    assert "http://" not in html and "https://" not in html and "'/openapi.json'" in html
+    for ref in refs:
+        assert portal.client.get(ref).status_code == 200
+    bundle = portal.client.get("/static/swagger-ui-bundle.js")
+    assert "javascript" in bundle.headers["content-type"] and "SwaggerUIBundle" in bundle.text
+    assert "Apache License" in portal.client.get("/static/swagger-ui.LICENSE.txt").text
+    assert portal.client.get("/redoc").status_code == 404
+    assert portal.client.get("/openapi.json").json()["info"]["title"] == "socialcredit"
+
+
 @pytest.mark.parametrize("path", ["/", "/portal/search", "/portal/check", "/portal/me"])
 def test_every_field_has_a_label(portal: Portal, path: str) -> None:
     html = portal.client.get(path).text
