@@ -343,6 +343,37 @@ def test_expiry_emits_one_expired_event_per_record(
     assert types == ["filed", "expired"]
 
 
+def test_overlapping_sweeps_expire_each_record_once(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    # Defect pinned: the server, the dispatcher and `expire run` all sweep (docs/due-process.md); a sweep
+    # appended `expired` to every id it had selected, even one another sweeper (or a revocation) had ended
+    # while it waited for the writers' lock.
+    import threading
+
+    ids = [
+        file(db, catalogue, now, _row=flight_row(external_id=f"CA-{i}", subject_id=person_id(40 + i),
+                                                 decided_on="2025-06-01", effective_from="2025-06-01"))
+        for i in range(12)
+    ]  # fmt: skip
+    results: list[list[int]] = []
+    start = threading.Barrier(4)
+
+    def sweep() -> None:
+        start.wait()
+        results.append(expire_due(db.engine, now, batch=3))
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(rid for r in results for rid in r) == ids
+    with db.engine.connect() as conn:
+        types = list(conn.execute(select(outbox.c.type).where(outbox.c.record_id.in_(ids))).scalars())
+    assert types.count("expired") == len(ids)
+
+
 def test_publication_ends_at_the_maximum_period(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
     rid = file(db, catalogue, now, _row=food_row(decided_on="2025-06-01"))
     cat = catalogue.categories["food_drug.serious_violation"]
