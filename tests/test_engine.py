@@ -179,10 +179,14 @@ def test_a_broader_action_takes_the_strictest_effect_under_it(
     for action in ("transport.air", "transport"):
         broad = checker.check(person_id(11), action, as_of=now)
         assert not broad.allowed and "deny" in broad.effects, action
-        assert {(r.memorandum, r.measure) for r in leaf.reasons} <= {(r.memorandum, r.measure) for r in broad.reasons}
+        assert {(r.memorandum, r.measure) for r in leaf.reasons} <= {
+            (r.memorandum, r.measure) for r in broad.reasons
+        }
         assert _without_as_of(broad) == reference(db.engine, catalogue, person_id(11), action, now)
     # The batch path answers the same, from the same compiled rules.
-    queries = [(person_id(11), a) for a in ("transport", "transport.air", "transport.air.ticket", "transport.water")]
+    queries = [
+        (person_id(11), a) for a in ("transport", "transport.air", "transport.air.ticket", "transport.water")
+    ]
     batch = checker.check_many(queries, as_of=now)
     assert [d.to_dict() for d in batch] == [checker.check(s, a, as_of=now).to_dict() for s, a in queries]
     # Someone else: still allowed on the broad action.
@@ -202,7 +206,9 @@ def test_protected_actions_stay_unrestricted_however_broad_the_check(
     for action in [*protected, "legal"]:
         d = checker.check(person_id(11), action, as_of=now)
         assert d.allowed and not d.reasons and not d.effects, action
-    assert all(d.allowed and not d.reasons for d in checker.check_many([(person_id(11), a) for a in protected]))
+    assert all(
+        d.allowed and not d.reasons for d in checker.check_many([(person_id(11), a) for a in protected])
+    )
 
 
 def test_unknown_action_is_an_error(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
