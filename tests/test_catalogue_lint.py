@@ -220,6 +220,13 @@ CASES: list[tuple[str, Edit, str, str, str]] = [
         "not a signatory",
     ),
     (
+        "term from a notice that does not exist",
+        category("court.judgment_defaulter", put("term_from", "notice_end")),
+        "categories.yaml",
+        "categories.court.judgment_defaulter.term_from",
+        "notice_end needs a notice period",
+    ),
+    (
         "misspelt measure key",
         measure(MEMO_141, 4, put("departmnt", "mof")),
         MEMO_141,

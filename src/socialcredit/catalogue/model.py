@@ -33,6 +33,7 @@ __all__ = [
     "Reach",
     "Severity",
     "SubjectKindName",
+    "TermFrom",
     "Unverifiable",
 ]
 
@@ -45,6 +46,7 @@ SubjectKindName = Literal["person", "organisation"]
 # from a law, a judicial interpretation or a State Council/NDRC opinion (docs/decisions/0102).
 DocumentKind = Literal["memorandum", "opinion", "law", "judicial_interpretation", "regulation"]
 Unverifiable = Literal["date", "document_no"]
+TermFrom = Literal["effective_from", "notice_end"]
 
 
 class _Strict(BaseModel):
@@ -119,6 +121,10 @@ class Category(_Strict):
     notice_working_days: bool = False
     # Measures apply from effective_from even during notice (e.g. court orders).
     takes_effect_at_once: bool = True
+    # Where the default term (duration_days) and the publication periods are counted from: the decision
+    # (effective_from), or the end of the notice period, when the measures begin (flight and train bans: the
+    # year runs from the end of the 7 working days of public notice; decision 0100).
+    term_from: TermFrom = "effective_from"
     severity: Severity = "general"
     publication: Publication | None = None
     public: bool = True

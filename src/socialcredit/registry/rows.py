@@ -99,6 +99,9 @@ class Filing:
     actual_controller: SubjectId | None
     actual_controller_name: str | None
     content_hash: str
+    # Days of a default term counted from when the measures begin (category ``term_from: notice_end``): the
+    # writer sets the end once it knows the notice period's end (decision 0100). None: the end is as above.
+    term_days: int | None = None
 
 
 def _date(row: dict[str, Any], name: str, errors: list[RowError]) -> dt.date | None:
@@ -265,10 +268,12 @@ def check_row(
         errors.append(RowError("decided_on", decided.isoformat(), f"in the future (today is {today})"))
     if decided and start and start < decided:
         errors.append(RowError("effective_from", start.isoformat(), "before decided_on"))
+    term_days = None
     if cat is not None and start is not None and until is None:
         days = cat.duration_days or cat.max_duration_days
         if days:
-            until = start + dt.timedelta(days=days - 1)
+            until = start + dt.timedelta(days=days - 1)  # the row's own reading (and its content hash)
+            term_days = days if cat.term_from == "notice_end" else None
         elif not cat.ends_by_fulfilment:
             errors.append(
                 RowError("effective_until", None, f"required: category {code!r} has no default end")
@@ -329,4 +334,5 @@ def check_row(
         actual_controller=ctl,
         actual_controller_name=text["actual_controller_name"],
         content_hash=digest,
+        term_days=term_days,
     )

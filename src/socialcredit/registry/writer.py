@@ -26,7 +26,7 @@ from . import copybinary as binary
 from .bulk import bulk_insert, copy_binary, datetime_converter, sqlite_dt, sqlite_executemany
 from .prepared import SOURCE, Prepared, prepare
 from .rows import Filing
-from .state import LIFECYCLE_ENDED, RecordState, notice_end
+from .state import LIFECYCLE_ENDED, RecordState, term_bounds
 
 __all__ = [
     "Conflict",
@@ -170,9 +170,8 @@ _OUTBOX_COLUMNS = ("event_seq", "record_id", "type", "subject_ids", "created_at"
 
 def _state(f: Filing, record_id: int, filed_at: dt.datetime, catalogue: Catalogue) -> RecordState:
     cat = catalogue.categories[f.category]
-    applies = f.effective_from
-    if not cat.takes_effect_at_once:
-        applies = max(applies, notice_end(filed_at, cat.notice_days, cat.notice_working_days))
+    notice = None if cat.takes_effect_at_once else (cat.notice_days, cat.notice_working_days)
+    applies, until = term_bounds(f.effective_from, f.effective_until, filed_at, f.term_days, notice)
     return RecordState(
         id=record_id,
         authority=f.authority,
@@ -183,7 +182,7 @@ def _state(f: Filing, record_id: int, filed_at: dt.datetime, catalogue: Catalogu
         decision_no=f.decision_no,
         decided_on=f.decided_on,
         effective_from=f.effective_from,
-        effective_until=f.effective_until,
+        effective_until=until,
         legal_basis=f.legal_basis,
         summary=f.summary,
         legal_representative_id=f.legal_representative.canonical if f.legal_representative else None,
@@ -195,6 +194,7 @@ def _state(f: Filing, record_id: int, filed_at: dt.datetime, catalogue: Catalogu
         ended_at=None,
         filed_at=filed_at,
         content_hash=f.content_hash,
+        term_days=f.term_days,
     )
 
 
