@@ -381,3 +381,20 @@ def test_audit_writer_survives_abandoned_requests(db: Database) -> None:
         )
     finally:
         writer.close()
+
+
+def test_revoking_an_expired_record_is_409(api: Api) -> None:
+    # Defect pinned: a record past its end (swept to `expired` or not yet) was revoked with 200; docs/api.md
+    # says 409 once a record has ended, and nothing may be written.
+    from socialcredit.api.deps import utcnow
+    from socialcredit.process import expire_due
+
+    h = api.headers("registrar")
+    ended = row(category="court.judgment_defaulter_conduct", decided_on="2020-01-01")  # 730 days: ended 2022
+    rid = api.client.post("/v1/records", json=ended, headers=h).json()["id"]
+    assert api.client.get(f"/v1/records/{rid}", headers=h).json()["display_status"] == "expired"
+    body = problem(api.client.post(f"/v1/records/{rid}/revoke", json={"reason": "late"}, headers=h), 409)
+    assert "expired" in body["detail"]
+    expire_due(api.db.engine, utcnow())  # and once the sweep has marked it
+    problem(api.client.post(f"/v1/records/{rid}/revoke", json={"reason": "late"}, headers=h), 409)
+    assert api.client.get(f"/v1/records/{rid}", headers=h).json()["status"] == "expired"

@@ -160,9 +160,54 @@ def test_prefix_coverage(db: Database, tmp_path: Path, now: dt.datetime) -> None
         d = checker.check(person_id(11), action, as_of=now)
         assert [r.measure for r in d.reasons if r.memorandum == "zz_test_rail"] == ["rail_review"], action
         assert "review" in d.effects
-    # A measure on transport.rail says nothing about its parent.
-    assert not any(
-        r.memorandum == "zz_test_rail" for r in checker.check(person_id(11), "transport", as_of=now).reasons
+    # A check on the broader `transport` takes the strictest effect of anything under it (decision 0201; it
+    # used to say nothing about the parent): the rail measure is among its reasons.
+    broad = checker.check(person_id(11), "transport", as_of=now)
+    assert [r.measure for r in broad.reasons if r.memorandum == "zz_test_rail"] == ["rail_review"]
+
+
+def test_a_broader_action_takes_the_strictest_effect_under_it(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    # Defect pinned (issue 16, item 12): the flight ban is on transport.air.ticket, and a check on
+    # transport.air (docs/api.md's own batch example) answered "allowed" for a banned person. Decision 0201.
+    file(db.engine, catalogue, now)  # a judgment defaulter: no air tickets
+    file(db.engine, catalogue, now, category="court.consumption_restriction", external_id="X-2")
+    checker = Checker(db.engine, catalogue)
+    leaf = checker.check(person_id(11), "transport.air.ticket", as_of=now)
+    assert not leaf.allowed
+    for action in ("transport.air", "transport"):
+        broad = checker.check(person_id(11), action, as_of=now)
+        assert not broad.allowed and "deny" in broad.effects, action
+        assert {(r.memorandum, r.measure) for r in leaf.reasons} <= {
+            (r.memorandum, r.measure) for r in broad.reasons
+        }
+        assert _without_as_of(broad) == reference(db.engine, catalogue, person_id(11), action, now)
+    # The batch path answers the same, from the same compiled rules.
+    queries = [
+        (person_id(11), a) for a in ("transport", "transport.air", "transport.air.ticket", "transport.water")
+    ]
+    batch = checker.check_many(queries, as_of=now)
+    assert [d.to_dict() for d in batch] == [checker.check(s, a, as_of=now).to_dict() for s, a in queries]
+    # Someone else: still allowed on the broad action.
+    assert checker.check(person_id(12), "transport.air", as_of=now).allowed
+
+
+def test_protected_actions_stay_unrestricted_however_broad_the_check(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    # Counter-check of decision 0201: looking below a broader action must never let a measure reach a
+    # protected action (due_process.*, legal.counsel), nor a check on a prefix that only holds protected ones.
+    file(db.engine, catalogue, now)
+    file(db.engine, catalogue, now, category="court.consumption_restriction", external_id="X-2")
+    checker = Checker(db.engine, catalogue)
+    protected = [a for a in catalogue.actions if catalogue.is_protected(a)]
+    assert {"due_process", "due_process.object", "legal.counsel"} <= set(protected)
+    for action in [*protected, "legal"]:
+        d = checker.check(person_id(11), action, as_of=now)
+        assert d.allowed and not d.reasons and not d.effects, action
+    assert all(
+        d.allowed and not d.reasons for d in checker.check_many([(person_id(11), a) for a in protected])
     )
 
 

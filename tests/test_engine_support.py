@@ -220,7 +220,10 @@ def reference_from(
             measures = [
                 (memo, m)
                 for memo, m in catalogue.measures_for(st.category)
-                if via in m.applies_to and any(covers(p, action) for p in m.actions)
+                # A measure on the action, above it or below it (decision 0201); never a protected action.
+                if via in m.applies_to
+                and not catalogue.is_protected(action)
+                and any(covers(p, action) or covers(action, p) for p in m.actions)
             ]
             if measures:
                 hits.append(((st.id, _VIA_RANK[via]), st, via, measures))

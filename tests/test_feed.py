@@ -321,7 +321,7 @@ def test_dispatcher_loop_sweeps_expired_records(db: Database, catalogue: Catalog
     from process_helpers import flight_row
     from socialcredit.registry import load_state
 
-    old = file(db, catalogue, now, _row=flight_row(decided_on="2025-06-01", effective_from="2025-06-01"))
+    old = file(db, catalogue, now, _row=flight_row(decided_on="2025-06-01", effective_until="2026-05-31"))
     d = Dispatcher(db.engine, DispatchSettings(poll_interval=0.005, expire_interval=0.01))
     stop = threading.Event()
     t = threading.Thread(target=d.run, args=(stop,))

@@ -158,6 +158,46 @@ def test_passport_form() -> None:
         assert "passport:<ISO 3166 alpha-3>:<5-20 letters or digits>" in exc.value.reason
 
 
+def test_passport_country_must_be_iso_3166_alpha_3() -> None:
+    # Defect pinned: passport:QQQ:AB12345 was accepted although the docs require an ISO 3166 alpha-3 code.
+    for bad in ("passport:QQQ:AB12345", "passport:XXX:AB12345", "passport:ISO:AB12345"):
+        with pytest.raises(IdentifierError) as exc:
+            parse(bad)
+        assert exc.value.reason == f"passport country {bad[9:12]!r} is not an ISO 3166-1 alpha-3 country code"
+    assert parse("passport:deu:c01x00t47").canonical == "passport:DEU:C01X00T47"
+    assert parse("passport:CHN:E12345678").canonical == "passport:CHN:E12345678"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("11010519800101A012", "character at position 15: expected a digit in a resident ID, found 'A'"),
+        ("1101051980A101001X", "character at position 11: expected a digit in a resident ID, found 'A'"),
+        # no province code in front: a USCC's error
+        ("B10105198001010012", "character at position 1: expected a digit (positions 1-8"),
+    ],
+)
+def test_resident_id_with_one_letter_is_a_malformed_resident_id(value: str, reason: str) -> None:
+    # Defect pinned: docs/identifiers.md's own example 11010519800101A012 was read as a USCC and answered with a
+    # check-character error; 17 digits but one with a province code in front are a mistyped resident ID.
+    with pytest.raises(IdentifierError) as exc:
+        parse(value)
+    assert exc.value.reason.startswith(reason)
+
+
+def test_a_valid_uscc_with_one_letter_is_still_a_uscc() -> None:
+    # The resident-ID reading of a one-letter value never shadows a valid code (government bodies' codes start
+    # 11-13, which are also province codes).
+    found = 0
+    for letter in "ABCDEFGHJKLMNPQRTUWXY":
+        code = "1110000000001312" + letter
+        code += uscc.calc_check_digit(code)
+        if code[17] in "0123456789X":
+            found += 1
+            assert parse(code).kind == "organisation"
+    assert found
+
+
 @pytest.mark.parametrize("value", ["", "   ", 12345])
 def test_empty_or_non_text(value: object) -> None:
     with pytest.raises(IdentifierError):

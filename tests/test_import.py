@@ -133,9 +133,9 @@ def test_skip_invalid_imports_good_rows_and_writes_rejects(seeded: Database, tmp
 # --- bad input: exit 2, a precise message, the store unchanged ---------------------------------------------
 
 
-def refused(db: Database, path: Path, *expected: str) -> str:
+def refused(db: Database, path: Path, *expected: str, options: tuple[str, ...] = ()) -> str:
     before = dump(db)
-    result = invoke("import", path, "--no-progress")
+    result = invoke("import", path, "--no-progress", *options)
     assert result.exit_code == 2, result.output
     for text in expected:
         assert text in result.stderr, result.stderr
@@ -163,6 +163,10 @@ ROW_CASES = [
     ({"effective_from": "9999-12-30"}, "effective_from: '9999-12-30': out of range: expected 1900-01-01 to"),
     ({"effective_until": "2025-01-01"}, "effective_until: '2025-01-01': before effective_from"),
     ({"colour": "red"}, "colour: 'red': unknown column (known: external_id, authority,"),
+    (  # the closest column is named, as the catalogue names the closest field (issue 16, item 7)
+        {"legal_bassis": "x"},
+        "legal_bassis: 'x': unknown column (misspelt? the closest known column is 'legal_basis'; known: ",
+    ),
 ]
 
 
@@ -210,6 +214,28 @@ def test_bad_json_line(seeded: Database, tmp_path: Path) -> None:
     lines[1] = lines[1][:-1]  # drop the closing brace
     path = jsonl(tmp_path / "bad.jsonl", lines)
     refused(seeded, path, f"{path}:2: invalid JSON: Expecting ',' delimiter at column")
+
+
+@pytest.mark.parametrize("workers", ["0", "2"])
+def test_import_messages_read_as_written(seeded: Database, tmp_path: Path, workers: str) -> None:
+    # Defects pinned (issue 16, item 10), in process and in the workers alike: "invalid JSON: Invalid control
+    # character at at column 263" (a doubled word); "subject_name: None: required" (a Python repr); a line that
+    # is valid JSON but no object was a rejected row, where docs/import.md makes it a file error.
+    opts = ("--workers", workers)
+    good = [json.dumps(r, ensure_ascii=False) for r in good_rows(3)]
+    control = [good[0], good[1].replace("王芳", "王\t芳"), good[2]]  # a raw tab inside a JSON string
+    path = jsonl(tmp_path / "control.jsonl", control)
+    err = refused(seeded, path, f"{path}:2: invalid JSON: Invalid control character at column", options=opts)
+    assert "at at" not in err
+    missing = good_rows(3)
+    del missing[1]["subject_name"]
+    path = jsonl(tmp_path / "missing.jsonl", missing)
+    err = refused(seeded, path, f"{path}:2: subject_name: required", options=opts)
+    assert "None" not in err
+    for line in ("[1, 2]", '"a row"', "42", "null"):
+        path = jsonl(tmp_path / "not-object.jsonl", [*good[:2], line, good[2]])
+        err = refused(seeded, path, f"{path}:3: a row must be an object of column: value", options=opts)
+        assert "rejected" not in err
 
 
 def test_values_only_the_standard_json_reader_accepts(seeded: Database, tmp_path: Path) -> None:

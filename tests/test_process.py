@@ -4,6 +4,7 @@ expiry and publication, on both databases. Refused steps leave the store exactly
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -24,7 +25,15 @@ from socialcredit.process import (
     request_reconsideration,
     request_repair,
 )
-from socialcredit.registry import Conflict, NotFound, applies_at, display_status, load_state
+from socialcredit.registry import (
+    Conflict,
+    NotFound,
+    applies_at,
+    check_row,
+    display_status,
+    file_batch,
+    load_state,
+)
 from socialcredit.registry.state import day_end
 from socialcredit.store import Database
 from socialcredit.store.tables import outbox, record_events
@@ -333,7 +342,8 @@ def test_fulfilment_ends_a_defaulter_listing_only(
 def test_expiry_emits_one_expired_event_per_record(
     db: Database, catalogue: Catalogue, now: dt.datetime
 ) -> None:
-    old = file(db, catalogue, now, _row=flight_row(decided_on="2025-06-01", effective_from="2025-06-01"))
+    # An end given as filed (a default term would run from this filing's notice: decision 0100).
+    old = file(db, catalogue, now, _row=flight_row(decided_on="2025-06-01", effective_until="2026-05-31"))
     live = file(db, catalogue, now, _row=flight_row(external_id="CA-2", subject_id=person_id(33)))
     assert expire_due(db.engine, now) == [old]
     assert expire_due(db.engine, now) == []
@@ -341,6 +351,37 @@ def test_expiry_emits_one_expired_event_per_record(
         assert load_state(conn, old).status == "expired" and load_state(conn, live).status == "filed"
         types = list(conn.execute(select(outbox.c.type).where(outbox.c.record_id == old)).scalars())
     assert types == ["filed", "expired"]
+
+
+def test_overlapping_sweeps_expire_each_record_once(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    # Defect pinned: the server, the dispatcher and `expire run` all sweep (docs/due-process.md); a sweep
+    # appended `expired` to every id it had selected, even one another sweeper (or a revocation) had ended
+    # while it waited for the writers' lock.
+    import threading
+
+    ids = [
+        file(db, catalogue, now, _row=flight_row(external_id=f"CA-{i}", subject_id=person_id(40 + i),
+                                                 decided_on="2025-06-01", effective_until="2026-05-31"))
+        for i in range(12)
+    ]  # fmt: skip
+    results: list[list[int]] = []
+    start = threading.Barrier(4)
+
+    def sweep() -> None:
+        start.wait()
+        results.append(expire_due(db.engine, now, batch=3))
+
+    threads = [threading.Thread(target=sweep) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(rid for r in results for rid in r) == ids
+    with db.engine.connect() as conn:
+        types = list(conn.execute(select(outbox.c.type).where(outbox.c.record_id.in_(ids))).scalars())
+    assert types.count("expired") == len(ids)
 
 
 def test_publication_ends_at_the_maximum_period(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
@@ -352,3 +393,49 @@ def test_publication_ends_at_the_maximum_period(db: Database, catalogue: Catalog
     assert is_published(state, cat, ends - dt.timedelta(seconds=1))
     assert not is_published(state, cat, ends)
     assert not is_published(state, cat.model_copy(update={"public": False}), now)
+
+
+@pytest.mark.parametrize("path", ["api", "import"])
+def test_a_ban_runs_from_the_end_of_its_notice_and_offers_no_repair_after_its_end(
+    db: Database, catalogue: Catalogue, now: dt.datetime, tmp_path: Path, path: str
+) -> None:
+    # Defect pinned (issue 16, item 11): decision 0100 says a flight or train ban's term runs from the end of its
+    # 7 working days of notice, but the end was computed from the decision date (the ban lost its notice days),
+    # and the repair date offered (decision date + min_days) could fall on or after the record's end.
+    import json
+
+    from socialcredit.process import publication_ends, repair_eligible_from
+    from socialcredit.registry import import_file
+    from socialcredit.web.labels import rights_for
+
+    rows = [flight_row(), flight_row(external_id="RAIL-1", authority="railway", subject_id=person_id(35),
+                                      category="transport.rail_serious_misconduct")]  # fmt: skip
+    if path == "api":
+        ids = [file(db, catalogue, now, _row=r) for r in rows]
+    else:  # the import (its fast path computes the same: tests/test_fastcheck.py)
+        source = tmp_path / "bans.jsonl"
+        source.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+        assert import_file(db.engine, source, catalogue, "t", workers=0, now=now).filed == 2
+        ids = [1, 2]
+    notice = deadline(now, 7, True)  # the end of the 7th working day after filing
+    with db.engine.connect() as conn:
+        for rid, days in zip(ids, (365, 180), strict=True):
+            st = load_state(conn, rid)
+            cat = catalogue.categories[st.category]
+            assert st.applies_from == notice and st.effective_until == notice + days * DAY
+            assert publication_ends(st, cat) == st.effective_until
+            repair = repair_eligible_from(st, catalogue)
+            assert repair is None or repair < st.effective_until  # never after the end (here: none at all)
+            shown = {"category": st.category, "authority": st.authority, "decided_on": st.decided_on.isoformat(),
+                     "filed_at": st.filed_at.isoformat(), "applies_from": st.applies_from.isoformat(),
+                     "valid_until": st.effective_until.isoformat()}  # fmt: skip
+            rights = rights_for(catalogue, shown)
+            assert rights is not None and rights.repair_from is None
+    # An amendment a week later keeps the term on the original filing's clock.
+    with db.engine.begin() as conn:
+        before = load_state(conn, ids[0]).effective_until
+        changed = check_row({**rows[0], "summary": "smoking on board"}, catalogue, now + 7 * DAY)
+        (outcome,) = file_batch(conn, [changed], catalogue, "t", now + 7 * DAY)
+        assert outcome.action == "amended" and load_state(conn, ids[0]).effective_until == before
+    with db.engine.connect() as conn, pytest.raises(Conflict, match="ends by itself"):
+        request_repair(conn, catalogue, ids[0], "paid", "I commit", "subject", now + 30 * DAY)

@@ -103,3 +103,14 @@ def test_feed_watchlist_and_monitor_commands(
     assert isinstance(listed, list) and listed[0]["id"] == sub["id"]
     once = out(invoke("dispatch", "run", "--once", "--no-expire"))
     assert isinstance(once, dict) and once["errors"] == []
+
+
+def test_dispatch_run_default_max_attempts_is_the_documented_20() -> None:
+    # Defect pinned: the CLI defaulted to 12 attempts while docs/feed.md and decision 0401 say 20.
+    import typer.main
+
+    from socialcredit.feed import DispatchSettings
+
+    group = typer.main.get_command(app).commands["dispatch"]  # type: ignore[attr-defined]
+    option = next(p for p in group.commands["run"].params if p.name == "max_attempts")
+    assert option.default == 20 == DispatchSettings().max_attempts

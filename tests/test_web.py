@@ -139,6 +139,25 @@ def test_vendored_htmx_keeps_its_licence(portal: Portal) -> None:
     assert portal.client.get("/static/portal.css").status_code == 200
 
 
+def test_api_docs_load_only_from_this_server(portal: Portal) -> None:
+    # Defect pinned: /docs loaded Swagger UI from a CDN and was blank offline; /redoc likewise.
+    html = portal.client.get("/docs").text
+    refs = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert sorted(refs) == [
+        "/static/swagger-ui-bundle.js",
+        "/static/swagger-ui-favicon-32x32.png",
+        "/static/swagger-ui.css",
+    ]
+    assert "http://" not in html and "https://" not in html and "'/openapi.json'" in html
+    for ref in refs:
+        assert portal.client.get(ref).status_code == 200
+    bundle = portal.client.get("/static/swagger-ui-bundle.js")
+    assert "javascript" in bundle.headers["content-type"] and "SwaggerUIBundle" in bundle.text
+    assert "Apache License" in portal.client.get("/static/swagger-ui.LICENSE.txt").text
+    assert portal.client.get("/redoc").status_code == 404
+    assert portal.client.get("/openapi.json").json()["info"]["title"] == "socialcredit"
+
+
 @pytest.mark.parametrize("path", ["/", "/portal/search", "/portal/check", "/portal/me"])
 def test_every_field_has_a_label(portal: Portal, path: str) -> None:
     html = portal.client.get(path).text
@@ -408,3 +427,21 @@ def test_catalogue_lists_memoranda_measures_departments_and_bases(
             assert (dept.name if dept else measure.department) in html
     for code in catalogue.categories:
         assert f"<code>{code}</code>" in html
+
+
+def test_unverified_catalogue_facts_are_shown_as_such(portal: Portal) -> None:
+    # Defect pinned: the dates of 3062号, 1962号 and 1798号 and the number of 1467号 are unverified in the
+    # catalogue, yet the portal and /v1/catalogue showed them as certain.
+    memoranda = portal.client.get("/v1/catalogue").json()["memoranda"]
+    assert {k: v["unverified"] for k, v in memoranda.items() if v["unverified"]} == {
+        "ndrc_2014_3062": ["date"],
+        "ndrc_2016_1962": ["date"],
+        "ndrc_2017_1798": ["date"],
+        "ndrc_2016_1467": ["document_no"],
+        "ndrc_2018_384": ["document_no"],
+        "ndrc_2018_385": ["document_no"],
+    }
+    text = _text(portal.client.get("/portal/catalogue").text)
+    assert "2014-12-01 ( 日期待核实 date unverified )" in text
+    assert "发改财金〔2016〕1467号 ( 文号待核实 number unverified )" in text
+    assert "2016-01-20 ( 日期待核实" not in text and "发改财金〔2016〕141号 ( 文号待核实" not in text

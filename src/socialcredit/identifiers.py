@@ -207,7 +207,12 @@ def _parse(value: str, allow: frozenset[str], kind: SubjectKind | None) -> Subje
             raise IdentifierError(
                 value, "passport form is passport:<ISO 3166 alpha-3>:<5-20 letters or digits>"
             )
-        return SubjectId(f"passport:{m.group(1).upper()}:{m.group(2).upper()}", "person", "passport")
+        country = m.group(1).upper()
+        if country not in _alpha3():
+            raise IdentifierError(
+                value, f"passport country {m.group(1)!r} is not an ISO 3166-1 alpha-3 country code"
+            )
+        return SubjectId(f"passport:{country}:{m.group(2).upper()}", "person", "passport")
     raw = raw.replace(" ", "").upper()
     if len(raw) != 18:
         raise IdentifierError(
@@ -226,9 +231,26 @@ def _parse(value: str, allow: frozenset[str], kind: SubjectKind | None) -> Subje
         if (raw[17] != expected or raw[:2] not in _PROVINCES) and _uscc_valid(raw):
             return _parse_uscc(raw, allow)
         return _parse_ric(raw, birth, expected)  # the shape, date and check character read once
-    if raw[:17].isdigit() and raw[17] in "0123456789X" and raw[:2] in _PROVINCES and not _uscc_valid(raw):
-        return _parse_ric(raw)  # digits with an impossible birth date: say so, as a resident ID
+    if _ric_like(raw) and not _uscc_valid(raw):
+        # Digits with an impossible birth date, or with one letter in them: say so, as a resident ID.
+        return _parse_ric(raw)
     return _parse_uscc(raw, allow)
+
+
+def _ric_like(raw: str) -> bool:
+    """An 18-character value a person meant as a resident ID: a province code in front, a digit or X last, and
+    the 17 before all digits or all but one (one mistyped character, as in ``11010519800101A012``)."""
+    return (
+        raw[:2] in _PROVINCES and raw[17] in "0123456789X" and sum(not ch.isdigit() for ch in raw[:17]) <= 1
+    )
+
+
+@lru_cache(maxsize=1)
+def _alpha3() -> frozenset[str]:
+    """ISO 3166-1 alpha-3 codes, from pycountry's copy of the standard (loaded on the first passport)."""
+    import pycountry
+
+    return frozenset(c.alpha_3 for c in pycountry.countries)
 
 
 class Ident(NamedTuple):

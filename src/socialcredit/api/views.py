@@ -79,6 +79,8 @@ def record_out(s: RecordState, now: dt.datetime) -> dict[str, Any]:
 def row_of(s: RecordState) -> dict[str, Any]:
     """The import row that files this record as it stands (the base an amendment changes)."""
     row = _filed_fields(s)
+    if s.term_days:  # a default term from the notice's end: left out, so the amendment computes it as filed
+        row["effective_until"] = None
     return {k: v for k, v in row.items() if v not in (None, "")}
 
 

@@ -116,6 +116,10 @@ def _lint_category(code: str, cat: Category, authorities: Set[str], issue: _Issu
             f"{where}.notice_days",
             "takes_effect_at_once is false, so a notice period (notice_days) is needed",
         )
+    if cat.term_from == "notice_end" and cat.takes_effect_at_once:
+        issue(
+            file, f"{where}.term_from", "notice_end needs a notice period: takes_effect_at_once must be false"
+        )
     for i, a in enumerate(cat.authorities):
         if a not in authorities:
             issue(file, f"{where}.authorities.{i}", f"unknown authority {a!r}")

@@ -9,13 +9,14 @@ reference to a declared-but-broken entry is not reported a second time as "unkno
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 from collections.abc import Hashable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -153,10 +154,48 @@ def _yaml(path: Path, rel: str, issues: list[CatalogueIssue]) -> Any:
         return None
 
 
-def _describe(err: ErrorDetails) -> str:
-    """One pydantic error in words a catalogue author can act on, naming the value given."""
+def _model_at(model: type[BaseModel], path: tuple[Any, ...]) -> type[BaseModel] | None:
+    """The model whose fields sit at ``path`` below ``model`` (indices of tuples skipped), or None."""
+    for part in path:
+        if isinstance(part, int):
+            continue
+        info = model.model_fields.get(str(part))
+        if info is None:
+            return None
+        inner = _nested_model(info.annotation)
+        if inner is None:
+            return None
+        model = inner
+    return model
+
+
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):  # X | None, tuple[X, ...]
+        found = _nested_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _unknown_field(err: ErrorDetails, model: type[BaseModel] | None) -> str:
+    name = str(err["loc"][-1])
+    owner = _model_at(model, tuple(err["loc"][:-1])) if model is not None else None
+    known = sorted(owner.model_fields) if owner is not None else []
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+    if close:
+        return f"unknown field {name!r} (misspelt? the closest known field is {close[0]!r})"
+    if known:
+        return f"unknown field {name!r} (known: {', '.join(known)})"
+    return f"unknown field {name!r} (misspelt?)"
+
+
+def _describe(err: ErrorDetails, model: type[BaseModel] | None = None) -> str:
+    """One pydantic error in words a catalogue author can act on, naming the value given (and, for an unknown
+    field, the closest field ``model`` knows at that place)."""
     if err["type"] == "extra_forbidden":
-        return f"unknown field {str(err['loc'][-1])!r} (misspelt?)"
+        return _unknown_field(err, model)
     if err["type"] == "missing":
         return "required field is missing"
     value = err.get("input")
@@ -164,10 +203,12 @@ def _describe(err: ErrorDetails) -> str:
     return f"{err['msg']} (got {shown})"
 
 
-def _record(exc: ValidationError, file: str, prefix: str, issues: list[CatalogueIssue]) -> None:
+def _record(
+    exc: ValidationError, file: str, prefix: str, issues: list[CatalogueIssue], model: type[BaseModel]
+) -> None:
     for err in exc.errors():
         loc = ".".join(str(p) for p in err["loc"])
-        issues.append(CatalogueIssue(file, f"{prefix}.{loc}" if loc else prefix, _describe(err)))
+        issues.append(CatalogueIssue(file, f"{prefix}.{loc}" if loc else prefix, _describe(err, model)))
 
 
 def _check_top(data: Any, file: str, issues: list[CatalogueIssue]) -> dict[str, Any]:
@@ -202,7 +243,7 @@ def _models(
         try:
             valid[str(code)] = model.model_validate(values)
         except ValidationError as exc:
-            _record(exc, file, where, issues)
+            _record(exc, file, where, issues, model)
     return valid, {str(c) for c in body}
 
 
@@ -245,7 +286,7 @@ def _memorandum(path: Path, rel: str, memos: _Memos, issues: list[CatalogueIssue
                 measures.append(Measure.model_validate(item))
                 positions.append(j)
             except ValidationError as exc:
-                _record(exc, rel, f"measures.{j}", issues)
+                _record(exc, rel, f"measures.{j}", issues, Measure)
         head["measures"] = measures
     given = data.get("code")
     code = given if isinstance(given, str) and given else f"<{rel}>"
@@ -256,7 +297,7 @@ def _memorandum(path: Path, rel: str, memos: _Memos, issues: list[CatalogueIssue
             if err["loc"] == ("measures",) and isinstance(raw, list) and raw:
                 continue  # every measure was broken and is already reported
             loc = ".".join(str(p) for p in err["loc"])
-            issues.append(CatalogueIssue(rel, loc, _describe(err)))
+            issues.append(CatalogueIssue(rel, loc, _describe(err, Memorandum)))
         memo = Memorandum.model_construct(
             code=code,
             title=str(data.get("title", "")),

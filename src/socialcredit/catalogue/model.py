@@ -33,6 +33,8 @@ __all__ = [
     "Reach",
     "Severity",
     "SubjectKindName",
+    "TermFrom",
+    "Unverifiable",
 ]
 
 ListKind = Literal["black", "red", "watch"]
@@ -43,6 +45,8 @@ SubjectKindName = Literal["person", "organisation"]
 # What kind of document a "memorandum" file models: most are joint memoranda, but some measures come straight
 # from a law, a judicial interpretation or a State Council/NDRC opinion (docs/decisions/0102).
 DocumentKind = Literal["memorandum", "opinion", "law", "judicial_interpretation", "regulation"]
+Unverifiable = Literal["date", "document_no"]
+TermFrom = Literal["effective_from", "notice_end"]
 
 
 class _Strict(BaseModel):
@@ -117,6 +121,10 @@ class Category(_Strict):
     notice_working_days: bool = False
     # Measures apply from effective_from even during notice (e.g. court orders).
     takes_effect_at_once: bool = True
+    # Where the default term (duration_days) and the publication periods are counted from: the decision
+    # (effective_from), or the end of the notice period, when the measures begin (flight and train bans: the
+    # year runs from the end of the 7 working days of public notice; decision 0100).
+    term_from: TermFrom = "effective_from"
     severity: Severity = "general"
     publication: Publication | None = None
     public: bool = True
@@ -149,6 +157,9 @@ class Memorandum(_Strict):
     title_en: str | None = None
     document_no: str | None = None
     date: dt.date
+    # Facts not yet checked against the official text ("date": the day; "document_no": the number); shown as
+    # uncertain wherever the document is named (portal, /v1/catalogue, `catalogue show`).
+    unverified: tuple[Unverifiable, ...] = ()
     # Signing departments modelled here; a measure's department must be one of them (when listed).
     signatories: tuple[str, ...] = ()
     triggers: tuple[str, ...] = Field(min_length=1)

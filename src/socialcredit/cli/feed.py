@@ -118,7 +118,7 @@ def dispatch_run(
     ] = False,
     max_attempts: Annotated[
         int, typer.Option(min=1, help="Attempts before a delivery is dead-lettered.")
-    ] = 12,
+    ] = feed.DispatchSettings.max_attempts,  # one default (decision 0401), not a second literal
     backoff: Annotated[
         float, typer.Option(min=0.0, help="Seconds before the second attempt; doubles.")
     ] = 1.0,

@@ -1,8 +1,12 @@
-"""The catalogue compiled for checking: for each (category, reach), every action's covering measures.
+"""The catalogue compiled for checking: for each (category, reach), every action's reaching measures.
 
-Prefix coverage (a measure on ``transport.rail`` covers ``transport.rail.*``) is resolved once here, for every
-action of the closed vocabulary, so a check is one dictionary lookup instead of a scan of patterns. Rules and
-measure tuples are shared by every index entry of their category: they cost nothing per record.
+A measure reaches an action when it is on that action, on a broader one above it (a measure on
+``transport.rail`` covers ``transport.rail.*``), or on a narrower one below it: a check on ``transport.air``
+answers for air travel as a whole, so a ban on ``transport.air.ticket`` denies it (decision 0201: a check on a
+broader action takes the strictest effect of any action under it). Protected actions, and every action under
+them, are reached by nothing, whatever the catalogue says. All of it is resolved once here, for every action of
+the closed vocabulary, so a check stays one dictionary lookup. Rules and measure tuples are shared by every
+index entry of their category: they cost nothing per record.
 """
 
 from __future__ import annotations
@@ -66,6 +70,11 @@ class Rules:
         return self.by_key.get((category, via))
 
 
+def _reaches(pattern: str, action: str) -> bool:
+    """A measure on ``pattern`` bears on a check of ``action``: one covers the other (decision 0201)."""
+    return covers(pattern, action) or covers(action, pattern)
+
+
 def compile_rules(catalogue: Catalogue) -> Rules:
     actions = {sys.intern(a): sys.intern(a) for a in catalogue.actions}
     by_key: dict[tuple[str, str], Rule] = {}
@@ -76,10 +85,12 @@ def compile_rules(catalogue: Catalogue) -> Rules:
         for via in REACHES:
             by_action: dict[str, tuple[MeasureRef, ...]] = {}
             for action in actions:
+                if catalogue.is_protected(action):
+                    continue  # never restricted (the lint already refuses such measures: defence in depth)
                 refs = tuple(
                     MeasureRef(memo.code, m.code, m.department, m.effect, m.legal_basis)
                     for memo, m in pairs
-                    if via in m.applies_to and any(covers(p, action) for p in m.actions)
+                    if via in m.applies_to and any(_reaches(p, action) for p in m.actions)
                 )
                 if refs:
                     by_action[action] = shared.setdefault(refs, refs)

@@ -13,14 +13,22 @@ import datetime as dt
 from ..catalogue.model import Category
 from ..registry.state import RecordState, day_start
 
-__all__ = ["is_published", "publication_ends"]
+__all__ = ["is_published", "publication_ends", "publication_start"]
+
+
+def publication_start(category: Category, decided_on: dt.date, applies_from: dt.datetime) -> dt.datetime:
+    """Where Order 36's periods are counted from: the decision date, or, for a category whose term runs from
+    the end of its notice period (flight and train bans), when the measures begin (decision 0100), so that
+    publication, repair and the term share one clock."""
+    return applies_from if category.term_from == "notice_end" else day_start(decided_on)
 
 
 def publication_ends(state: RecordState, category: Category) -> dt.datetime | None:
-    """When publication ends by itself: the decision date plus the maximum period (None: no maximum set)."""
+    """When publication ends by itself: its start plus the maximum period (None: no maximum set)."""
     if category.publication is None:
         return None
-    return day_start(state.decided_on) + dt.timedelta(days=category.publication.max_days)
+    start = publication_start(category, state.decided_on, state.applies_from)
+    return start + dt.timedelta(days=category.publication.max_days)
 
 
 def is_published(state: RecordState, category: Category, now: dt.datetime) -> bool:

@@ -1,7 +1,8 @@
 """Credit repair (NDRC Order 36), fulfilment, and the publication rule.
 
 A record's category grades it (minor, general, serious) with a publication period ``publication.min_days`` to
-``max_days`` counted from the decision date. A subject may ask for repair once the minimum has passed, with
+``max_days`` counted from the decision date (for flight and train bans, from when the measures begin:
+:func:`.publication.publication_start`). A subject may ask for repair once the minimum has passed, with
 evidence that the conduct was corrected and obligations performed, and a credit commitment. The filing
 authority decides: approval ends publication and sharing and lifts the measures at once (status ``repaired``,
 ``ended_at`` now); rejection needs reasons. Publication ends by itself at the maximum (see
@@ -17,12 +18,14 @@ from typing import Any
 from sqlalchemy import Connection, insert, select, update
 
 from ..catalogue import Catalogue
+from ..catalogue.model import Category
 from ..registry import Conflict, NotFound, RecordState, apply_event, load_state
-from ..registry.state import day_start, local_date
+from ..registry.state import local_date
 from ..registry.writer import write_lock
 from ..store.tables import repair_requests
 from .common import as_dict, required_text
 from .errors import NotAllowed, ProcessInvalid
+from .publication import publication_start
 
 __all__ = [
     "decide_repair",
@@ -30,17 +33,32 @@ __all__ = [
     "get_repair",
     "list_repairs",
     "repair_eligible_from",
+    "repair_from",
     "request_repair",
 ]
 
 
-def repair_eligible_from(state: RecordState, catalogue: Catalogue) -> dt.datetime | None:
-    """When repair may first be asked for: the decision date plus the minimum publication period; None if the
-    category has no publication periods (no repair path)."""
-    pub = catalogue.categories[state.category].publication
-    if pub is None:
+def repair_from(
+    category: Category, decided_on: dt.date, applies_from: dt.datetime, valid_until: dt.datetime | None
+) -> dt.datetime | None:
+    """When repair may first be asked for: the publication start plus the minimum period. None if the category
+    has no publication periods (no repair path), or if that day is not before the record's end: the record
+    ends by itself first, and a repair date after the end is never offered (the portal shows this too)."""
+    if category.publication is None:
         return None
-    return day_start(state.decided_on) + dt.timedelta(days=pub.min_days)
+    start = publication_start(category, decided_on, applies_from) + dt.timedelta(
+        days=category.publication.min_days
+    )
+    if valid_until is not None and start >= valid_until:
+        return None
+    return start
+
+
+def repair_eligible_from(state: RecordState, catalogue: Catalogue) -> dt.datetime | None:
+    """:func:`repair_from` of a stored record."""
+    return repair_from(
+        catalogue.categories[state.category], state.decided_on, state.applies_from, state.valid_until
+    )
 
 
 def get_repair(conn: Connection, request_id: int) -> dict[str, Any]:
@@ -77,13 +95,21 @@ def request_repair(
     state = _live(conn, record_id, now)
     start = repair_eligible_from(state, catalogue)
     if start is None:
-        raise Conflict(f"category {state.category} has no repair path (no publication periods)")
+        if catalogue.categories[state.category].publication is None:
+            raise Conflict(f"category {state.category} has no repair path (no publication periods)")
+        until = state.valid_until
+        raise Conflict(
+            f"record {record_id} ends by itself on {local_date(until).isoformat() if until else '?'}, "
+            "before its minimum publication period would allow repair"
+        )
     if now < start:
+        cat = catalogue.categories[state.category]
+        since = local_date(publication_start(cat, state.decided_on, state.applies_from)).isoformat()
         raise ProcessInvalid(
             "record_id",
             record_id,
             f"repair may be asked for from {local_date(start).isoformat()} (the minimum publication period "
-            f"from the decision date {state.decided_on.isoformat()})",
+            f"from {since})",
         )
     pending = conn.execute(
         select(repair_requests.c.id)

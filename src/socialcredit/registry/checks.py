@@ -29,6 +29,7 @@ __all__ = [
     "check_one",
     "encoding_error",
     "init_worker",
+    "json_error",
     "key_hash",
     "loads",
 ]
@@ -76,12 +77,15 @@ def check_one(
         try:
             row = loads(source)
         except json.JSONDecodeError as exc:
-            return ("json", line, f"invalid JSON: {exc.msg} at column {exc.colno}")
+            return ("json", line, json_error(exc))
     else:
         row = source
         p = fast.check(row, row if origin is None else origin)
         if p is not None:
             return ("ok", line, p, key_hash(p[0], p[1]))
+    if not isinstance(row, dict):
+        # Valid JSON but no row (a list, a number): the file is malformed (docs/import.md), not one row of it.
+        return ("json", line, NOT_AN_OBJECT)
     kept = row if origin is None else origin
     try:
         f = check_row(row, catalogue, now, allowlist)
@@ -103,6 +107,15 @@ def _fast_check(catalogue: Catalogue, now: dt.datetime, allowlist: frozenset[str
     f = FastCheck(catalogue, now, frozenset(allowlist), dialect)
     _fast.append(f)
     return f
+
+
+NOT_AN_OBJECT = "a row must be an object of column: value"
+
+
+def json_error(exc: json.JSONDecodeError) -> str:
+    """A line's JSON error, once: the standard library's messages may end in "at" already ("Invalid control
+    character at")."""
+    return f"invalid JSON: {exc.msg.removesuffix(' at')} at column {exc.colno}"
 
 
 def key_hash(authority: str, external_id: str) -> int:

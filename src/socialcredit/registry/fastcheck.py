@@ -22,7 +22,7 @@ from typing import Any
 from ..catalogue import Catalogue
 from ..identifiers import Ident, IdentifierError, SubjectId, _parse, parse_plain
 from .prepared import _QUOTE as Q
-from .prepared import _TIMES, Prepared, _key, for_copy, for_sqlite
+from .prepared import _TIMES, Prepared, _key, _term, for_copy, for_sqlite
 from .rows import _COLUMN_SET, _CONTROL, DATE_RANGE
 from .state import day_end, day_start, local_date, notice_end
 
@@ -34,7 +34,18 @@ _Id = Ident | SubjectId  # a common identifier read the fast way, or any other t
 class _Plan:
     """What a category's rows share: set once per import."""
 
-    __slots__ = ("basis", "cap", "code", "default_end", "kinds", "notice", "open_end", "q_code", "red")
+    __slots__ = (
+        "basis",
+        "cap",
+        "code",
+        "default_end",
+        "kinds",
+        "notice",
+        "open_end",
+        "q_code",
+        "red",
+        "term_days",
+    )
 
     def __init__(self, code: str, cat: Any, now: dt.datetime) -> None:
         self.code, self.q_code = code, Q(code)
@@ -42,13 +53,24 @@ class _Plan:
         self.red = cat.list == "red"
         days = cat.duration_days or cat.max_duration_days
         self.cap = cat.max_duration_days or cat.duration_days
-        # Days from the start to the default end; None where there is none, or it would pass the cap (refused).
-        self.default_end = days - 1 if days and (not self.cap or days <= self.cap) else None
-        self.open_end = not days and cat.ends_by_fulfilment  # a record with no end is allowed
-        self.basis = cat.legal_basis
         self.notice = (
             None if cat.takes_effect_at_once else notice_end(now, cat.notice_days, cat.notice_working_days)
         )
+        # Days from the start to the default end; None where there is none, or it would pass the cap (refused),
+        # or where the term runs from the notice's end (the full path computes that end: decision 0100).
+        self.default_end = (
+            days - 1
+            if days and (not self.cap or days <= self.cap) and cat.term_from != "notice_end"
+            else None
+        )
+        # A default term from the notice's end: its length, when the row may take it (within the cap).
+        self.term_days = (
+            days
+            if days and (not self.cap or days <= self.cap) and cat.term_from == "notice_end" and self.notice
+            else None
+        )
+        self.open_end = not days and cat.ends_by_fulfilment  # a record with no end is allowed
+        self.basis = cat.legal_basis
 
 
 class _Day:
@@ -216,6 +238,7 @@ class FastCheck:
                 return None
             start_day = given
         until_day: _Day | None = None
+        term_end: dt.datetime | None = None
         if until_raw:
             until_day = self.day(until_raw)
             if until_day is None:
@@ -225,6 +248,10 @@ class FastCheck:
                 return None
         elif plan.default_end is not None:
             until_day = start_day.after(plan.default_end)
+        elif plan.term_days is not None and plan.notice is not None:
+            until_day = start_day.after(plan.term_days - 1)  # the row's own reading, for the content hash
+            # The term runs from when the measures begin (registry.state.term_bounds, decision 0100).
+            term_end = max(start_day.start, plan.notice) + dt.timedelta(days=plan.term_days)
         elif not plan.open_end:
             return None
         basis = basis or plan.basis
@@ -240,14 +267,14 @@ class FastCheck:
         digest = hashlib.sha256(body.encode()).hexdigest()
         return self._prepared(
             authority, ext, plan, subject, name, decision_no, decided_day, start_day, until_day, basis, summary,
-            rep, rep_name, ctl, ctl_name, digest, origin,
+            rep, rep_name, ctl, ctl_name, digest, origin, term_end,
         )  # fmt: skip
 
     def _prepared(
         self, authority: str, ext: str, plan: _Plan, subject: _Id, name: str, decision_no: str,
         decided: _Day, start: _Day, until: _Day | None, basis: str, summary: str,
         rep: _Id | None, rep_name: str | None, ctl: _Id | None, ctl_name: str | None,
-        digest: str, origin: Any,
+        digest: str, origin: Any, term_end: dt.datetime | None = None,
     ) -> Prepared:  # fmt: skip
         """As :func:`.prepared.prepare` writes the filing these values make (a test holds them equal)."""
         s_start, db_start = start.start_texts
@@ -255,7 +282,10 @@ class FastCheck:
             s_applies, db_applies = _TIMES(plan.notice)
         else:
             s_applies, db_applies = s_start, db_start
-        if until is None:
+        if term_end is not None:
+            s_text, db_until = _TIMES(term_end)
+            s_until = f'"effective_until":{s_text},'
+        elif until is None:
             s_until, db_until = "", None
         else:
             s_until, db_until = until.end_texts
@@ -275,7 +305,8 @@ class FastCheck:
         s_tail = (
             f',"legal_basis":{Q(basis)},{_key("legal_representative_id", rep_id)}'
             f'{_key("legal_representative_name", rep_name)}"status":"filed",'
-            f'"subject_id":{q_subject},"subject_name":{Q(name)},"summary":{Q(summary)}}}'
+            f'"subject_id":{q_subject},"subject_name":{Q(name)},"summary":{Q(summary)}'
+            f"{_term(plan.term_days if term_end is not None else None)}}}"
         )
         first = (
             subject_id,

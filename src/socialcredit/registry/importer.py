@@ -36,6 +36,7 @@ from .checks import (
     check_one,
     encoding_error,
     init_worker,
+    json_error,
     loads,
 )
 from .keylines import KeyLines
@@ -115,7 +116,7 @@ def read_rows(path: Path, on_position: Callable[[int], None] | None = None) -> I
             try:
                 yield n, loads(line)
             except json.JSONDecodeError as exc:
-                raise FileInvalid(f"{path}:{n}: invalid JSON: {exc.msg} at column {exc.colno}") from None
+                raise FileInvalid(f"{path}:{n}: {json_error(exc)}") from None
         if not seen:
             raise FileInvalid(f"{path}: empty file: expected at least one row")
 

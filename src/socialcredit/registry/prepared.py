@@ -18,7 +18,7 @@ from ..catalogue import Catalogue
 from . import copybinary
 from .bulk import sqlite_date, sqlite_dt
 from .rows import Filing, check_row
-from .state import _iso, notice_end
+from .state import _iso, term_bounds
 
 __all__ = ["SOURCE", "Prepared", "for_copy", "for_sqlite", "prepare", "record_values", "refile"]
 
@@ -64,6 +64,11 @@ class _Times:
 _TIMES = _Times()
 
 
+def _term(days: int | None) -> str:
+    """The state text's last key, ``term_days``, when there is one (keys in sorted order, as ``to_json``)."""
+    return "" if days is None else f',"term_days":{days}'
+
+
 def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, source: Any = None) -> Prepared:
     """The storage texts of ``f`` as a new record filed at ``now`` (id and sequence number left open).
 
@@ -72,10 +77,9 @@ def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, sou
     """
     times = _TIMES
     cat = catalogue.categories[f.category]
-    start, until = f.effective_from, f.effective_until
-    applies = start
-    if not cat.takes_effect_at_once:
-        applies = max(applies, notice_end(now, cat.notice_days, cat.notice_working_days))
+    start = f.effective_from
+    notice = None if cat.takes_effect_at_once else (cat.notice_days, cat.notice_working_days)
+    applies, until = term_bounds(start, f.effective_until, now, f.term_days, notice)
     rep = f.legal_representative.canonical if f.legal_representative else None
     ctl = f.actual_controller.canonical if f.actual_controller else None
     subject = f.subject.canonical
@@ -99,7 +103,8 @@ def prepare(f: Filing, catalogue: Catalogue, now: dt.datetime, dialect: str, sou
     s_tail = (
         f',"legal_basis":{_QUOTE(f.legal_basis)},{_key("legal_representative_id", rep)}'
         f'{_key("legal_representative_name", f.legal_representative_name)}"status":"filed",'
-        f'"subject_id":{q_subject},"subject_name":{_QUOTE(f.subject_name)},"summary":{_QUOTE(f.summary)}}}'
+        f'"subject_id":{q_subject},"subject_name":{_QUOTE(f.subject_name)},"summary":{_QUOTE(f.summary)}'
+        f"{_term(f.term_days)}}}"
     )
     if rep or ctl:  # as json.dumps writes a list of texts: ", " between items
         ids = f"[{', '.join([q_subject, *(_QUOTE(x) for x in (rep, ctl) if x)])}]"

@@ -6,6 +6,7 @@ Every problem in a row is reported, each as ``field: reason`` naming the value, 
 from __future__ import annotations
 
 import datetime as dt
+import difflib
 import hashlib
 import re
 from dataclasses import dataclass
@@ -63,7 +64,11 @@ class RowError:
             if not isinstance(self.value, str) or len(self.value) <= 60
             else self.value[:57] + "..."
         )
-        return f"{self.field}: {shown!r}: {self.reason}" if self.field != "row" else self.reason
+        if self.field == "row":
+            return self.reason
+        if self.value is None:  # absent: there is no value to show (not Python's "None")
+            return f"{self.field}: {self.reason}"
+        return f"{self.field}: {shown!r}: {self.reason}"
 
 
 class RowInvalid(ValueError):
@@ -94,6 +99,9 @@ class Filing:
     actual_controller: SubjectId | None
     actual_controller_name: str | None
     content_hash: str
+    # Days of a default term counted from when the measures begin (category ``term_from: notice_end``): the
+    # writer sets the end once it knows the notice period's end (decision 0100). None: the end is as above.
+    term_days: int | None = None
 
 
 def _date(row: dict[str, Any], name: str, errors: list[RowError]) -> dt.date | None:
@@ -193,6 +201,12 @@ def _ident(
         return None
 
 
+def _unknown_column(name: str) -> str:
+    close = difflib.get_close_matches(name, COLUMNS, n=1, cutoff=0.6)
+    hint = f"misspelt? the closest known column is {close[0]!r}; " if close else ""
+    return f"unknown column ({hint}known: {', '.join(COLUMNS)})"
+
+
 def check_row(
     row: dict[str, Any], catalogue: Catalogue, now: dt.datetime, allowlist: frozenset[str] = frozenset()
 ) -> Filing:
@@ -203,7 +217,7 @@ def check_row(
     if not _COLUMN_SET.issuperset(row):
         for key in row:
             if key not in _COLUMN_SET:
-                errors.append(RowError(str(key), row[key], f"unknown column (known: {', '.join(COLUMNS)})"))
+                errors.append(RowError(str(key), row[key], _unknown_column(str(key))))
     text = _texts(row, errors)
     subject = _ident(row, "subject_id", errors, allowlist)
     rep = _ident(row, "legal_representative_id", errors, allowlist)
@@ -254,10 +268,12 @@ def check_row(
         errors.append(RowError("decided_on", decided.isoformat(), f"in the future (today is {today})"))
     if decided and start and start < decided:
         errors.append(RowError("effective_from", start.isoformat(), "before decided_on"))
+    term_days = None
     if cat is not None and start is not None and until is None:
         days = cat.duration_days or cat.max_duration_days
         if days:
-            until = start + dt.timedelta(days=days - 1)
+            until = start + dt.timedelta(days=days - 1)  # the row's own reading (and its content hash)
+            term_days = days if cat.term_from == "notice_end" else None
         elif not cat.ends_by_fulfilment:
             errors.append(
                 RowError("effective_until", None, f"required: category {code!r} has no default end")
@@ -318,4 +334,5 @@ def check_row(
         actual_controller=ctl,
         actual_controller_name=text["actual_controller_name"],
         content_hash=digest,
+        term_days=term_days,
     )

@@ -24,6 +24,7 @@ __all__ = [
     "display_status",
     "notice_end",
     "parse_instant",
+    "term_bounds",
 ]
 
 Lifecycle = Literal["filed", "revoked", "repaired", "fulfilled", "expired"]
@@ -108,6 +109,9 @@ class RecordState:
     filed_at: dt.datetime
     content_hash: str
     suspensions: tuple[tuple[dt.datetime, dt.datetime | None], ...] = field(default=())
+    # The days of a default term that runs from when the measures begin (``term_bounds``), kept so that an
+    # amendment recomputes the end as the filing did instead of taking it as given; None: the end is as filed.
+    term_days: int | None = None
 
     def to_json(self) -> str:
         """The state as stored: keys in sorted order (the text is stable); a key whose value is null, and an
@@ -137,6 +141,7 @@ class RecordState:
             "subject_name": self.subject_name,
             "summary": self.summary,
             "suspensions": [[_iso(a), _iso(b)] for a, b in self.suspensions] or None,
+            "term_days": self.term_days,
         }
         return _ENCODE({k: v for k, v in d.items() if v is not None})
 
@@ -150,6 +155,7 @@ class RecordState:
             d.setdefault(k, None)
         d["decided_on"] = dt.date.fromisoformat(d["decided_on"])
         d["suspensions"] = tuple((_dt(a), _dt(b)) for a, b in d.get("suspensions", ()))
+        d.setdefault("term_days", None)
         return cls(**d)
 
     def with_(self, **changes: Any) -> RecordState:
@@ -195,6 +201,25 @@ def display_status(state: RecordState, instant: dt.datetime) -> str:
     if any(a <= instant and (b is None or instant < b) for a, b in state.suspensions):
         return "suspended"
     return "in_force"
+
+
+def term_bounds(
+    effective_from: dt.datetime,
+    effective_until: dt.datetime | None,
+    filed_at: dt.datetime,
+    term_days: int | None,
+    notice: tuple[int, bool] | None,
+) -> tuple[dt.datetime, dt.datetime | None]:
+    """(applies_from, effective_until) of a record filed at ``filed_at``: the measures begin at
+    ``effective_from`` or, for a category with a notice period (``notice``: its days and whether they are
+    working days), when that period ends if later; a default term of ``term_days`` runs from that beginning
+    (decision 0100: a flight ban's year starts when the notice ends), any other end is as filed."""
+    applies = effective_from
+    if notice is not None:
+        applies = max(applies, notice_end(filed_at, notice[0], notice[1]))
+    if term_days is not None:
+        return applies, applies + dt.timedelta(days=term_days)
+    return applies, effective_until
 
 
 _WORKING_NOTICE: dict[tuple[dt.datetime, Any, int], dt.datetime] = {}

@@ -28,7 +28,7 @@ from . import copybinary as binary
 from .bulk import bulk_insert, copy_binary, datetime_converter, sqlite_dt, sqlite_executemany
 from .prepared import SOURCE, Prepared, prepare
 from .rows import Filing
-from .state import LIFECYCLE_ENDED, RecordState, notice_end
+from .state import LIFECYCLE_ENDED, RecordState, term_bounds
 
 __all__ = [
     "Conflict",
@@ -171,9 +171,8 @@ _OUTBOX_COLUMNS = ("event_seq", "record_id", "type", "subject_ids", "created_at"
 
 def _state(f: Filing, record_id: int, filed_at: dt.datetime, catalogue: Catalogue) -> RecordState:
     cat = catalogue.categories[f.category]
-    applies = f.effective_from
-    if not cat.takes_effect_at_once:
-        applies = max(applies, notice_end(filed_at, cat.notice_days, cat.notice_working_days))
+    notice = None if cat.takes_effect_at_once else (cat.notice_days, cat.notice_working_days)
+    applies, until = term_bounds(f.effective_from, f.effective_until, filed_at, f.term_days, notice)
     return RecordState(
         id=record_id,
         authority=f.authority,
@@ -184,7 +183,7 @@ def _state(f: Filing, record_id: int, filed_at: dt.datetime, catalogue: Catalogu
         decision_no=f.decision_no,
         decided_on=f.decided_on,
         effective_from=f.effective_from,
-        effective_until=f.effective_until,
+        effective_until=until,
         legal_basis=f.legal_basis,
         summary=f.summary,
         legal_representative_id=f.legal_representative.canonical if f.legal_representative else None,
@@ -196,6 +195,7 @@ def _state(f: Filing, record_id: int, filed_at: dt.datetime, catalogue: Catalogu
         ended_at=None,
         filed_at=filed_at,
         content_hash=f.content_hash,
+        term_days=f.term_days,
     )
 
 
@@ -495,6 +495,9 @@ def revoke(
     def change(s: RecordState) -> RecordState:
         if s.status in LIFECYCLE_ENDED:
             raise Conflict(f"record {record_id} is already {s.status}")
+        # A record past its end has ended whether or not the expiry sweep has marked it yet (docs/api.md: 409).
+        if s.status == "expired" or (s.effective_until is not None and s.effective_until <= now):
+            raise Conflict(f"record {record_id} has expired; there is nothing left to revoke")
         return s.with_(status="revoked", ended_at=now)
 
     return apply_event(conn, record_id, "revoked", change, actor, now, reason)

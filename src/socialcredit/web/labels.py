@@ -108,8 +108,12 @@ def rights_for(catalogue: Catalogue, record: dict[str, Any]) -> Rights | None:
     parent = auth.parent if auth and auth.parent else None
     decided = _date(record.get("decided_on"))
     repair_from = None
-    if cat.publication is not None and decided is not None:
-        repair_from = decided + dt.timedelta(days=cat.publication.min_days)
+    applies = _instant(record.get("applies_from"))
+    if decided is not None and applies is not None:  # the registry's one rule (process.repair.repair_from)
+        from ..process.repair import repair_from as _repair_from
+
+        at = _repair_from(cat, decided, applies, _instant(record.get("valid_until")))
+        repair_from = local_date(at) if at is not None else None
     return Rights(
         objection_days=obj.days,
         working_days=obj.working_days,
@@ -134,6 +138,15 @@ def local_minute(value: Any) -> str | None:
     if not isinstance(value, str):
         return None
     return parse_iso_for_people(value)
+
+
+def _instant(value: Any) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
 
 
 def _date(value: Any) -> dt.date | None:

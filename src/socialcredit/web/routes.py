@@ -250,6 +250,7 @@ def _decision_view(request: Request, decision: dict[str, Any]) -> dict[str, Any]
                 **r,
                 "memorandum_title": memo.title if memo else r.get("memorandum"),
                 "document_no": memo.document_no if memo else None,
+                "unverified": memo.unverified if memo else (),
                 "measure_title": measure.title if measure else r.get("measure"),
                 "department_name": authority_name(cat, str(r.get("department"))),
                 "valid_until_local": local_minute(r.get("valid_until")),

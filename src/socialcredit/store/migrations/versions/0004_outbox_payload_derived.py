@@ -109,7 +109,11 @@ def _batches(conn: sa.Connection) -> Iterator[Sequence[Any]]:
 def _earlier_form(state: str) -> str:
     """The state as 0003's ``RecordState.to_json`` wrote it: every key, nulls included, keys sorted."""
     d = json.loads(state)
-    if _EARLIER.keys() <= d.keys():
+    if (
+        "term_days" in d
+    ):  # later than 0003 (decision 0100), which cannot read it: its term is in effective_until
+        del d["term_days"]
+    elif _EARLIER.keys() <= d.keys():
         return state
     return json.dumps(_EARLIER | d, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
 
