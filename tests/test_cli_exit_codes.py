@@ -36,7 +36,7 @@ NOT_FOUND = [
     ("monitor", "run", "wl_00"),
     ("subscription", "deliveries", "sub_00"),
     ("subscription", "redeliver", "sub_00"),
-    ("subscription", "create", "http://127.0.0.1:9/x", "--watchlist", "wl_00"),
+    ("subscription", "create", "http://hooks.invalid/x", "--watchlist", "wl_00"),
 ]
 
 
