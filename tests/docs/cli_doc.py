@@ -11,7 +11,6 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-
 from typing import Any
 
 import typer.main
@@ -49,7 +48,11 @@ def render() -> str:
 
     command = typer.main.get_command(app)
     saved = (typer.rich_utils.MAX_WIDTH, typer.rich_utils.FORCE_TERMINAL, typer.rich_utils.COLOR_SYSTEM)
-    typer.rich_utils.MAX_WIDTH, typer.rich_utils.FORCE_TERMINAL, typer.rich_utils.COLOR_SYSTEM = WIDTH, False, None
+    typer.rich_utils.MAX_WIDTH, typer.rich_utils.FORCE_TERMINAL, typer.rich_utils.COLOR_SYSTEM = (
+        WIDTH,
+        False,
+        None,
+    )
     try:
         parts = [HEADER]
         runner = CliRunner()

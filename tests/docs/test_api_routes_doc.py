@@ -27,7 +27,9 @@ def _documented() -> set[str]:
 def test_every_route_is_in_api_md(db: Database, catalogue: Catalogue) -> None:
     app = create_app(db, catalogue, Settings(database_url=str(db.engine.url)))
     schema = app.openapi()
-    routes = {f"{method.upper()} {path}": op for path, ops in schema["paths"].items() for method, op in ops.items()}
+    routes = {
+        f"{method.upper()} {path}": op for path, ops in schema["paths"].items() for method, op in ops.items()
+    }
     missing = sorted(set(routes) - _documented())
     rows = "\n".join(f"| `{r}` | {routes[r].get('summary', '').lower()} | ... |" for r in missing)
     assert not missing, f'routes with no row in docs/api.md "{SECTION}"; add:\n{rows}'

@@ -10,7 +10,9 @@ from socialcredit.settings import Settings
 from .examples import ROOT
 
 OPERATORS_MD = ROOT / "docs" / "operators.md"
-NOT_SETTINGS = {"SOCIALCREDIT_TEST_DATABASE_URL"}  # the test suite's own variable, which operators.md may name
+NOT_SETTINGS = {
+    "SOCIALCREDIT_TEST_DATABASE_URL"
+}  # the test suite's own variable, which operators.md may name
 
 
 def _settings() -> set[str]:
