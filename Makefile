@@ -41,6 +41,7 @@ test: lint unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/report.py
 
 # Regenerates what the docs embed: docs/cli.md (every --help) and BENCHMARKS.md's table (benchmarks/results.jsonl).
 docs: $(STAMP)
