@@ -10,9 +10,8 @@ from socialcredit.settings import Settings
 from .examples import ROOT
 
 OPERATORS_MD = ROOT / "docs" / "operators.md"
-NOT_SETTINGS = {
-    "SOCIALCREDIT_TEST_DATABASE_URL"
-}  # the test suite's own variable, which operators.md may name
+# Names of that form that are no setting: the test suite's own variable, and the audit heads' JetStream stream.
+NOT_SETTINGS = {"SOCIALCREDIT_TEST_DATABASE_URL", "SOCIALCREDIT_AUDIT"}
 
 
 def _settings() -> set[str]:
