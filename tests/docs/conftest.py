@@ -57,15 +57,48 @@ def docs_env(database_url: str) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    for port in PORTS:
-        with socket.socket() as sock:
+def _ports(backend: str) -> list[int]:
+    # Each xdist worker and store starts from its own place in the range, so that two servers coming up at
+    # once do not both find the same port free.
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    start = (worker * 2 + BACKENDS.index(backend)) * 8 % len(PORTS)
+    return [PORTS[(start + i) % len(PORTS)] for i in range(len(PORTS))]
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+        return True
+
+
+def _serve(cli: str, env: dict[str, str], workdir: Path, backend: str) -> tuple[subprocess.Popen[bytes], str]:
+    """``socialcredit serve`` on a free port, up and answering; another port if that one was taken meanwhile."""
+    log_path = workdir / "serve.log"
+    for port in [p for p in _ports(backend) if _free(p)][:5]:
+        with log_path.open("w") as log:
+            server = subprocess.Popen(
+                [cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
+                env=env,
+                cwd=workdir,
+                stdout=log,
+                stderr=log,
+            )
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(300):
+            if server.poll() is not None:
+                break  # it could not bind, or failed: try the next port (the log says which)
             try:
-                sock.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError(f"no free port in {PORTS}")
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200 and server.poll() is None:
+                    return server, base
+            except httpx.TransportError:
+                pass
+            time.sleep(0.1)
+        server.kill()
+        server.wait()
+    raise AssertionError("the server did not come up: " + log_path.read_text())
 
 
 def _pg(statement: str) -> None:
@@ -98,27 +131,8 @@ def docs_registry(
     cli = str(BIN / "socialcredit")
     _run([cli, "init"], env, workdir)
     _run([cli, "demo", "--subjects", str(DEMO_SUBJECTS), "--seed", "7", "--no-progress"], env, workdir)
-    port = _free_port()
-    log = (workdir / "serve.log").open("w")
-    server = subprocess.Popen(
-        [cli, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=workdir,
-        stdout=log,
-        stderr=log,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = _serve(cli, env, workdir, request.param)
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert server.poll() is None, (workdir / "serve.log").read_text()
-            time.sleep(0.1)
-        else:
-            raise AssertionError("the server did not come up: " + (workdir / "serve.log").read_text())
         yield Registry(request.param, base, env, workdir)
     finally:
         server.terminate()
@@ -126,6 +140,5 @@ def docs_registry(
             server.wait(timeout=10)
         except subprocess.TimeoutExpired:
             server.kill()
-        log.close()
         if schema:
             _pg(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
