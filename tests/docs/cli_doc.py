@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,7 @@ def _commands(group: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[str, ...
                 yield from _commands(sub, (*path, name))
 
 
+@lru_cache(maxsize=1)  # one rendering a process: the test and the generator ask twice at most
 def render() -> str:
     from socialcredit.cli.application import app
 
