@@ -7,7 +7,7 @@ DEMO_SUBJECTS ?= 10000
 DEMO_SEED ?= 7
 export SOCIALCREDIT_DATABASE_URL ?= sqlite:///var/socialcredit.db
 
-.PHONY: venv demo serve test lint typecheck unit bench clean
+.PHONY: venv demo serve test lint typecheck unit bench docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,12 @@ test: lint unit
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
+	$(BIN)/python benchmarks/report.py
+
+# Regenerates what the docs embed: docs/cli.md (every --help) and BENCHMARKS.md's table (benchmarks/results.jsonl).
+docs: $(STAMP)
+	$(BIN)/python tests/docs/cli_doc.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
