@@ -44,6 +44,7 @@ REVOKED = person_id(23)
 NOTICE = person_id(25)  # food-and-drug blacklist, still in its 5 days of notice
 SECRET_IDS = (PERSON, REP, CONTROLLER, WATCHED, SUSPENDED, REVOKED, NOTICE)
 COMPANY = org_id(1)
+RED = org_id(2, region="310101")  # an A-grade taxpayer: on the red list, public, and no sanction
 
 
 def invoke(*args: str | Path) -> Result:
@@ -84,6 +85,17 @@ def filed(
     sid = file(db, catalogue, now, external_id="S", subject_id=SUSPENDED, subject_name="孙八")
     rid = file(db, catalogue, now, external_id="R", subject_id=REVOKED, subject_name="周九")
     file(db, catalogue, now, _row=food_row(subject_id=NOTICE, subject_name="吴十", decided_on="2026-11-19"))
+    file(
+        db,
+        catalogue,
+        now,
+        external_id="A",
+        authority="sta",
+        category="tax.a_grade",
+        subject_id=RED,
+        subject_name="上海某公司",
+        decided_on="2026-11-01",
+    )
     with db.engine.begin() as conn:
         apply_event(conn, sid, "objected", lambda s: s.with_(suspensions=((now, None),)), "test", now)
         revoke(conn, rid, "set aside on appeal", "test", now)
@@ -120,7 +132,7 @@ def _csv_rows(data: bytes) -> list[dict[str, str]]:
 
 def test_only_published_records_in_force_are_exported(filed: dt.datetime, tmp_path: Path) -> None:
     rows = _csv_rows(_export(tmp_path, filed, "csv", "lists.csv").read_bytes())
-    assert sorted(r["subject_name"] for r in rows) == ["北京某公司", "王芳"]
+    assert sorted(r["subject_name"] for r in rows) == ["上海某公司", "北京某公司", "王芳"]
     by_name = {r["subject_name"]: r for r in rows}
     assert (
         by_name["王芳"]["subject_id_masked"] == mask(PERSON) and by_name["王芳"]["subject_kind"] == "person"
@@ -131,10 +143,14 @@ def test_only_published_records_in_force_are_exported(filed: dt.datetime, tmp_pa
     assert company["category"] == "court.judgment_defaulter" and company["authority"] == "人民法院"
     assert company["decided_on"] == "2025-06-01" and company["effective_until"] >= company["effective_from"]
     assert int(company["measure_count"]) > 0 and company["memoranda"]
-    # Nor are the ones not in force for the FtM export: one Sanction per published record.
+    assert by_name["上海某公司"]["list"] == "red"
+    # FtM: one Sanction per published record of a black list; the red list's commendation is no sanction.
     lines = _export(tmp_path, filed, "ftm", "lists.jsonl").read_text(encoding="utf-8").splitlines()
-    sanctions = [json.loads(line) for line in lines if json.loads(line)["schema"] == "Sanction"]
-    assert len(sanctions) == 2
+    entities = [json.loads(line) for line in lines]
+    sanctions = [e for e in entities if e["schema"] == "Sanction"]
+    assert len(sanctions) == 2 and "上海某公司" not in {
+        n for e in entities for n in e["properties"].get("name", [])
+    }
 
 
 def test_no_full_identity_number_or_birth_date_is_written(filed: dt.datetime, tmp_path: Path) -> None:
@@ -207,7 +223,7 @@ def test_csv_and_parquet_have_the_dictionary_columns_exactly(filed: dt.datetime,
     pdir = tmp_path / "p"
     pdir.mkdir()
     table = pq.read_table(_export(pdir, filed, "parquet", "lists.parquet"))
-    assert table.column_names == names and table.num_rows == 2
+    assert table.column_names == names and table.num_rows == 3
     assert _csv_rows((pdir / "lists.dictionary.csv").read_bytes()) == dictionary
     types = {d["column"]: d["type"] for d in dictionary}
     assert {str(f.type) for f in table.schema if types[f.name] == "date"} == {"date32[day]"}
@@ -223,13 +239,13 @@ def test_as_of_an_earlier_instant(filed: dt.datetime, tmp_path: Path, now: dt.da
     # Once the notice period of the food-and-drug record is over, it is published too.
     later = now + 10 * DAY
     names = {r["subject_name"] for r in _csv_rows(_export(tmp_path, later, "csv", "later.csv").read_bytes())}
-    assert names == {"王芳", "北京某公司", "吴十"}
+    assert names == {"王芳", "北京某公司", "吴十", "上海某公司"}
 
 
 def test_many_batches_give_the_same_listings(filed: dt.datetime, db: Database, catalogue: Catalogue) -> None:
     one = [i.state.id for b in public_listings(db.engine, catalogue, filed, batch=1) for i in b]
     all_ = [i.state.id for b in public_listings(db.engine, catalogue, filed) for i in b]
-    assert one == all_ and len(one) == 2
+    assert one == all_ and len(one) == 3
 
 
 def test_export_is_audited_with_its_digest(filed: dt.datetime, db: Database, tmp_path: Path) -> None:
@@ -238,7 +254,7 @@ def test_export_is_audited_with_its_digest(filed: dt.datetime, db: Database, tmp
         entries = [e for e in audit.query(conn) if e["action"] == "export.public_lists"]
     (entry,) = entries
     assert entry["actor"].startswith("cli:") and "format:csv" in entry["target"]
-    assert entry["outcome"] == f"ok: 2 records, 2 rows, sha256:{hashlib.sha256(out.read_bytes()).hexdigest()}"
+    assert entry["outcome"] == f"ok: 3 records, 3 rows, sha256:{hashlib.sha256(out.read_bytes()).hexdigest()}"
 
 
 @pytest.mark.parametrize(

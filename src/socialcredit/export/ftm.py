@@ -50,7 +50,7 @@ def _subject(item: Listing, tag: Tagger) -> EntityProxy:
         # No idNumber: a masked number is not an identifier, and matching tools would treat it as one.
     e.add("name", s.subject_name)
     e.add("country", "cn")
-    e.add("topics", "sanction" if item.category.list == "black" else None)
+    e.add("topics", "sanction")
     return e
 
 
@@ -117,7 +117,7 @@ def validate(data: dict[str, Any]) -> None:
 
 
 def write_ftm(batches: Iterable[list[Listing]], out: TextOut, tag: Tagger) -> tuple[int, int]:
-    """Write FtM JSON lines (one entity a line); returns (records, entities).
+    """Write FtM JSON lines (one entity a line) for the black lists' records; returns (records, entities).
 
     A subject with several records, and its legal representative, are written once, the first time they appear.
     """
@@ -127,6 +127,9 @@ def write_ftm(batches: Iterable[list[Listing]], out: TextOut, tag: Tagger) -> tu
     for batch in batches:
         lines: list[str] = []
         for item in batch:
+            if item.category.list != "black":
+                # A red list (A-grade taxpayers) is a commendation: as a Sanction it would say the opposite.
+                continue
             records += 1
             for e in entities(item, tag):
                 if e.schema.name != "Sanction":
