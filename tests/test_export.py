@@ -298,3 +298,28 @@ def test_force_replaces_an_existing_extract(filed: dt.datetime, tmp_path: Path) 
         "lists.dictionary.csv",
         "lists.measures.csv",
     ]
+
+
+def test_docs_hold_the_data_dictionary() -> None:
+    # docs/exports.md is what recipients read: its table must be the dictionary the extracts are written with.
+    text = (Path(__file__).parents[1] / "docs" / "exports.md").read_text(encoding="utf-8")
+    for c in COLUMNS:
+        line = f"| `{c.name}` | {c.type} | {'yes' if c.nullable else 'no'} | {c.description} | {c.example} |"
+        assert line in text, c.name
+
+
+def test_a_failed_export_leaves_no_file_and_is_audited(
+    filed: dt.datetime, db: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The disk fills while the last file beside the extract is written: neither the extract nor its dictionary
+    # may appear (a recipient would take a lone extract for a complete one).
+    def full(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("socialcredit.export.run.write_measures", full)
+    result = invoke("export", "--format", "csv", "--out", tmp_path / "lists.csv", "--at", filed.isoformat())
+    assert result.exit_code == 2 and "lists.csv: No space left on device" in result.stderr
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith((".lists", "lists"))] == []
+    with db.engine.connect() as conn:
+        (entry,) = [e for e in audit.query(conn) if e["action"] == "export.public_lists"]
+    assert entry["outcome"] == "error: OSError"

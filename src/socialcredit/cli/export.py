@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
+from sqlalchemy.exc import SQLAlchemyError
 
-from ..export import FORMATS, public_listings
-from ..export.dictionary import measures_rows, write_dictionary, write_measures
-from ..export.output import DigestWriter, Refused, check_targets, companions, sha256_file, staged
-from ..export.tables import write_csv, write_parquet
+from ..export import FORMATS
+from ..export.output import Refused, check_targets, companions
+from ..export.run import run_export
 from ..registry import parse_instant
 from ..settings import get_settings
 from .common import audit_cli, err_console, fail, open_catalogue, open_db, utcnow
@@ -58,72 +57,34 @@ def export(
     if to_stdout and fmt == "parquet":
         fail("--out: parquet is a binary file; give a file name")
     path = Path(out)
-    extra = [] if to_stdout or fmt == "ftm" else list(companions(path))
+    beside = [] if to_stdout or fmt == "ftm" else list(companions(path))
     try:
-        check_targets(([] if to_stdout else [path]) + extra, force)
+        check_targets(([] if to_stdout else [path]) + beside, force)
     except Refused as exc:
         fail(str(exc))
     cat = open_catalogue()
     db = open_db()
-    batches = public_listings(db.engine, cat, as_of)
-    target = "stdout" if to_stdout else str(path.resolve())
+    target = f"format:{fmt} at:{as_of.isoformat()} out:{'stdout' if to_stdout else path.resolve()}"
     try:
-        if fmt == "ftm":
-            from ..api.budget import (
-                LookupHasher,
-            )  # the keyed hash of decision 0904; loads FtM only when asked
-            from ..export.ftm import write_ftm
-
-            hasher = LookupHasher(get_settings().lookup_hash_key_file)
-
-            def tag(value: str) -> str:
-                return hasher.tag("ftm-entity:" + value).removeprefix("idh:")
-
-            if to_stdout:
-                w = DigestWriter(sys.stdout)
-                records, entities = write_ftm(batches, w, tag)
-                digest = w.hexdigest()
-            else:
-                with staged(path) as tmp:
-                    with tmp.open("w", encoding="utf-8", newline="") as f:
-                        records, entities = write_ftm(batches, f, tag)
-                    digest = sha256_file(tmp)
-        elif fmt == "csv" and to_stdout:
-            w = DigestWriter(sys.stdout)
-            records = entities = write_csv(batches, w)
-            digest = w.hexdigest()
-        else:
-            with staged(path) as tmp:
-                if fmt == "csv":
-                    with tmp.open("w", encoding="utf-8", newline="") as f:
-                        records = entities = write_csv(batches, f)
-                else:
-                    records = entities = write_parquet(batches, str(tmp))
-                digest = sha256_file(tmp)
-            dictionary, measures = extra
-            with staged(dictionary) as tmp, tmp.open("w", encoding="utf-8", newline="") as f:
-                write_dictionary(f)
-            with staged(measures) as tmp, tmp.open("w", encoding="utf-8", newline="") as f:
-                write_measures(f, measures_rows(cat))
-    except OSError as exc:
-        # Names were read and perhaps written before the failure: the attempt is audited too.
-        audit_cli(
-            db.engine,
-            "export.public_lists",
-            f"format:{fmt} at:{as_of.isoformat()} out:{target}",
-            f"error: {exc}",
+        done = run_export(
+            db.engine, cat, fmt, None if to_stdout else path, as_of, get_settings().lookup_hash_key_file
         )
-        fail(f"{out}: {exc.strerror or exc}")
+    except (OSError, SQLAlchemyError) as exc:
+        # Names were read, and perhaps some written, before the failure: the attempt is audited too.
+        audit_cli(db.engine, "export.public_lists", target, f"error: {type(exc).__name__}")
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc).splitlines()[0]
+        fail(f"{out}: {reason}")
+    unit = "entities" if fmt == "ftm" else "rows"
     audit_cli(
         db.engine,
         "export.public_lists",
-        f"format:{fmt} at:{as_of.isoformat()} out:{target}",
-        f"ok: {records} records, {entities} {'entities' if fmt == 'ftm' else 'rows'}, sha256:{digest}",
+        target,
+        f"ok: {done.records} records, {done.units} {unit}, sha256:{done.sha256}",
     )
     if not to_stdout:
         err_console.print(
-            f"{records} records, {entities} {'entities' if fmt == 'ftm' else 'rows'} written to {path}"
-            + (f" (data dictionary {extra[0].name}, measures {extra[1].name})" if extra else ""),
+            f"{done.records} records, {done.units} {unit} written to {path}"
+            + (f" (data dictionary {beside[0].name}, measures {beside[1].name})" if beside else ""),
             markup=False,
             soft_wrap=True,
         )
