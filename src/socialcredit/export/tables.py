@@ -15,10 +15,19 @@ from .source import Listing
 __all__ = ["write_csv", "write_parquet"]
 
 
+# A cell a spreadsheet would run as a formula (a name filed as "=HYPERLINK(...)"): CSV extracts are opened in
+# spreadsheets, so such text gets a leading apostrophe (OWASP's CSV injection advice); Parquet keeps values as filed.
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
 def _text(v: Any) -> Any:
     if v is None:
         return ""
-    return v.isoformat() if isinstance(v, dt.date) else v
+    if isinstance(v, dt.date):
+        return v.isoformat()
+    if isinstance(v, str) and v.startswith(_FORMULA):
+        return "'" + v
+    return v
 
 
 def write_csv(batches: Iterable[list[Listing]], out: TextOut) -> int:
