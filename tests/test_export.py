@@ -194,6 +194,9 @@ def test_ftm_entities_validate_and_link(filed: dt.datetime, tmp_path: Path) -> N
     company = by_schema["Company"][0]
     assert company["id"] == f"socialcredit-uscc-{COMPANY}"
     assert company["properties"]["registrationNumber"] == [COMPANY]
+    assert company["properties"]["topics"] == [
+        "debarment"
+    ]  # never "sanction" (screening tools' sanctions hit)
     for s in by_schema["Sanction"]:
         props = s["properties"]
         assert props["entity"][0] in by_id and props["authority"] == ["人民法院"]

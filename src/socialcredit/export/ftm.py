@@ -50,7 +50,9 @@ def _subject(item: Listing, tag: Tagger) -> EntityProxy:
         # No idNumber: a masked number is not an identifier, and matching tools would treat it as one.
     e.add("name", s.subject_name)
     e.add("country", "cn")
-    e.add("topics", "sanction")
+    # "debarment", not "sanction": the measures exclude (procurement, bonds, flights), like SAM.gov's exclusions, and a
+    # "sanctioned" tag would make sanctions-screening tools freeze a judgment debtor's bank account (decision 0904).
+    e.add("topics", "debarment")
     return e
 
 
