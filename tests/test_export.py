@@ -249,6 +249,9 @@ def test_many_batches_give_the_same_listings(filed: dt.datetime, db: Database, c
     one = [i.state.id for b in public_listings(db.engine, catalogue, filed, batch=1) for i in b]
     all_ = [i.state.id for b in public_listings(db.engine, catalogue, filed) for i in b]
     assert one == all_ and len(one) == 3
+    # Narrowed by the projection (as an export as of now is): the same listings, as no event came after.
+    narrowed = [i.state.id for b in public_listings(db.engine, catalogue, filed, current=True) for i in b]
+    assert narrowed == all_
 
 
 def test_export_is_audited_with_its_digest(filed: dt.datetime, db: Database, tmp_path: Path) -> None:
@@ -340,3 +343,16 @@ def test_csv_cells_are_never_spreadsheet_formulas(
     pdir.mkdir()
     table = pq.read_table(_export(pdir, now + DAY, "parquet", "lists.parquet"))
     assert table.column("subject_name").to_pylist() == [formula]  # typed data keeps the value as filed
+
+
+def test_as_of_is_as_the_registry_knew_it_then(
+    db: Database, catalogue: Catalogue, now: dt.datetime, tmp_path: Path
+) -> None:
+    # Revoked two days after filing: an export as of the day between still lists it (a reproducible extract of
+    # that day), one as of the day after the revocation does not.
+    rid = file(db, catalogue, now, external_id="L", subject_id=PERSON, subject_name="王芳")
+    with db.engine.begin() as conn:
+        revoke(conn, rid, "set aside on appeal", "test", now + 2 * DAY)
+    between = _csv_rows(_export(tmp_path, now + DAY, "csv", "between.csv").read_bytes())
+    after = _csv_rows(_export(tmp_path, now + 3 * DAY, "csv", "after.csv").read_bytes())
+    assert [r["subject_name"] for r in between] == ["王芳"] and after == []

@@ -52,7 +52,8 @@ def export(
     fmt = format_.strip().lower()
     if fmt not in FORMATS:
         fail(f"--format: {format_!r}: expected one of {', '.join(FORMATS)}")
-    as_of = _instant(at) or utcnow()
+    started = utcnow()
+    as_of = _instant(at) or started
     to_stdout = out == "-"
     if to_stdout and fmt == "parquet":
         fail("--out: parquet is a binary file; give a file name")
@@ -67,7 +68,13 @@ def export(
     target = f"format:{fmt} at:{as_of.isoformat()} out:{'stdout' if to_stdout else path.resolve()}"
     try:
         done = run_export(
-            db.engine, cat, fmt, None if to_stdout else path, as_of, get_settings().lookup_hash_key_file
+            db.engine,
+            cat,
+            fmt,
+            None if to_stdout else path,
+            as_of,
+            get_settings().lookup_hash_key_file,
+            started,
         )
     except (OSError, SQLAlchemyError) as exc:
         # Names were read, and perhaps some written, before the failure: the attempt is audited too.

@@ -39,11 +39,18 @@ def _tagger(key_file: str) -> Callable[[str], str]:
 
 
 def run_export(
-    engine: Engine, catalogue: Catalogue, fmt: str, out: Path | None, at: dt.datetime, key_file: str
+    engine: Engine,
+    catalogue: Catalogue,
+    fmt: str,
+    out: Path | None,
+    at: dt.datetime,
+    key_file: str,
+    started: dt.datetime,
 ) -> Written:
     """Export as of ``at`` to ``out`` (None: standard output; not for parquet). Every file appears at once when
-    all are written (the extract, and beside a table its dictionary and measures), or none does."""
-    batches = public_listings(engine, catalogue, at)
+    all are written (the extract, and beside a table its dictionary and measures), or none does. ``started``: when
+    the export began (an ``at`` not before it lets the records projection narrow the reading)."""
+    batches = public_listings(engine, catalogue, at, current=at >= started)
     if fmt == "ftm":
         from .ftm import Tagger, write_ftm  # loads followthemoney (two seconds) only when asked
 

@@ -12,15 +12,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, or_, select
 
 from ..catalogue import Catalogue
 from ..catalogue.model import Authority, Category, Memorandum
 from ..identifiers import mask
 from ..process.publication import is_published
 from ..registry.state import RecordState, display_status
-from ..store.tables import record_events, subjects
+from ..store.tables import record_events, records, subjects
 
 __all__ = ["BATCH", "Listing", "public_listings"]
 
@@ -43,50 +44,75 @@ class Listing:
         return mask(self.state.subject_id)
 
 
+def _candidates(public: list[str], at: dt.datetime, current: bool) -> Any:
+    """Records that may be listed at ``at``, by the projection's columns that a later event cannot make wrong:
+    category and filing time never change. With ``current`` (``at`` is not before the export began, so the
+    projection holds the states known at ``at``) also what is in force: begun, not expired, not ended."""
+    cond = [records.c.category.in_(public), records.c.filed_at <= at]
+    if current:
+        cond += [
+            records.c.applies_from <= at,
+            or_(records.c.effective_until.is_(None), records.c.effective_until > at),
+            or_(records.c.ended_at.is_(None), records.c.ended_at > at),
+        ]
+    return and_(*cond)
+
+
 def _states(
-    engine: Engine, at: dt.datetime, batch: int
+    engine: Engine, public: list[str], at: dt.datetime, current: bool, batch: int
 ) -> Iterator[list[tuple[RecordState, str, str | None]]]:
-    """Each record's state as known at ``at``, with its subject's kind and region, a batch at a time."""
-    last = 0
+    """Each candidate record's state as known at ``at``, with its subject's kind and region, a batch at a time."""
+    last = -1
+    listed = _candidates(public, at, current)
     while True:
-        newest = (
-            select(record_events.c.record_id, func.max(record_events.c.seq).label("seq"))
-            .where(record_events.c.record_id > last, record_events.c.recorded_at <= at)
-            .group_by(record_events.c.record_id)
-            .order_by(record_events.c.record_id)
-            .limit(batch)
-            .subquery()
-        )
-        q = (
-            select(record_events.c.record_id, record_events.c.state)
-            .join(newest, record_events.c.seq == newest.c.seq)
-            .order_by(record_events.c.record_id)
-        )
         with engine.connect() as conn:
-            rows = conn.execute(q).all()
-            if not rows:
+            ids = list(
+                conn.execute(
+                    select(records.c.id)
+                    .where(listed, records.c.id > last)
+                    .order_by(records.c.id)
+                    .limit(batch)
+                ).scalars()
+            )
+            if not ids:
                 return
-            states = [RecordState.from_json(body) for _, body in rows]
-            ids = {s.subject_id for s in states}
+            newest = (
+                select(func.max(record_events.c.seq))
+                .where(record_events.c.record_id.in_(ids), record_events.c.recorded_at <= at)
+                .group_by(record_events.c.record_id)
+            )
+            q = (
+                select(record_events.c.state)
+                .where(record_events.c.seq.in_(newest))
+                .order_by(record_events.c.record_id)
+            )
+            states = [RecordState.from_json(body) for body in conn.execute(q).scalars()]
+            subject_ids = {s.subject_id for s in states}
             known = {
                 sid: (kind, region)
                 for sid, kind, region in conn.execute(
-                    select(subjects.c.id, subjects.c.kind, subjects.c.region).where(subjects.c.id.in_(ids))
+                    select(subjects.c.id, subjects.c.kind, subjects.c.region).where(
+                        subjects.c.id.in_(subject_ids)
+                    )
                 )
             }
-        last = rows[-1][0]
+        last = ids[-1]
         yield [(s, *known.get(s.subject_id, ("person", None))) for s in states]
 
 
 def public_listings(
-    engine: Engine, catalogue: Catalogue, at: dt.datetime, batch: int = BATCH
+    engine: Engine, catalogue: Catalogue, at: dt.datetime, batch: int = BATCH, current: bool = False
 ) -> Iterator[list[Listing]]:
-    """The published records in force at ``at``, in record id order, a batch at a time (a batch may be empty)."""
+    """The published records in force at ``at``, in record id order, a batch at a time (a batch may be empty).
+
+    ``current``: the caller promises that ``at`` is not before the export began, so the records projection may
+    narrow the candidates (each is still judged by its state as known at ``at``)."""
+    public = [code for code, cat in catalogue.categories.items() if cat.public]
     triggered: dict[str, tuple[Memorandum, ...]] = {
         code: tuple(m for m in catalogue.memoranda.values() if code in m.triggers)
         for code in catalogue.categories
     }
-    for chunk in _states(engine, at, batch):
+    for chunk in _states(engine, public, at, current, batch):
         out = []
         for s, kind, region in chunk:
             cat = catalogue.categories.get(s.category)
