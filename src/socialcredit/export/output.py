@@ -15,7 +15,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["DigestWriter", "Refused", "TextOut", "check_targets", "companions", "sha256_file", "staged"]
+__all__ = [
+    "BytesOut",
+    "DigestWriter",
+    "Refused",
+    "TextOut",
+    "check_targets",
+    "companions",
+    "sha256_file",
+    "staged",
+]
 
 
 class Refused(ValueError):
@@ -26,16 +35,22 @@ class TextOut(Protocol):
     def write(self, s: str, /) -> object: ...
 
 
-class DigestWriter:
-    """Forwards text to ``out`` and keeps the SHA-256 of its UTF-8 bytes (the digest the audit entry names)."""
+class BytesOut(Protocol):
+    def write(self, b: bytes, /) -> object: ...
 
-    def __init__(self, out: TextOut) -> None:
+
+class DigestWriter:
+    """Writes text to ``out`` as UTF-8 (whatever the terminal's locale: the extract is UTF-8) and keeps the SHA-256
+    of the bytes (the digest the audit entry names)."""
+
+    def __init__(self, out: BytesOut) -> None:
         self.out = out
         self._hash = hashlib.sha256()
 
     def write(self, s: str, /) -> int:
-        self._hash.update(s.encode("utf-8"))
-        self.out.write(s)
+        data = s.encode("utf-8")
+        self._hash.update(data)
+        self.out.write(data)
         return len(s)
 
     def hexdigest(self) -> str:

@@ -57,11 +57,13 @@ def run_export(
         tag: Tagger = _tagger(key_file)
     with ExitStack() as stack:
         if out is None:
-            w = DigestWriter(sys.stdout)
+            sys.stdout.flush()
+            w = DigestWriter(sys.stdout.buffer)
             if fmt == "ftm":
                 records, units = write_ftm(batches, w, tag)
             else:
                 records = units = write_csv(batches, w)
+            sys.stdout.buffer.flush()
             return Written(records, units, w.hexdigest())
         tmp = stack.enter_context(staged(out))
         if fmt == "parquet":
