@@ -47,8 +47,7 @@ def export(
 ) -> None:
     """Export the public lists: published records in force of public categories, identity numbers masked.
 
-    csv and parquet write OUT.dictionary.csv (the columns) and OUT.measures.csv (each category's measures)
-    beside the extract."""
+    csv and parquet also write OUT.dictionary.csv (the columns) and OUT.measures.csv (the measures) beside it."""
     fmt = format_.strip().lower()
     if fmt not in FORMATS:
         fail(f"--format: {format_!r}: expected one of {', '.join(FORMATS)}")
