@@ -204,9 +204,9 @@ async def _load(port: int, conns: int, seconds: float) -> dict[str, float]:
 def load_in_process(port: int, conns: int, seconds: float) -> dict[str, float]:
     """The load generator in its own process, so its CPU is not the server's GIL."""
     code = (
-        "import asyncio, json, sys; sys.path.insert(0, %r); import bench_public_search as b; "
-        "print(json.dumps(asyncio.run(b._load(%d, %d, %f))))"
-    ) % (str(HERE), port, conns, seconds)
+        f"import asyncio, json, sys; sys.path.insert(0, {str(HERE)!r}); import bench_public_search as b; "
+        f"print(json.dumps(asyncio.run(b._load({port}, {conns}, {seconds}))))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
