@@ -19,9 +19,11 @@ _TZ = ZoneInfo("Asia/Shanghai")  # as registry.state: days are China days
 
 __all__ = [
     "EFFECTS",
+    "ERRORS",
     "LISTS",
     "PROTECTED_RIGHTS",
     "STATUSES",
+    "VIA",
     "Rights",
     "add_working_days",
     "action_names",
@@ -65,6 +67,20 @@ PROTECTED_RIGHTS: tuple[tuple[str, str], ...] = (
     ("申请信用修复", "Apply for credit repair"),
 )
 
+
+# An error's kind in both languages, by status: the API's detail and field reasons are English only, so each
+# error box says in Chinese too what went wrong and what to do.
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("请求无法读取。", "The request could not be read."),
+    401: ("密钥无效、已过期或已撤销。", "The key is not valid, has expired or was revoked."),
+    403: ("该密钥无权执行此操作。", "This key may not do this."),
+    404: ("没有找到。", "Not found."),
+    413: ("提交的内容过大。", "What was sent is too large."),
+    415: ("提交的格式不对。", "What was sent is in the wrong format."),
+    422: ("输入有误，请按下列说明更正。", "Some input is not valid; correct it as listed below."),
+    429: ("请求过于频繁，请稍后再试。", "Too many requests; try again later."),
+    503: ("服务暂时不可用，请稍后再试。", "The service is unavailable for now; try again later."),
+}
 
 # What a reason of a registrar's Decision reaches the subject through (engine: the measure's applies_to).
 VIA: dict[str, tuple[str, str]] = {

@@ -26,6 +26,7 @@ from ..keys import InvalidToken
 from .apiclient import ApiAnswer, call_api
 from .labels import (
     EFFECTS,
+    ERRORS,
     LISTS,
     PROTECTED_RIGHTS,
     STATUSES,
@@ -56,6 +57,7 @@ templates.env.globals.update(
     PROTECTED_RIGHTS=PROTECTED_RIGHTS,
     MAX_PAGES=MAX_PAGES,
     VIA=VIA,
+    ERRORS=ERRORS,
 )
 # The one name of the site, in the tab title and the header alike.
 BRAND = ("信用记录登记", "Credit records registry")
@@ -101,6 +103,8 @@ def _is_fragment(request: Request) -> bool:
 def _render(
     request: Request, template: str, context: dict[str, Any], status: int = 200, private: bool = False
 ) -> HTMLResponse:
+    if context.get("error") and not context.get("error_status"):
+        context = {**context, "error_status": status}  # the portal's own errors get their kind named too
     resp = templates.TemplateResponse(request, template, context, status_code=status)
     resp.headers.update(_SECURITY_HEADERS)
     resp.headers["Cache-Control"] = "no-store" if private else "no-cache"
