@@ -302,12 +302,16 @@ def _decision_view(request: Request, decision: dict[str, Any]) -> dict[str, Any]
     """The API decision, every field of it (a registrar's full Decision keeps its record, category, ``via``,
     ``withheld`` and notes), with memoranda, measures, departments, categories and instants named for people."""
     cat = _state(request).catalogue
+    effects = decision.get("effects", [])
     reasons = []
     for r in decision.get("reasons", []):
         memo = cat.memoranda.get(str(r.get("memorandum")))
         reasons.append(
             {
                 **r,
+                # A checkpoint's reasons carry no ``withheld``; the decision's effects are exactly the effects
+                # not withheld (only red-list benefits are, and then all of them), so it is read from them.
+                "withheld": bool(r.get("withheld", r.get("effect") not in effects)),
                 "memorandum_titles": (memo.title, memo.title_en or memo.title) if memo else None,
                 "document_no": memo.document_no if memo else None,
                 "measure_titles": measure_titles(cat, str(r.get("memorandum")), str(r.get("measure"))),
