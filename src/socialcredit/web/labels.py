@@ -25,7 +25,6 @@ __all__ = [
     "STATUSES",
     "VIA",
     "Rights",
-    "add_working_days",
     "action_names",
     "authority_name",
     "authority_names",
@@ -126,17 +125,6 @@ def note_names(note: str) -> Names:
     if m := _WITHHELD_NOTE.match(note):
         return (f"黑名单记录 {m[1]}（{m[2]}）生效期间，不给予守信激励", note)
     return (note, note)
-
-
-def add_working_days(start: dt.date, days: int) -> dt.date:
-    """``start`` plus ``days`` weekdays (public holidays are not known here, so the date is an estimate)."""
-    day = start
-    left = days
-    while left > 0:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            left -= 1
-    return day
 
 
 @dataclass(frozen=True)
