@@ -233,7 +233,7 @@ def main() -> None:
     ap.add_argument("--postgres", metavar="URL", nargs="?", const=PG_URL, default=None)
     ap.add_argument("--baseline-src", type=Path, default=None, help="another tree's src/ for the baseline")
     args = ap.parse_args()
-    command = "python " + " ".join([Path(sys.argv[0]).name, *sys.argv[1:]])
+    command = "PYTHONPATH=src .venv/bin/python " + " ".join(sys.argv)
     work = Path(tempfile.mkdtemp(prefix="bench-search-"))
     url = f"sqlite:///{work / 'bench.db'}"
     schema = None
