@@ -15,8 +15,8 @@ The demo generator stores only subjects with records (``demo --subjects 100000``
 its own registry: N people, each with one defaulter record in force, names drawn so a two-character query
 matches about 1 in 50 of them (``王伟`` over 100,000 subjects: about 2,000 matches, 21 read a page).
 
-    .venv/bin/python benchmarks/bench_public_search.py [--subjects 100000] [--seconds 10] [--postgres [URL]]
-        [--baseline-src /tmp/old/src]
+    .venv/bin/python benchmarks/bench_public_search.py [--quick] [--subjects 100000] [--seconds 10]
+        [--postgres [URL]] [--baseline-src /tmp/old/src]
 
 Prints one JSON line per figure: {"figure","value","baseline","goal","unit","command"}.
 Goals: >= 500 requests/s with 8 concurrent clients, p99 <= 50 ms.
@@ -228,11 +228,14 @@ def serve_and_load(url: str, src: Path | None, seconds: float) -> dict[str, floa
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--subjects", type=int, default=100_000)
-    ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument("--quick", action="store_true", help="5,000 subjects, 3 s a run (make bench --quick)")
+    ap.add_argument("--subjects", type=int, default=None, help="default 100,000")
+    ap.add_argument("--seconds", type=float, default=None, help="default 10")
     ap.add_argument("--postgres", metavar="URL", nargs="?", const=PG_URL, default=None)
     ap.add_argument("--baseline-src", type=Path, default=None, help="another tree's src/ for the baseline")
     args = ap.parse_args()
+    args.subjects = args.subjects or (5_000 if args.quick else 100_000)
+    args.seconds = args.seconds or (3.0 if args.quick else 10.0)
     command = "PYTHONPATH=src .venv/bin/python " + " ".join(sys.argv)
     work = Path(tempfile.mkdtemp(prefix="bench-search-"))
     url = f"sqlite:///{work / 'bench.db'}"
