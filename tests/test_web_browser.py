@@ -114,3 +114,23 @@ def test_typing_in_the_search_box_shows_masked_results(server: str, tmp_path: Pa
             assert "wrong" not in page.inner_text("#decision")
         finally:
             browser.close()
+
+
+@pytest.mark.parametrize(
+    "path", ["/portal/search?q=%E7%8E%8B%E8%8A%B3", "/portal/catalogue", "/portal/check", "/"]
+)
+def test_pages_fit_a_375_pixel_screen(server: str, path: str) -> None:
+    """Issue 18: at 375 px the results table overflowed sideways; tables now scroll inside their box."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 375, "height": 800})
+            page.goto(server + path)
+            if "search" in path:
+                page.wait_for_selector("#results .hit table")
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 375, width
+        finally:
+            browser.close()

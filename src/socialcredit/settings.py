@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     # Public search: requests per minute per client address.
     public_rate_limit: int = Field(default=60, ge=1)
+    # Public search as you type (requests marked X-Typeahead: 1, the portal's search box): a budget of its
+    # own per client address, so keystrokes do not use up the searches a person submits (decision 0603).
+    public_typeahead_limit: int = Field(default=300, ge=1)
     # Audit anchoring (decision 0313): the Ed25519 key signing the audit chain's heads, and the append-only file
     # of signed heads; unset: beside an SQLite file (X.audit-key, X.audit-heads.jsonl), else var/<db name>.*.
     # Keep both out of reach of whoever can write the database.

@@ -170,11 +170,16 @@ def client_of(request: Request, state: AppState) -> str:
 
 
 async def public_limit(request: Request, state: StateDep) -> None:
-    """Public endpoints are rate-limited per client (settings.public_rate_limit requests a minute)."""
-    wait = state.limiter.hit(budget_key(client_of(request, state)))
+    """Public endpoints are rate-limited per client (settings.public_rate_limit requests a minute); requests
+    marked ``X-Typeahead: 1`` (search as you type) have a budget of their own (decision 0603). Neither
+    replaces the identifier budget, which every exact lookup pays."""
+    limiter, what = state.limiter, "public requests"
+    if request.headers.get("x-typeahead") == "1":
+        limiter, what = state.typeahead, "search-as-you-type requests"
+    wait = limiter.hit(budget_key(client_of(request, state)))
     if wait is not None:
         raise RateLimited(
-            f"at most {state.limiter.per_minute} public requests a minute; retry in {wait} s",
+            f"at most {limiter.per_minute} {what} a minute; retry in {wait} s",
             headers={"Retry-After": str(wait)},
         )
 

@@ -183,6 +183,7 @@ class AppState:
     budget: IdentifierBudget
     proxies: tuple[Network, ...]
     lookups: LookupHasher
+    typeahead: RateLimiter = field(default_factory=lambda: RateLimiter(300))
     _keys: dict[str, tuple[ApiKey, float]] = field(default_factory=dict)
 
     @classmethod
@@ -199,6 +200,7 @@ class AppState:
             IdentifierBudget(settings.identifier_lookups_per_hour, settings.identifier_misses_per_day),
             settings.trusted_proxy_networks(),
             LookupHasher(settings.lookup_hash_key_file),
+            RateLimiter(settings.public_typeahead_limit),
         )
 
     async def refresh_now(self) -> None:

@@ -71,6 +71,7 @@ class Action(_Strict):
 
     code: str = ""
     title: str = Field(min_length=1)
+    title_zh: str | None = None  # the portal shows both languages
 
 
 class Publication(_Strict):
@@ -110,6 +111,7 @@ class Category(_Strict):
     criteria: str | None = None
     # When and how a record is removed early (deletion, repair), in words.
     removal: str | None = None
+    removal_zh: str | None = None
     # Default duration in days from effective_from; None only if the record ends by fulfilment.
     duration_days: int | None = Field(default=None, ge=1)
     # The record ends when the obligation is fulfilled; max_duration_days bounds it (lint requires one).
@@ -137,6 +139,7 @@ class Measure(_Strict):
 
     code: str = Field(min_length=1)
     title: str = Field(min_length=1)
+    title_zh: str | None = None  # the portal shows both languages
     department: str = ""
     actions: tuple[str, ...] = Field(min_length=1)
     effect: Effect

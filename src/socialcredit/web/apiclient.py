@@ -53,6 +53,7 @@ async def call_api(
     purpose: str | None = None,
     params: dict[str, Any] | None = None,
     json: Any = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> ApiAnswer:
     """Send one request to this app's API as the caller (same client address, the caller's own token)."""
     client = (request.client.host, request.client.port) if request.client else ("unknown", 0)
@@ -60,6 +61,7 @@ async def call_api(
     for name in ("x-forwarded-for", "x-real-ip"):  # the API resolves the client as it would for this request
         if name in request.headers:
             headers[name] = ", ".join(request.headers.getlist(name))
+    headers.update(extra_headers or {})
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
     if purpose is not None:

@@ -6,6 +6,7 @@ Everything here is a pure function of the catalogue and an API answer: no store,
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,13 +19,19 @@ _TZ = ZoneInfo("Asia/Shanghai")  # as registry.state: days are China days
 
 __all__ = [
     "EFFECTS",
+    "ERRORS",
     "LISTS",
     "PROTECTED_RIGHTS",
     "STATUSES",
+    "VIA",
     "Rights",
-    "add_working_days",
+    "action_names",
     "authority_name",
+    "authority_names",
+    "category_titles",
     "local_minute",
+    "measure_titles",
+    "note_names",
     "rights_for",
 ]
 
@@ -60,37 +67,80 @@ PROTECTED_RIGHTS: tuple[tuple[str, str], ...] = (
 )
 
 
+# An error's kind in both languages, by status: the API's detail and field reasons are English only, so each
+# error box says in Chinese too what went wrong and what to do.
+ERRORS: dict[int, tuple[str, str]] = {
+    400: ("请求无法读取。", "The request could not be read."),
+    401: ("密钥无效、已过期或已撤销。", "The key is not valid, has expired or was revoked."),
+    403: ("该密钥无权执行此操作。", "This key may not do this."),
+    404: ("没有找到。", "Not found."),
+    413: ("提交的内容过大。", "What was sent is too large."),
+    415: ("提交的格式不对。", "What was sent is in the wrong format."),
+    422: ("输入有误，请按下列说明更正。", "Some input is not valid; correct it as listed below."),
+    429: ("请求过于频繁，请稍后再试。", "Too many requests; try again later."),
+    503: ("服务暂时不可用，请稍后再试。", "The service is unavailable for now; try again later."),
+}
+
+# What a reason of a registrar's Decision reaches the subject through (engine: the measure's applies_to).
+VIA: dict[str, tuple[str, str]] = {
+    "subject": ("本人", "the subject"),
+    "legal_representative": ("法定代表人", "as legal representative"),
+    "actual_controller": ("实际控制人", "as actual controller"),
+}
+_WITHHELD_NOTE = re.compile(
+    r"^red-list benefits withheld while black-list record (\d+) \(([^)]+)\) is in force$"
+)
+
+Names = tuple[str, str]  # (Chinese, English): every datum the portal shows in both languages
+
+
 def authority_name(catalogue: Catalogue, code: str) -> str:
     auth = catalogue.authorities.get(code)
     return auth.name if auth else code
 
 
-def add_working_days(start: dt.date, days: int) -> dt.date:
-    """``start`` plus ``days`` weekdays (public holidays are not known here, so the date is an estimate)."""
-    day = start
-    left = days
-    while left > 0:
-        day += dt.timedelta(days=1)
-        if day.weekday() < 5:
-            left -= 1
-    return day
+def authority_names(catalogue: Catalogue, code: str) -> Names:
+    auth = catalogue.authorities.get(code)
+    return (auth.name, auth.name_en or auth.name) if auth else (code, code)
+
+
+def category_titles(catalogue: Catalogue, code: str) -> Names:
+    cat = catalogue.categories.get(code)
+    return (cat.title, cat.title_en or cat.title) if cat else (code, code)
+
+
+def action_names(catalogue: Catalogue, code: str) -> Names:
+    action = catalogue.actions.get(code)
+    return (action.title_zh or action.title, action.title) if action else (code, code)
+
+
+def measure_titles(catalogue: Catalogue, memorandum: str, code: str) -> Names:
+    memo = catalogue.memoranda.get(memorandum)
+    measure = next((m for m in memo.measures if m.code == code), None) if memo else None
+    return (measure.title_zh or measure.title, measure.title) if measure else (code, code)
+
+
+def note_names(note: str) -> Names:
+    """A Decision's note in both languages (the engine writes English; a note it does not know stays as is)."""
+    if m := _WITHHELD_NOTE.match(note):
+        return (f"黑名单记录 {m[1]}（{m[2]}）生效期间，不给予守信激励", note)
+    return (note, note)
 
 
 @dataclass(frozen=True)
 class Rights:
     """How the subject of one record may object, appeal and ask for repair."""
 
-    objection_days: int
-    working_days: bool
-    objection_until: dt.date | None  # counted from the filing date (the notice)
     suspends: bool
-    decision_days: int | None
-    reconsideration_by: str | None  # the authority that reconsiders, when the category has reconsideration
+    # Days the authority has to decide (decision 0400: decision_days, else the objection days as counted)
+    decision_days: int
+    decision_working_days: bool
+    reconsideration_by: Names | None  # the authority that reconsiders, when the category has reconsideration
     reconsideration_days: int | None
     objection_basis: str | None
     repair_from: dt.date | None  # the minimum publication period ends (NDRC Order 36)
-    removal: str | None
-    authority: str
+    removal: Names | None
+    authority: Names
 
 
 def rights_for(catalogue: Catalogue, record: dict[str, Any]) -> Rights | None:
@@ -101,10 +151,6 @@ def rights_for(catalogue: Catalogue, record: dict[str, Any]) -> Rights | None:
     auth_code = str(record.get("authority", ""))
     auth = catalogue.authorities.get(auth_code)
     obj = cat.objection
-    filed = _date(record.get("filed_at"))
-    until = None
-    if filed is not None:
-        until = add_working_days(filed, obj.days) if obj.working_days else filed + dt.timedelta(days=obj.days)
     parent = auth.parent if auth and auth.parent else None
     decided = _date(record.get("decided_on"))
     repair_from = None
@@ -115,21 +161,19 @@ def rights_for(catalogue: Catalogue, record: dict[str, Any]) -> Rights | None:
         at = _repair_from(cat, decided, applies, _instant(record.get("valid_until")))
         repair_from = local_date(at) if at is not None else None
     return Rights(
-        objection_days=obj.days,
-        working_days=obj.working_days,
-        objection_until=until,
         suspends=obj.suspends,
-        decision_days=obj.decision_days,
+        decision_days=obj.decision_days or obj.days,
+        decision_working_days=obj.decision_days is None and obj.working_days,
         reconsideration_by=(
-            (authority_name(catalogue, parent) if parent else "上一级机关 / the next-higher authority")
+            (authority_names(catalogue, parent) if parent else ("上一级机关", "the next-higher authority"))
             if obj.reconsideration
             else None
         ),
         reconsideration_days=obj.reconsideration_days if obj.reconsideration else None,
         objection_basis=obj.legal_basis,
         repair_from=repair_from,
-        removal=cat.removal,
-        authority=auth.name if auth else auth_code,
+        removal=(cat.removal_zh or cat.removal, cat.removal) if cat.removal else None,
+        authority=authority_names(catalogue, auth_code),
     )
 
 

@@ -24,7 +24,21 @@ from ..api.state import AppState
 from ..identifiers import kind_of
 from ..keys import InvalidToken
 from .apiclient import ApiAnswer, call_api
-from .labels import EFFECTS, LISTS, PROTECTED_RIGHTS, STATUSES, authority_name, local_minute, rights_for
+from .labels import (
+    EFFECTS,
+    ERRORS,
+    LISTS,
+    PROTECTED_RIGHTS,
+    STATUSES,
+    VIA,
+    action_names,
+    authority_names,
+    category_titles,
+    local_minute,
+    measure_titles,
+    note_names,
+    rights_for,
+)
 
 __all__ = ["STATIC_DIR", "TEMPLATES_DIR", "router"]
 
@@ -37,8 +51,20 @@ FORM_LIMIT = 8192  # bytes: the largest form is a token, a purpose, a subject, a
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))
 templates.env.globals.update(
-    STATUSES=STATUSES, LISTS=LISTS, EFFECTS=EFFECTS, PROTECTED_RIGHTS=PROTECTED_RIGHTS, MAX_PAGES=MAX_PAGES
+    STATUSES=STATUSES,
+    LISTS=LISTS,
+    EFFECTS=EFFECTS,
+    PROTECTED_RIGHTS=PROTECTED_RIGHTS,
+    MAX_PAGES=MAX_PAGES,
+    VIA=VIA,
+    ERRORS=ERRORS,
 )
+# The one name of the site, in the tab title and the header alike.
+BRAND = ("信用记录登记", "Credit records registry")
+templates.env.globals["BRAND"] = BRAND
+# The header the search box's as-you-type requests carry (and the portal passes on to the API): they are
+# counted against the typeahead budget, not the public rate limit (decision 0603).
+TYPEAHEAD_HEADER = "X-Typeahead"
 
 # Scripts and styles only from this origin (htmx is vendored), no framing, no referrer leaking a query.
 _SECURITY_HEADERS = {
@@ -77,6 +103,8 @@ def _is_fragment(request: Request) -> bool:
 def _render(
     request: Request, template: str, context: dict[str, Any], status: int = 200, private: bool = False
 ) -> HTMLResponse:
+    if context.get("error") and not context.get("error_status"):
+        context = {**context, "error_status": status}  # the portal's own errors get their kind named too
     resp = templates.TemplateResponse(request, template, context, status_code=status)
     resp.headers.update(_SECURITY_HEADERS)
     resp.headers["Cache-Control"] = "no-store" if private else "no-cache"
@@ -154,9 +182,16 @@ async def search(request: Request, q: str = "", page: str = "1") -> HTMLResponse
         ctx["error"], status = f"q: at most {MAX_QUERY} characters (got {len(query)})", 422
     else:
         ctx["page"] = number
-        answer = await call_api(request, "GET", "/v1/public/search", params={"q": query, "page": number})
+        typeahead = _is_fragment(request) and request.headers.get(TYPEAHEAD_HEADER) == "1"
+        answer = await call_api(
+            request,
+            "GET",
+            "/v1/public/search",
+            params={"q": query, "page": number},
+            extra_headers={TYPEAHEAD_HEADER: "1"} if typeahead else None,
+        )
         if answer.ok:
-            ctx["results"] = answer.body
+            ctx["results"] = _results_view(request, answer.body)
             ctx["last_page"] = number >= MAX_PAGES
         else:
             ctx.update(_problem_context(answer))
@@ -164,6 +199,31 @@ async def search(request: Request, q: str = "", page: str = "1") -> HTMLResponse
     ctx["page_size"] = PAGE_SIZE
     template = "_results.html" if _is_fragment(request) else "search.html"
     return _render(request, template, ctx, status)
+
+
+def _results_view(request: Request, page: dict[str, Any]) -> dict[str, Any]:
+    """The API's search page with each record's category and authority named in both languages (the API
+    gives the authority by its Chinese name)."""
+    cat = _state(request).catalogue
+    english = {a.name: a.name_en or a.name for a in cat.authorities.values()}
+    hits = [
+        {
+            **hit,
+            "records": [
+                {
+                    **r,
+                    "category_titles": category_titles(cat, str(r.get("category"))),
+                    "authority_names": (
+                        str(r.get("authority")),
+                        english.get(str(r.get("authority")), r.get("authority")),
+                    ),
+                }
+                for r in hit.get("records", [])
+            ],
+        }
+        for hit in page.get("results", [])
+    ]
+    return {**page, "results": hits}
 
 
 @router.get("/portal/catalogue", response_class=HTMLResponse)
@@ -178,8 +238,8 @@ async def catalogue_page(request: Request) -> HTMLResponse:
             "cat": cat,
             "memoranda": memoranda,
             "categories": list(cat.categories.values()),
-            "authority_name": lambda code: authority_name(cat, code),
-            "action_title": lambda code: cat.actions[code].title if code in cat.actions else code,
+            "authority_names": lambda code: authority_names(cat, code),
+            "action_names": lambda code: action_names(cat, code),
             "page_title": "措施目录 Catalogue",
         },
     )
@@ -191,7 +251,7 @@ async def catalogue_page(request: Request) -> HTMLResponse:
 def _check_context(request: Request) -> dict[str, Any]:
     cat = _state(request).catalogue
     return {
-        "actions": sorted((code, a.title) for code, a in cat.actions.items()),
+        "actions": sorted((code, action_names(cat, code)) for code in cat.actions),
         "form": {},
         "decision": None,
         "error": None,
@@ -239,28 +299,35 @@ async def check_submit(request: Request) -> HTMLResponse:
 
 
 def _decision_view(request: Request, decision: dict[str, Any]) -> dict[str, Any]:
-    """The API decision with memoranda, measures and departments named (codes kept alongside)."""
+    """The API decision, every field of it (a registrar's full Decision keeps its record, category, ``via``,
+    ``withheld`` and notes), with memoranda, measures, departments, categories and instants named for people."""
     cat = _state(request).catalogue
+    effects = decision.get("effects", [])
     reasons = []
     for r in decision.get("reasons", []):
         memo = cat.memoranda.get(str(r.get("memorandum")))
-        measure = next((m for m in memo.measures if m.code == r.get("measure")), None) if memo else None
         reasons.append(
             {
                 **r,
-                "memorandum_title": memo.title if memo else r.get("memorandum"),
+                # A checkpoint's reasons carry no ``withheld``; the decision's effects are exactly the effects
+                # not withheld (only red-list benefits are, and then all of them), so it is read from them.
+                "withheld": bool(r.get("withheld", r.get("effect") not in effects)),
+                "memorandum_titles": (memo.title, memo.title_en or memo.title) if memo else None,
                 "document_no": memo.document_no if memo else None,
                 "unverified": memo.unverified if memo else (),
-                "measure_title": measure.title if measure else r.get("measure"),
-                "department_name": authority_name(cat, str(r.get("department"))),
+                "measure_titles": measure_titles(cat, str(r.get("memorandum")), str(r.get("measure"))),
+                "department_names": authority_names(cat, str(r.get("department"))),
+                "category_titles": category_titles(cat, str(r["category"])) if "category" in r else None,
                 "valid_until_local": local_minute(r.get("valid_until")),
             }
         )
-    action = cat.actions.get(str(decision.get("action")))
     return {
         **decision,
         "reasons": reasons,
-        "action_title": action.title if action else decision.get("action"),
+        "full": "known" in decision,  # a registrar's Decision (a checkpoint's has no file-level fields)
+        "as_of_local": local_minute(decision.get("as_of")),
+        "action_names": action_names(cat, str(decision.get("action"))),
+        "notes": [note_names(str(n)) for n in decision.get("notes", [])],
     }
 
 
@@ -326,14 +393,25 @@ def _file_view(request: Request, subject: dict[str, Any]) -> dict[str, Any]:
         records.append(
             {
                 **r,
-                "category_title": category.title if category else r.get("category"),
-                "category_title_en": category.title_en if category else None,
+                "category_titles": category_titles(cat, str(r.get("category"))),
                 "list": category.list if category else None,
-                "authority_name": authority_name(cat, str(r.get("authority"))),
+                "authority_names": authority_names(cat, str(r.get("authority"))),
                 "valid_until_local": local_minute(r.get("valid_until")),
+                "ended_at_local": local_minute(r.get("ended_at")),
                 "rights": rights_for(cat, r),
             }
         )
     order = {"in_force": 0, "notified": 1, "suspended": 2, "pending": 3}
     records.sort(key=lambda r: (order.get(str(r.get("display_status")), 9), -int(r.get("id", 0))))
     return {**subject, "records": records}
+
+
+# -- errors --------------------------------------------------------------------------------------------------
+
+
+@router.api_route("/portal", methods=["GET", "HEAD", "POST"], response_class=HTMLResponse)
+@router.api_route("/portal/{rest:path}", methods=["GET", "HEAD", "POST"], response_class=HTMLResponse)
+async def not_found(request: Request) -> HTMLResponse:
+    """Any other path under /portal: a page saying so, in both languages (the API's /v1 paths keep their
+    problem+json). Registered last, so every real page is matched first."""
+    return _render(request, "error.html", {"page_title": "页面不存在 Not found", "status": 404}, status=404)
