@@ -91,6 +91,9 @@ _WITHHELD_NOTE = re.compile(
     r"^red-list benefits withheld while black-list record (\d+) \(([^)]+)\) is in force$"
 )
 
+# The same note when the black-list record is another authority's (api.views reduces it).
+_WITHHELD_REDUCED = "red-list benefits withheld while a black-list record is in force"
+
 Names = tuple[str, str]  # (Chinese, English): every datum the portal shows in both languages
 
 
@@ -124,6 +127,8 @@ def note_names(note: str) -> Names:
     """A Decision's note in both languages (the engine writes English; a note it does not know stays as is)."""
     if m := _WITHHELD_NOTE.match(note):
         return (f"黑名单记录 {m[1]}（{m[2]}）生效期间，不给予守信激励", note)
+    if note == _WITHHELD_REDUCED:  # another authority's record, as a registrar of this one reads it (0310)
+        return ("黑名单记录生效期间，不给予守信激励", note)
     return (note, note)
 
 
