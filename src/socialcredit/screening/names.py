@@ -1,0 +1,226 @@
+"""Name folding and the keys of a person's name.
+
+``fold`` makes two spellings of one name one string: NFKC (full-width letters and digits to half-width),
+control and format characters dropped, traditional characters to simplified (OpenCC ``t2s``), tone marks
+dropped (``ü`` kept apart as ``v``, as pinyin keyboards write it), case folded, punctuation to spaces, and the
+spaces inside Han text removed (``張 偉`` and ``张伟`` fold alike).
+
+A person's name is read into :class:`Reading` s: a surname and a given name in toneless pinyin. A Han name
+gives one reading per combination of its characters' readings (heteronyms), the surname in its reading as a
+surname (单 Shàn, 曾 Zēng) and compound surnames (欧阳) kept whole. A Latin name gives one reading per
+plausible order (surname first, surname last; a comma or a capitalised surname settles it) and, for a
+non-pinyin surname (Chang, Cheung, Wong, Lee), one reading per pinyin surname it stands for, at a cost.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+
+import opencc
+from pypinyin import Style, pinyin
+
+from ..demo.names import SURNAMES
+from .romanise import COMPOUND_SURNAMES, SURNAME_READINGS, VARIANT_SURNAMES
+
+__all__ = [
+    "MAX_NAME",
+    "PersonName",
+    "Reading",
+    "fold",
+    "han_readings",
+    "is_han",
+    "normalise",
+    "person_keys",
+    "read_person",
+]
+
+MAX_NAME = 1000  # characters of a name read; a registered name is far shorter (the longest run to ~60)
+_MAX_READINGS = 8  # heteronym combinations kept per name: enough for real names, bounded for odd input
+# Costs subtracted from a reading's score: a character's less usual reading, the surname-last order when
+# nothing says it, a non-pinyin surname spelling.
+HETERONYM_COST = 0.02
+ORDER_COST = 0.02
+VARIANT_COST = 0.08
+
+_T2S = opencc.OpenCC("t2s")
+_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f]")
+_BETWEEN_HAN = re.compile(
+    r"(?<=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f])\s+"
+    r"(?=[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0003134f])"
+)
+_NOT_WORD = re.compile(r"[\W_]+")
+_LATIN_TOKEN = re.compile(r"[^\W\d_]+|\d+")
+
+
+def is_han(ch: str) -> bool:
+    return _HAN.match(ch) is not None
+
+
+@lru_cache(maxsize=262_144)
+def normalise(text: str) -> str:
+    """NFKC, controls dropped, simplified, tone marks dropped, case folded; punctuation kept."""
+    text = unicodedata.normalize("NFKC", text[:MAX_NAME])
+    text = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text)
+    if _HAN.search(text):
+        text = _T2S.convert(text)
+    text = text.replace("ü", "v").replace("Ü", "v")
+    if not text.isascii():
+        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
+        text = unicodedata.normalize("NFC", text)
+    return text.casefold()
+
+
+@lru_cache(maxsize=262_144)
+def fold(text: str) -> str:
+    """The folded form of a name: equal for spellings that differ only in script width, traditional or
+    simplified characters, case, tone marks, punctuation or spacing."""
+    text = " ".join(_NOT_WORD.sub(" ", normalise(text)).split())
+    return _BETWEEN_HAN.sub("", text)
+
+
+@lru_cache(maxsize=65_536)
+def han_readings(ch: str) -> tuple[str, ...]:
+    """Toneless pinyin readings of one character, the usual first (at most three); the character itself
+    when it has none (a letter or digit inside a Han name)."""
+    if not is_han(ch):
+        return (ch,)
+    got = pinyin(ch, style=Style.NORMAL, heteronym=True, errors="default")[0]
+    out = tuple(dict.fromkeys(r for r in got if r.isascii() and r.isalpha()))[:3]
+    return out or (ch,)
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    surname: str  # toneless pinyin, syllables joined: "zhang", "ouyang"
+    given: str  # joined: "weiming"; initials only when ``abbreviated``
+    initials: str  # first letter of each given syllable or token: "wm"
+    abbreviated: bool  # the given name is written as initials (Zhang W.)
+    cost: float  # 0 for the usual reading; see HETERONYM_COST, ORDER_COST, VARIANT_COST
+    how: str  # "pinyin", "heteronym", "surname last", "variant spelling"
+
+
+@dataclass(frozen=True, slots=True)
+class PersonName:
+    folded: str
+    han: str | None  # the folded Han name when the name is written in Han
+    surname_han: str | None
+    readings: tuple[Reading, ...]
+
+
+def _split_han(han: str) -> tuple[str, str]:
+    if han[:2] in COMPOUND_SURNAMES or han[:2] in SURNAME_READINGS:
+        return han[:2], han[2:]
+    return han[:1], han[1:]
+
+
+def _readings_of_han(han: str) -> tuple[Reading, ...]:
+    surname, given = _split_han(han)
+    special = SURNAME_READINGS.get(surname)
+    if special is not None:
+        surname_options: list[tuple[str, float]] = [(special[0], 0.0)] + [
+            (r, HETERONYM_COST) for r in special[1:]
+        ]
+    else:
+        combos = list(itertools.islice(itertools.product(*(han_readings(c) for c in surname)), 3))
+        surname_options = [("".join(c), 0.0 if i == 0 else HETERONYM_COST) for i, c in enumerate(combos)]
+    given_options = list(
+        itertools.islice(itertools.product(*(han_readings(c) for c in given)), _MAX_READINGS)
+    )
+    out: list[Reading] = []
+    for (s, s_cost), g in itertools.product(surname_options, given_options):
+        cost = s_cost + (0.0 if g == given_options[0] else HETERONYM_COST)
+        how = "pinyin" if cost == 0 else "heteronym"
+        out.append(Reading(s, "".join(g), "".join(x[0] for x in g), False, cost, how))
+        if len(out) >= _MAX_READINGS:
+            break
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def _surname_pinyin() -> frozenset[str]:
+    known = {r for s, _ in SURNAMES for r in ("".join(han_readings(c)[0] for c in s),)}
+    known |= {r[0] for r in SURNAME_READINGS.values()}
+    known |= {"".join(han_readings(c)[0] for c in s) for s in COMPOUND_SURNAMES}
+    return frozenset(known)
+
+
+def _surname_spellings(token: str) -> list[tuple[str, float, str]]:
+    out = [(token, 0.0, "pinyin")]
+    out += [(p, VARIANT_COST, "variant spelling") for p in VARIANT_SURNAMES.get(token, ()) if p != token]
+    return out
+
+
+def _latin_reading(surname: str, given: list[str], cost: float, how: str) -> list[Reading]:
+    abbreviated = bool(given) and all(len(t) == 1 for t in given)
+    initials = "".join(t[0] for t in given)
+    out = []
+    for s, s_cost, s_how in _surname_spellings(surname):
+        out.append(Reading(s, "".join(given), initials, abbreviated, cost + s_cost, s_how if s_cost else how))
+    return out
+
+
+def _readings_of_latin(raw: str, folded: str) -> tuple[Reading, ...]:
+    base = normalise(raw)
+    # A comma says "surname, given"; a token in capitals among others is the surname (ZHANG Wei, Wei ZHANG).
+    if "," in base:
+        head, _, tail = base.partition(",")
+        s_tokens, g_tokens = _LATIN_TOKEN.findall(head), _LATIN_TOKEN.findall(tail)
+        if s_tokens:
+            return tuple(_latin_reading("".join(s_tokens), g_tokens, 0.0, "pinyin"))
+    raw_tokens = _LATIN_TOKEN.findall(unicodedata.normalize("NFKC", raw[:MAX_NAME]))
+    tokens = [t for t in (fold(t) for t in raw_tokens) if t]
+    if not tokens:
+        return ()
+    caps = [i for i, t in enumerate(raw_tokens) if len(t) > 1 and t.isupper()]
+    out: list[Reading] = []
+    if len(tokens) == 1:
+        token = tokens[0]
+        # "zhangwei": a known surname at the start.
+        for cut in (2, 3, 4, 5, 6):
+            if token[:cut] in _surname_pinyin() and len(token) > cut:
+                out += _latin_reading(token[:cut], [token[cut:]], ORDER_COST, "pinyin")
+        return tuple(out) or tuple(_latin_reading(token, [], 0.0, "pinyin"))
+    if len(caps) == 1 and len(tokens) == len(raw_tokens) and len(tokens) > 1:
+        i = caps[0]
+        return tuple(_latin_reading(tokens[i], tokens[:i] + tokens[i + 1 :], 0.0, "pinyin"))
+    out += _latin_reading(tokens[0], tokens[1:], 0.0, "pinyin")
+    if len(tokens[-1]) > 1:  # "Zhang W.": an initial is no surname
+        out += _latin_reading(tokens[-1], tokens[:-1], ORDER_COST, "surname last")
+    if len(tokens) > 2 and tokens[0] + tokens[1] in _surname_pinyin():
+        out += _latin_reading(tokens[0] + tokens[1], tokens[2:], ORDER_COST, "pinyin")
+    return tuple(out)
+
+
+@lru_cache(maxsize=262_144)
+def read_person(name: str) -> PersonName:
+    """The readings of a person's name, Han or Latin (cached: a register repeats names)."""
+    folded = fold(name)
+    if not folded:
+        return PersonName("", None, None, ())
+    han_chars = sum(1 for c in folded if is_han(c))
+    if han_chars and han_chars >= len(folded.replace(" ", "")) / 2:
+        han = folded.replace(" ", "")
+        return PersonName(folded, han, _split_han(han)[0], _readings_of_han(han))
+    return PersonName(folded, None, None, _readings_of_latin(name, folded))
+
+
+def person_keys(name: str) -> set[str]:
+    """Index keys of a person's name: ``H`` the folded Han name; ``P`` surname and given name in pinyin, one
+    per reading; ``I`` surname and first initial (for Zhang W.); ``M`` a Han name of three or more characters
+    with one character masked (near matches)."""
+    person = read_person(name)
+    keys: set[str] = set()
+    if person.han is not None:
+        keys.add("H" + person.han)
+        if len(person.han) >= 3:
+            keys.update(f"M{person.han[:i]}_{person.han[i + 1 :]}" for i in range(len(person.han)))
+    for r in person.readings:
+        if not r.abbreviated:
+            keys.add(f"P{r.surname}:{r.given}")
+        if r.initials:
+            keys.add(f"I{r.surname}:{r.initials[0]}")
+    return keys
