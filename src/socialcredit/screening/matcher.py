@@ -3,10 +3,11 @@
 The score is the sum of its features (decision 0900). The name gives the base: an exact folded name 0.90, a
 pinyin match between Han and Latin 0.80 (less 0.02 for a character's less usual reading or an unmarked
 surname-last order), a variant romanisation of the surname (Chang, Cheung, Wong, Lee) 0.72, a given name
-written as initials 0.66, a near match at most 0.60. Then what the input gives beside the name: a birth date
-that agrees +0.06 or differs -0.30, a region that agrees +0.02 or differs -0.10 (an organisation -0.25), a
-kind that differs -0.50; and for organisations a region named in both names that differs -0.25, a legal form
-that differs -0.05. Nothing reaches 1.0, which an exact identifier alone scores (``screening.by_id``).
+written as initials 0.66, a near match at most 0.60. Then what the input gives beside the name: a birth
+date that agrees +0.06 or differs -0.30, a region that agrees +0.02 or differs -0.25 (the region of a
+resident ID never changes), a kind that differs -0.50; for organisations a region named in both names that
+differs -0.25, a legal form that differs -0.05. Nothing reaches 1.0, which an exact identifier alone scores
+(``screening.by_id``).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ POSSIBLE = 0.50
 EXACT, PINYIN, INITIALS, NEAR = 0.90, 0.80, 0.66, 0.60
 MISSING_INDUSTRY = 0.04  # an organisation name that names no industry, against one that does
 BIRTH_AGREES, BIRTH_DIFFERS = 0.06, -0.30
-REGION_AGREES, REGION_DIFFERS, ORG_REGION_DIFFERS = 0.02, -0.10, -0.25
+REGION_AGREES, REGION_DIFFERS = 0.02, -0.25
 KIND_DIFFERS, FORM_DIFFERS = -0.50, -0.05
 _NEAR_FLOOR = 75.0  # rapidfuzz ratio (0-100) below which two names are not near
 _BUCKET_CAP = 2_000  # names scanned for near matches in one key's bucket
@@ -132,7 +133,7 @@ def _score_orgs(q: OrgName, s: OrgName) -> _Scored:
     feats: dict[str, float] = {}
     why: list[str] = []
     if q.region and s.region and q.region != s.region and "中国" not in (q.region, s.region):
-        feats["region_in_name.differs"] = ORG_REGION_DIFFERS
+        feats["region_in_name.differs"] = REGION_DIFFERS
         why.append(f"region {q.region} in the query, {s.region} in the listing")
     if q.form and s.form and q.form != s.form and "company" not in (q.form, s.form):
         feats["legal_form.differs"] = FORM_DIFFERS
@@ -206,7 +207,7 @@ def _finish(
             feats["region.agrees"] = REGION_AGREES
             why.append("region agrees")
         else:
-            feats["region.differs"] = ORG_REGION_DIFFERS if kind == "organisation" else REGION_DIFFERS
+            feats["region.differs"] = REGION_DIFFERS
             why.append(f"region {region}, not {query.region}")
     score = round(min(max(sum(feats.values()), 0.0), 0.99), 4)
     return NameMatch(subject_id, name, kind, score, feats, "; ".join(why))

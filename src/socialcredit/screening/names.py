@@ -67,10 +67,10 @@ def normalise(text: str) -> str:
     text = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text)
     if _HAN.search(text):
         text = _T2S.convert(text)
-    text = text.replace("ü", "v").replace("Ü", "v")
     if not text.isascii():
-        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-        text = unicodedata.normalize("NFC", text)
+        # Tone marks off; ü (ǚ, ǜ...) is v, as pinyin keyboards and passports (LV, LYU) write it.
+        text = unicodedata.normalize("NFKD", text).replace("u\u0308", "v").replace("U\u0308", "V")
+        text = unicodedata.normalize("NFC", "".join(c for c in text if not unicodedata.combining(c)))
     return text.casefold()
 
 

@@ -11,11 +11,12 @@ Technology Co., Ltd." meets 北京鑫泰科技有限公司.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+
+from pypinyin import lazy_pinyin
 
 from ..demo.identities import REGIONS
 from .names import fold, han_readings, is_han, normalise
@@ -150,11 +151,13 @@ _PROVINCES = [
     "澳门",
     "台湾",
 ]
+_PROVINCE_SET = frozenset((*_PROVINCES, "中国"))
 _REGION_SUFFIXES = ("省", "市", "自治区", "特别行政区", "区", "县")
 
 
 def _pinyin_of(han: str) -> str:
-    return "".join(han_readings(c)[0] for c in han)
+    """The usual pinyin of a word, read as a phrase (都 in 成都 is du, not dou)."""
+    return "".join(lazy_pinyin(han, errors="ignore"))
 
 
 @lru_cache(maxsize=1)
@@ -167,8 +170,8 @@ def _tables() -> tuple[dict[str, str], dict[tuple[str, ...], str], list[tuple[tu
         han[base] = base
         for suffix in _REGION_SUFFIXES[:4]:
             han[base + suffix] = base
-    for r in REGIONS:
-        han[r.county] = r.county
+    for r in REGIONS:  # 义乌市 is the county-level city 义乌
+        han[r.county] = r.county[:-1] if r.county.endswith("市") and r.county[:-1] in han else r.county
     latin_regions: dict[tuple[str, ...], str] = {
         (_pinyin_of(base),): base for base in (*_PROVINCES, *(r.city for r in REGIONS))
     }
@@ -234,8 +237,10 @@ def _read_han(folded_text: str, text: str) -> OrgName:
         if body.endswith(zh) and len(body) > len(zh):
             body, industry = body[: -len(zh)], zh
             break
-    readings = itertools.islice(itertools.product(*(han_readings(c) for c in body[:30])), 4)
-    return OrgName(folded_text, True, region, form, industry, body, tuple("".join(r) for r in readings))
+    # A trade name is read as a phrase and character by character (usual readings only: a firm's English
+    # name follows the usual reading, and rarer ones would only add false matches).
+    readings = {_pinyin_of(body[:30]), "".join(han_readings(c)[0] for c in body[:30])}
+    return OrgName(folded_text, True, region, form, industry, body, tuple(sorted(readings)))
 
 
 def _take_suffix(tokens: list[str], table: Iterable[tuple[tuple[str, ...], str]]) -> str | None:
@@ -247,25 +252,43 @@ def _take_suffix(tokens: list[str], table: Iterable[tuple[tuple[str, ...], str]]
     return None
 
 
+def _region_at(tokens: list[str], at: int) -> tuple[str | None, int]:
+    """The region named by the one or two tokens at ``at`` (a negative ``at`` counts from the end)."""
+    latin_regions = _tables()[1]
+    for size in (2, 1):
+        words = tuple(tokens[at : at + size] if at >= 0 else tokens[at - size + 1 : len(tokens) + at + 1])
+        if len(words) == size and len(tokens) > size and words in latin_regions:
+            return latin_regions[words], size
+    return None, 0
+
+
 def _read_latin(folded_text: str, text: str) -> OrgName:
     _, latin_regions, industries = _tables()
+    region: str | None = None
+    for inner in _PAREN.findall(text):  # "Xintai Technology (Beijing) Co., Ltd."
+        got = latin_regions.get(tuple(inner.split()))
+        if got is not None:
+            region = region or got
+            text = text.replace(f"({inner})", " ")
     tokens = [_ABBREVIATIONS.get(t, t) for t in re.findall(r"[a-z0-9&']+", text)]
     tokens = [t for t in tokens if t not in ("the", "and")]
     form = _take_suffix(tokens, _LATIN_FORMS_LONGEST)
-    region: str | None = None
-    kept: list[str] = []
-    i = 0
-    while i < len(tokens):  # region words anywhere: "Beijing Xintai", "Xintai (Beijing) Technology"
-        pair = tuple(tokens[i : i + 2])
-        if len(pair) == 2 and pair in latin_regions and len(tokens) > 2:
-            region, i = region or latin_regions[pair], i + 2
-        elif (tokens[i],) in latin_regions and len(tokens) > 1:
-            region, i = region or latin_regions[(tokens[i],)], i + 1
-        else:
-            kept.append(tokens[i])
-            i += 1
-    industry = _take_suffix(kept, industries)
-    trade = "".join(kept)
+    while _take_suffix(tokens, _LATIN_FORMS_LONGEST):  # "Group Co., Ltd.": the most specific form is kept
+        pass
+    # Regions lead the name or close it ("Guangdong Shenzhen Xintai", "Xintai Technology Beijing"); a
+    # region's name inside the name is a trade name (Yiwu Taiyuan Trading: 太原 is also a city).
+    while True:  # a province or China may precede the city; a city is the last region that leads
+        got, size = _region_at(tokens, 0)
+        if got is None:
+            break
+        region, tokens = got, tokens[size:]
+        if got not in _PROVINCE_SET:
+            break
+    got, size = _region_at(tokens, -1)
+    if got is not None:
+        region, tokens = region or got, tokens[:-size]
+    industry = _take_suffix(tokens, industries)
+    trade = "".join(tokens)
     return OrgName(folded_text, False, region, form, industry, trade, (trade,))
 
 
