@@ -105,7 +105,7 @@ def test_bad_queries_are_refused_naming_the_field(fields: dict[str, object], fie
     if field is None:
         NameQuery(**fields)  # type: ignore[arg-type]
         return
-    with pytest.raises(ValueError, match=f"^{field}: "):
+    with pytest.raises(ValueError, match=rf"^{field}: "):
         NameQuery(**fields)  # type: ignore[arg-type]
 
 

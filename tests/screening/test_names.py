@@ -108,5 +108,5 @@ def test_odd_names_give_a_score_and_no_exception(bad: str) -> None:
 
 
 def test_a_name_too_long_is_refused_naming_the_field() -> None:
-    with pytest.raises(ValueError, match="^name: 10000 characters"):
+    with pytest.raises(ValueError, match=r"^name: 10000 characters"):
         NameQuery("张" * 10_000)
