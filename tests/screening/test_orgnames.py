@@ -63,5 +63,6 @@ def test_a_trade_name_that_is_also_a_city_stays_the_trade_name() -> None:
 
 def test_keys_skip_the_region_and_legal_form() -> None:
     assert "O鑫泰科技" in organisation_keys("鑫泰（北京）科技股份有限公司")
-    assert "Txintai" in organisation_keys("XINTAI TECH (BEIJING) CO., LTD.")
+    assert "Txintai" in organisation_keys("鑫泰（北京）科技股份有限公司")
+    assert "Uxintai" in organisation_keys("XINTAI TECH (BEIJING) CO., LTD.")
     assert organisation_keys("") == set() and organisation_keys("（）") == set()

@@ -177,12 +177,18 @@ _Facts = tuple[str | None, dt.date | None]
 
 
 def _facts(subject_id: str, kind: str) -> _Facts:
-    """Region code and birth date of a listed subject, from its identifier (none when it has none)."""
-    try:
-        parsed = identifiers.parse(subject_id, kind=kind if kind in _KINDS else None)  # type: ignore[arg-type]
-    except identifiers.IdentifierError:
+    """Region code and birth date of a listed subject, read off its canonical identifier (a resident ID's
+    positions 1-6 and 7-14, a unified code's 3-8) as ``identifiers.parse`` reads them; listed identifiers
+    were validated when filed, so they are not checked again here (that would cost the stdnum tables)."""
+    if subject_id.startswith("passport:") or len(subject_id) != 18:
         return None, None
-    return parsed.region_code, parsed.birth_date
+    if kind == "organisation" or identifiers.kind_of(subject_id) == "organisation":
+        return (subject_id[2:8] if subject_id[2:8].isdigit() else None), None
+    try:
+        born = dt.date(int(subject_id[6:10]), int(subject_id[10:12]), int(subject_id[12:14]))
+    except ValueError:
+        return subject_id[:6], None
+    return subject_id[:6], born
 
 
 def _finish(
@@ -260,23 +266,38 @@ class NameIndex:
     def __len__(self) -> int:
         return len(self._ids)
 
-    def _candidates(self, query: NameQuery) -> set[int]:
-        found: set[int] = set()
+    def _lookups(self, query: NameQuery) -> tuple[set[str], set[str], PersonName | None]:
+        """The keys to look up at once and those only when they find no hit (near matches). A pinyin key
+        (``P`` from a Han name, ``Q`` from a Latin one; ``T``/``U`` for trade names) is a match between Han
+        and Latin but only a homophone between two Han names, so a Han query asks Han names by it late."""
         kinds = _KINDS if query.kind is None else (query.kind,)
-        keys: set[str] = set()
-        for kind in kinds:
-            keys |= _keys_of(query.name, kind)
         person = read_person(query.name) if "person" in kinds else None
         abbreviated = person is not None and any(r.abbreviated for r in person.readings)
+        strong: set[str] = set()
+        near: set[str] = set()
+        for kind in kinds:
+            for k in _keys_of(query.name, kind):
+                tag, rest = k[0], k[1:]
+                if tag in "HFO":
+                    strong.add(k)
+                elif tag in "PQ":
+                    strong.add("Q" + rest)
+                    (near if tag == "P" else strong).add("P" + rest)
+                elif tag in "TU":
+                    strong.add("U" + rest)
+                    (near if tag == "T" else strong).add("T" + rest)
+                elif tag == "M" or (tag == "I" and abbreviated):
+                    (strong if tag == "I" else near).add(k)
+        return strong, near, person
+
+    def _found(self, keys: set[str]) -> set[int]:
+        found: set[int] = set()
         for k in keys:
             bucket = self._keys.get(k)
-            if bucket is None or (k[0] == "I" and not abbreviated):
-                continue
-            if k[0] in "MT" and len(bucket) > _BUCKET_CAP:
-                continue  # a masked or trade-name key this common tells nothing
-            found.update(bucket[:_BUCKET_CAP] if k[0] == "I" else bucket)
-        if not found and person is not None and person.han is None and not abbreviated:
-            found |= self._near_in_surname(person)
+            if bucket is not None and (len(bucket) <= _BUCKET_CAP or k[0] == "H" or k[0] == "F"):
+                found.update(bucket)
+            elif bucket is not None and k[0] in "IPQ":
+                found.update(bucket[:_BUCKET_CAP])  # a key this common (a masked character...) tells little
         return found
 
     def _near_in_surname(self, person: PersonName) -> set[int]:
@@ -297,10 +318,21 @@ class NameIndex:
         """The best ``limit`` listed subjects scoring at least ``threshold``, best first (ties by id)."""
         if limit <= 0:
             return []
+        strong, near, person = self._lookups(query)
+        seen = self._found(strong)
+        out = self._scored(query, seen, limit, threshold)
+        if not out or out[0].score < HIT:  # no hit: look further, for near matches and homophones
+            more = self._found(near) - seen
+            if not more and not seen and person is not None and person.han is None:
+                more = self._near_in_surname(person)
+            out = sorted(out + self._scored(query, more, limit, threshold), key=_order)
+        return out[:limit]
+
+    def _scored(self, query: NameQuery, name_ids: set[int], limit: int, threshold: float) -> list[NameMatch]:
         bonus = BIRTH_AGREES * (query.birth_date is not None) + REGION_AGREES * (query.region is not None)
         needs_facts = query.birth_date is not None or query.region is not None
         out: list[NameMatch] = []
-        for name_id in self._candidates(query):
+        for name_id in name_ids:
             name, kind = self._names[name_id]
             scored = _score_names(query, name, kind)
             if scored[0] + bonus < threshold:
@@ -313,8 +345,12 @@ class NameIndex:
                 got = _finish(query, self._ids[number], name, kind, scored, facts or (None, None))
                 if got.score >= threshold:
                     out.append(got)
-        out.sort(key=lambda m: (-m.score, m.subject_id))
+        out.sort(key=_order)
         return out[:limit]
+
+
+def _order(m: NameMatch) -> tuple[float, str]:
+    return -m.score, m.subject_id
 
 
 def _keys_of(name: str, kind: str) -> set[str]:

@@ -17,8 +17,8 @@ from __future__ import annotations
 import itertools
 import re
 import unicodedata
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import opencc
 from pypinyin import Style, pinyin
@@ -57,17 +57,26 @@ _LATIN_TOKEN = re.compile(r"[^\W\d_]+|\d+")
 
 
 def is_han(ch: str) -> bool:
-    return _HAN.match(ch) is not None
+    o = ord(ch)
+    return 0x4E00 <= o <= 0x9FFF or 0x3400 <= o <= 0x4DBF or 0xF900 <= o <= 0xFAFF or 0x20000 <= o <= 0x3134F
+
+
+_PLAIN_HAN = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]+")  # nothing NFKC, case or punctuation would change
+_ACCENTED = re.compile(r"[\u0080-\u024f\u0300-\u036f\u1e00-\u1eff]")
 
 
 @lru_cache(maxsize=262_144)
 def normalise(text: str) -> str:
     """NFKC, controls dropped, simplified, tone marks dropped, case folded; punctuation kept."""
-    text = unicodedata.normalize("NFKC", text[:MAX_NAME])
-    text = "".join(" " if unicodedata.category(c)[0] == "C" else c for c in text)
+    text = text[:MAX_NAME]
+    if _PLAIN_HAN.fullmatch(text):  # the common registered name: only simplification can change it
+        return _T2S.convert(text)
+    text = unicodedata.normalize("NFKC", text)
+    if not text.isprintable():
+        text = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
     if _HAN.search(text):
         text = _T2S.convert(text)
-    if not text.isascii():
+    if _ACCENTED.search(text):
         # Tone marks off; ü (ǚ, ǜ...) is v, as pinyin keyboards and passports (LV, LYU) write it.
         text = unicodedata.normalize("NFKD", text).replace("u\u0308", "v").replace("U\u0308", "V")
         text = unicodedata.normalize("NFC", "".join(c for c in text if not unicodedata.combining(c)))
@@ -78,6 +87,8 @@ def normalise(text: str) -> str:
 def fold(text: str) -> str:
     """The folded form of a name: equal for spellings that differ only in script width, traditional or
     simplified characters, case, tone marks, punctuation or spacing."""
+    if _PLAIN_HAN.fullmatch(text):
+        return normalise(text)
     text = " ".join(_NOT_WORD.sub(" ", normalise(text)).split())
     return _BETWEEN_HAN.sub("", text)
 
@@ -93,8 +104,7 @@ def han_readings(ch: str) -> tuple[str, ...]:
     return out or (ch,)
 
 
-@dataclass(frozen=True, slots=True)
-class Reading:
+class Reading(NamedTuple):
     surname: str  # toneless pinyin, syllables joined: "zhang", "ouyang"
     given: str  # joined: "weiming"; initials only when ``abbreviated``
     initials: str  # first letter of each given syllable or token: "wm"
@@ -103,8 +113,7 @@ class Reading:
     how: str  # "pinyin", "heteronym", "surname last", "variant spelling"
 
 
-@dataclass(frozen=True, slots=True)
-class PersonName:
+class PersonName(NamedTuple):
     folded: str
     han: str | None  # the folded Han name when the name is written in Han
     surname_han: str | None
@@ -117,27 +126,34 @@ def _split_han(han: str) -> tuple[str, str]:
     return han[:1], han[1:]
 
 
-def _readings_of_han(han: str) -> tuple[Reading, ...]:
-    surname, given = _split_han(han)
+@lru_cache(maxsize=8_192)
+def _surname_readings(surname: str) -> tuple[tuple[str, float], ...]:
+    """A surname's readings as a surname: the table's, else its characters' usual readings (陆 is Lu as a
+    surname, never Liu; the exceptions are in SURNAME_READINGS)."""
     special = SURNAME_READINGS.get(surname)
     if special is not None:
-        surname_options: list[tuple[str, float]] = [(special[0], 0.0)] + [
-            (r, HETERONYM_COST) for r in special[1:]
-        ]
-    else:
-        combos = list(itertools.islice(itertools.product(*(han_readings(c) for c in surname)), 3))
-        surname_options = [("".join(c), 0.0 if i == 0 else HETERONYM_COST) for i, c in enumerate(combos)]
-    given_options = list(
-        itertools.islice(itertools.product(*(han_readings(c) for c in given)), _MAX_READINGS)
+        return ((special[0], 0.0), *((r, HETERONYM_COST) for r in special[1:]))
+    return (("".join(han_readings(c)[0] for c in surname), 0.0),)
+
+
+@lru_cache(maxsize=65_536)
+def _given_readings(given: str) -> tuple[tuple[str, str, float], ...]:
+    """(joined syllables, initials, cost) per combination of the characters' readings, the usual first."""
+    combos = itertools.islice(itertools.product(*(han_readings(c) for c in given)), _MAX_READINGS)
+    return tuple(
+        ("".join(g), "".join(x[0] for x in g), 0.0 if i == 0 else HETERONYM_COST)
+        for i, g in enumerate(combos)
     )
-    out: list[Reading] = []
-    for (s, s_cost), g in itertools.product(surname_options, given_options):
-        cost = s_cost + (0.0 if g == given_options[0] else HETERONYM_COST)
-        how = "pinyin" if cost == 0 else "heteronym"
-        out.append(Reading(s, "".join(g), "".join(x[0] for x in g), False, cost, how))
-        if len(out) >= _MAX_READINGS:
-            break
-    return tuple(out)
+
+
+def _readings_of_han(han: str) -> tuple[Reading, ...]:
+    surname, given = _split_han(han)
+    out = [
+        Reading(s, g, initials, False, s_cost + g_cost, "pinyin" if s_cost + g_cost == 0 else "heteronym")
+        for s, s_cost in _surname_readings(surname)
+        for g, initials, g_cost in _given_readings(given)
+    ]
+    return tuple(out[:_MAX_READINGS])
 
 
 @lru_cache(maxsize=1)
@@ -210,17 +226,18 @@ def read_person(name: str) -> PersonName:
 
 def person_keys(name: str) -> set[str]:
     """Index keys of a person's name: ``H`` the folded Han name; ``P`` surname and given name in pinyin, one
-    per reading; ``I`` surname and first initial (for Zhang W.); ``M`` a Han name of three or more characters
-    with one character masked (near matches)."""
+    per reading (``Q`` when the name is written in Latin letters); ``I`` surname and first initial (for
+    Zhang W.); ``M`` a Han name of three or more characters with one character masked (near matches)."""
     person = read_person(name)
     keys: set[str] = set()
     if person.han is not None:
         keys.add("H" + person.han)
         if len(person.han) >= 3:
             keys.update(f"M{person.han[:i]}_{person.han[i + 1 :]}" for i in range(len(person.han)))
+    tag = "P" if person.han is not None else "Q"
     for r in person.readings:
         if not r.abbreviated:
-            keys.add(f"P{r.surname}:{r.given}")
+            keys.add(f"{tag}{r.surname}:{r.given}")
         if r.initials:
             keys.add(f"I{r.surname}:{r.initials[0]}")
     return keys

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 from pypinyin import lazy_pinyin
 
@@ -155,6 +155,7 @@ _PROVINCE_SET = frozenset((*_PROVINCES, "中国"))
 _REGION_SUFFIXES = ("省", "市", "自治区", "特别行政区", "区", "县")
 
 
+@lru_cache(maxsize=65_536)
 def _pinyin_of(han: str) -> str:
     """The usual pinyin of a word, read as a phrase (都 in 成都 is du, not dou)."""
     return "".join(lazy_pinyin(han, errors="ignore"))
@@ -190,8 +191,7 @@ def _tables() -> tuple[dict[str, str], dict[tuple[str, ...], str], list[tuple[tu
     return han, latin_regions, sorted(industries.items(), key=lambda wv: -len(wv[0]))
 
 
-@dataclass(frozen=True, slots=True)
-class OrgName:
+class OrgName(NamedTuple):
     folded: str
     han: bool  # written in Han
     region: str | None  # the region named in the name, as a Han name: 北京
@@ -237,10 +237,10 @@ def _read_han(folded_text: str, text: str) -> OrgName:
         if body.endswith(zh) and len(body) > len(zh):
             body, industry = body[: -len(zh)], zh
             break
-    # A trade name is read as a phrase and character by character (usual readings only: a firm's English
-    # name follows the usual reading, and rarer ones would only add false matches).
-    readings = {_pinyin_of(body[:30]), "".join(han_readings(c)[0] for c in body[:30])}
-    return OrgName(folded_text, True, region, form, industry, body, tuple(sorted(readings)))
+    # A trade name in its characters' usual readings only: a firm's English name follows them, and the rarer
+    # readings would only add false matches (盛安 is Sheng'an, not Cheng'an).
+    reading = "".join(han_readings(c)[0] for c in body[:30])
+    return OrgName(folded_text, True, region, form, industry, body, (reading,))
 
 
 def _take_suffix(tokens: list[str], table: Iterable[tuple[tuple[str, ...], str]]) -> str | None:
@@ -306,12 +306,14 @@ def read_organisation(name: str) -> OrgName:
 
 def organisation_keys(name: str) -> set[str]:
     """Index keys of an organisation's name: ``F`` the folded name; ``O`` the distinctive part (trade name
-    and industry, without region or legal form); ``T`` the trade name in pinyin (one per reading)."""
+    and industry, without region or legal form); ``T`` the trade name in pinyin (``U`` when the name is
+    written in Latin letters)."""
     org = read_organisation(name)
     if not org.folded:
         return set()
     keys = {"F" + org.folded.replace(" ", "")}
     if org.trade:
         keys.add("O" + org.distinctive)
-        keys.update("T" + t for t in org.trade_pinyin if t)
+        tag = "T" if org.han else "U"
+        keys.update(tag + t for t in org.trade_pinyin if t)
     return keys
