@@ -74,8 +74,9 @@ def _logic_v2(pairs: list[Pair], python: str) -> list[float] | None:
         for p in pairs:
             sid = p.subject_id  # a resident ID's birth date, as logic-v2 would read it off a listing
             born = f"{sid[6:10]}-{sid[10:12]}-{sid[12:14]}" if p.kind == "person" else None
-            f.write(json.dumps({"q": p.query.name, "qk": p.kind, "s": p.name, "sk": p.kind, "sb": born,
-                                "qb": p.query.birth_date.isoformat() if p.query.birth_date else None}) + "\n")  # fmt: skip
+            asked = p.query.birth_date.isoformat() if p.query.birth_date else None
+            row = {"q": p.query.name, "qk": p.kind, "qb": asked, "s": p.name, "sk": p.kind, "sb": born}
+            f.write(json.dumps(row) + "\n")
     with open(f.name, encoding="utf-8") as stdin:
         got = subprocess.run([python, str(ROOT / "benchmarks" / "nk_logic_v2.py")], stdin=stdin,
                              capture_output=True, text=True, check=False)  # fmt: skip
@@ -99,6 +100,12 @@ def evaluation(nk_python: str) -> None:
          baseline_is=f"rapidfuzz ratio on raw strings at its best-F1 threshold {t_raw:.2f}", pairs=n)  # fmt: skip
     emit("name matching recall at HIT, evaluation set", round(r_ours, 4), round(r_raw, 4), 0.95, "ratio",
          baseline_is=f"rapidfuzz ratio on raw strings at its best-F1 threshold {t_raw:.2f}", pairs=n)  # fmt: skip
+    at_precision = [t for t in sorted(set(raw)) if _pr(raw, labels, t)[0] >= 0.98]
+    if at_precision:
+        t98 = at_precision[0]
+        emit("name matching recall at HIT, evaluation set", round(r_ours, 4), round(_pr(raw, labels, t98)[1], 4),
+             0.95, "ratio", baseline_is=f"rapidfuzz ratio at its lowest threshold with precision 0.98, {t98:.2f}",
+             pairs=n)  # fmt: skip
     started = time.perf_counter()
     nk = _logic_v2(pairs, nk_python)
     nk_s = time.perf_counter() - started
@@ -216,13 +223,22 @@ def screening_run(n_subjects: int, n_queries: int, sample: int) -> None:
     brute_total = brute_s / sample * n_queries
     what = f"{n_queries:,} rows by name against {n_subjects:,} subjects"
     goal = 60 if n_subjects >= 1_000_000 and n_queries >= 100_000 else None
-    emit(f"{what}: match time", round(match_s, 1), round(brute_total), goal, "s", baseline_is=f"brute-force rapidfuzz extractOne over every name, {sample} rows, extrapolated",
-         rows_per_s=round(n_queries / match_s), source_subject_found=round(found / n_queries, 4))  # fmt: skip
+    emit(
+        f"{what}: match time",
+        round(match_s, 1),
+        round(brute_total, 1),
+        goal,
+        "s",
+        baseline_is=f"brute-force rapidfuzz extractOne over every name, {sample} rows, extrapolated",
+        rows_per_s=round(n_queries / match_s),
+        source_subject_found=round(found / n_queries, 4),
+        load_average=round(os.getloadavg()[0], 1),
+    )
     emit(
         f"{what}: index build", round(build_s, 1), None, None, "s", subjects_per_s=round(n_subjects / build_s)
     )
     emit(f"{what}: index memory (RSS growth)", round(memory), None, None, "MB")
-    emit(f"{what}: build and match", round(build_s + match_s, 1), round(brute_total), goal, "s")
+    emit(f"{what}: build and match", round(build_s + match_s, 1), round(brute_total, 1), goal, "s")
 
 
 def main(argv: list[str]) -> int:
