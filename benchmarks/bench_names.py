@@ -64,7 +64,9 @@ def _pr(scores: Sequence[float], labels: Sequence[bool], threshold: float) -> tu
 
 
 def _best_threshold(scores: Sequence[float], labels: Sequence[bool]) -> float:
-    return max(sorted(set(scores)), key=lambda t: _pr(scores, labels, t)[2])
+    """The threshold with the best F1, leaving out the lowest score (at which every pair is a match)."""
+    candidates = sorted(set(scores))[1:] or [max(scores)]
+    return max(candidates, key=lambda t: _pr(scores, labels, t)[2])
 
 
 def _logic_v2(pairs: list[Pair], python: str) -> list[float] | None:
