@@ -214,7 +214,8 @@ def _person_negative(m: _Maker, name: str, born: dt.date, sid: str) -> tuple[Nam
     rng = m.rng
     surname, given = _split(name)
     rule = rng.choice(["same surname", "same given name", "homophone", "namesake other birth date",
-                       "namesake other birth date, pinyin", "namesake other region", "pinyin of another"])  # fmt: skip
+                       "namesake other birth date, pinyin", "namesake other region", "pinyin of another",
+                       "pinyin of another, same initial", "one character more"])  # fmt: skip
     if rule == "same surname":
         return NameQuery(name), surname + _other_given(m, given), rule
     if rule == "same given name":
@@ -239,7 +240,15 @@ def _person_negative(m: _Maker, name: str, born: dt.date, sid: str) -> tuple[Nam
     if rule == "namesake other region":
         other = rng.choice([r.code[:2] for r in REGIONS if r.code[:2] != sid[:2]])
         return NameQuery(name, region=other), name, rule
-    sur, _ = _romanised(surname, given)
+    if rule == "one character more":  # 李娜 is not 李娜娜
+        return NameQuery(name), name + m.rng.choice(m.given_chars), rule
+    sur, giv = _romanised(surname, given)
+    if rule == "pinyin of another, same initial":  # Zhang Wen is not 张伟
+        for _ in range(50):
+            other = _romanised(surname, _other_given(m, given))[1]
+            if other[0] == giv[0]:
+                return NameQuery(f"{sur} {other}"), name, rule
+        return None
     return NameQuery(f"{sur} {_romanised(surname, _other_given(m, given))[1]}"), name, rule
 
 
@@ -299,7 +308,7 @@ def _org_negative(m: _Maker, name: str) -> tuple[NameQuery, str, str] | None:
     region, trade, industry, form = parts
     rng = m.rng
     rule = rng.choice(["same trade name, other city", "same trade name, other trade", "other trade name",
-                       "english of another", "homophone trade name"])  # fmt: skip
+                       "english of another", "homophone trade name", "english, other trade"])  # fmt: skip
     other_city = rng.choice(sorted({r.city for r in REGIONS} - {region}))
     other_industry = rng.choice(sorted(set(_INDUSTRY_EN) - {industry}))
     other_trade = trade
@@ -313,6 +322,9 @@ def _org_negative(m: _Maker, name: str) -> tuple[NameQuery, str, str] | None:
         return NameQuery(name), f"{region}{trade}{other_industry}{form}", rule
     if rule == "other trade name":
         return NameQuery(name), f"{region}{other_trade}{industry}{form}", rule
+    if rule == "english, other trade":  # Beijing Xintai Trading is not 北京鑫泰科技
+        text = f"{_title(lazy_pinyin(region))} {_title(lazy_pinyin(trade))} {_INDUSTRY_EN[other_industry]} Co., Ltd."
+        return NameQuery(text), name, rule
     if rule == "english of another":
         text = f"{_title(lazy_pinyin(region))} {_title(lazy_pinyin(other_trade))} {_INDUSTRY_EN[industry]} Co., Ltd."
         return NameQuery(text), name, rule
