@@ -66,6 +66,8 @@ def test_kind_tells_a_person_from_a_firm(index: NameIndex) -> None:
     assert index.match(NameQuery("北京鑫泰科技有限公司", kind="person")) == []
     got = index.match(NameQuery("Beijing Xintai Technology Co., Ltd.", kind="organisation"))
     assert [m.subject_id for m in got] == [XINTAI] and got[0].kind == "organisation"
+    abbreviated = index.match(NameQuery("鑫泰公司"))  # found through the trade name's key, as possible
+    assert [m.subject_id for m in abbreviated] == [XINTAI] and abbreviated[0].score < HIT
     off = score_pair(
         NameQuery("北京鑫泰科技有限公司", kind="person"), XINTAI, "北京鑫泰科技有限公司", "organisation"
     )

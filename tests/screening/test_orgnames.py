@@ -66,3 +66,11 @@ def test_keys_skip_the_region_and_legal_form() -> None:
     assert "Txintai" in organisation_keys("鑫泰（北京）科技股份有限公司")
     assert "Uxintai" in organisation_keys("XINTAI TECH (BEIJING) CO., LTD.")
     assert organisation_keys("") == set() and organisation_keys("（）") == set()
+
+
+def test_a_chinese_abbreviation_is_possible_and_an_english_name_without_industry_a_hit() -> None:
+    # 鑫泰公司 names no industry, which a registered Chinese name always does: other firms share it.
+    got = score_pair(NameQuery("鑫泰公司"), CODE, XINTAI, "organisation")
+    assert POSSIBLE <= got.score < HIT and "name.trade_only" in got.features
+    assert HIT <= _score("Xintai Co., Ltd.") < 0.8
+    assert read_organisation("鑫泰股份公司").form == "jsc"

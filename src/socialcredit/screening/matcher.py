@@ -154,6 +154,11 @@ def _score_orgs(q: OrgName, s: OrgName) -> _Scored:
         if not same_industry:
             feats["industry.missing"] = -MISSING_INDUSTRY
         why.insert(0, f"trade name {q.trade} = {s.trade} in pinyin, industry {s.industry or 'not named'}")
+    elif q.han and s.han and q.trade == s.trade and (not q.industry or not s.industry):
+        # A registered Chinese name always names its industry: without it, 鑫泰公司 is an abbreviation that
+        # firms of other trades share. An English name often drops it (above), a translator's choice.
+        feats["name.trade_only"] = INITIALS
+        why.insert(0, f"trade name {q.trade} alone, industry {q.industry or s.industry} on one side only")
     else:
         ratio = _ratio(q.distinctive, s.distinctive)
         if q.han != s.han or not q.han:

@@ -32,6 +32,7 @@ _HAN_FORMS: tuple[tuple[str, str], ...] = (
     ("有限责任公司", "ltd"),
     ("有限公司", "ltd"),
     ("集团公司", "company"),
+    ("股份公司", "jsc"),
     ("分公司", "branch"),
     ("公司", "company"),
     ("集团", "company"),
