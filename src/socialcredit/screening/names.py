@@ -70,7 +70,7 @@ def normalise(text: str) -> str:
     """NFKC, controls dropped, simplified, tone marks dropped, case folded; punctuation kept."""
     text = text[:MAX_NAME]
     if _PLAIN_HAN.fullmatch(text):  # the common registered name: only simplification can change it
-        return _T2S.convert(text)
+        return str(_T2S.convert(text))
     text = unicodedata.normalize("NFKC", text)
     if not text.isprintable():
         text = "".join(" " if unicodedata.category(c)[0] in "CZ" else c for c in text)
