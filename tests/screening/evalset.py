@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import opencc
 from pypinyin import Style, lazy_pinyin
 
+from socialcredit.demo import names as demo_names
 from socialcredit.demo.identities import REGIONS, pick_region, resident_id, unified_code
 from socialcredit.demo.names import person_name, surname_of
 from socialcredit.demo.organisations import organisation_name
@@ -123,8 +124,6 @@ class _Maker:
     def __init__(self, seed: int) -> None:
         self.rng = random.Random(seed)
         self.seq = 0
-        from socialcredit.demo import names as demo_names
-
         chars = demo_names._MALE + demo_names._FEMALE + demo_names._EITHER + _MORE_GIVEN
         self.given_chars = chars
         self.homophones = _homophones(chars)
