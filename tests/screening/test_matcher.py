@@ -117,3 +117,10 @@ def test_control_characters_and_odd_subject_names_do_not_break_the_index() -> No
     )
     assert [m.subject_id for m in index.match(NameQuery("张伟"))] == ["a"]
     assert index.match(NameQuery("\x07\x08")) == []
+
+
+def test_a_huge_listed_name_does_not_flood_the_index() -> None:
+    # An attacker (or a broken import) listing a 1,000-character name must not add a key per character.
+    index = NameIndex.build([("a", "张" * 1_000, "person"), ("b", "张伟", "person")])
+    assert sum(len(v) for v in index._keys.values()) < 20
+    assert [m.subject_id for m in index.match(NameQuery("张伟"))] == ["b"]

@@ -227,12 +227,12 @@ def read_person(name: str) -> PersonName:
 def person_keys(name: str) -> set[str]:
     """Index keys of a person's name: ``H`` the folded Han name; ``P`` surname and given name in pinyin, one
     per reading (``Q`` when the name is written in Latin letters); ``I`` surname and first initial (for
-    Zhang W.); ``M`` a Han name of three or more characters with one character masked (near matches)."""
+    Zhang W.); ``M`` a Han name of three to six characters with one character masked (near matches)."""
     person = read_person(name)
     keys: set[str] = set()
     if person.han is not None:
         keys.add("H" + person.han)
-        if len(person.han) >= 3:
+        if 3 <= len(person.han) <= 6:  # a longer "person name" is no name: no near keys for it
             keys.update(f"M{person.han[:i]}_{person.han[i + 1 :]}" for i in range(len(person.han)))
     tag = "P" if person.han is not None else "Q"
     for r in person.readings:
