@@ -13,6 +13,7 @@ differs -0.25, a legal form that differs -0.05. Nothing reaches 1.0, which an ex
 from __future__ import annotations
 
 import datetime as dt
+import gc
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -247,8 +248,16 @@ class NameIndex:
     def build(cls, subjects: Iterable[tuple[str, str, str]]) -> NameIndex:
         """An index of ``(canonical id, name, kind)`` rows; rows without a name are left out."""
         index = cls()
-        for subject_id, name, kind in subjects:
-            index._add(subject_id, name, kind)
+        # Building makes millions of small objects and no cycles: the cyclic collector would only rescan the
+        # growing index again and again (about 40% of the build at 10^6 subjects), so it waits until the end.
+        was_enabled = gc.isenabled()
+        gc.disable()
+        try:
+            for subject_id, name, kind in subjects:
+                index._add(subject_id, name, kind)
+        finally:
+            if was_enabled:
+                gc.enable()
         return index
 
     def _add(self, subject_id: str, name: str, kind: str) -> None:
