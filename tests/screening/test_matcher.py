@@ -124,3 +124,16 @@ def test_a_huge_listed_name_does_not_flood_the_index() -> None:
     index = NameIndex.build([("a", "张" * 1_000, "person"), ("b", "张伟", "person")])
     assert sum(len(v) for v in index._keys.values()) < 20
     assert [m.subject_id for m in index.match(NameQuery("张伟"))] == ["b"]
+
+
+def test_building_leaves_the_garbage_collector_as_it_found_it() -> None:
+    import gc
+
+    NameIndex.build([("a", "张伟", "person")])
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        NameIndex.build([("a", "张伟", "person")])
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
