@@ -53,6 +53,7 @@ async def call_api(
     purpose: str | None = None,
     params: dict[str, Any] | None = None,
     json: Any = None,
+    content: tuple[bytes, str] | None = None,
 ) -> ApiAnswer:
     """Send one request to this app's API as the caller (same client address, the caller's own token)."""
     client = (request.client.host, request.client.port) if request.client else ("unknown", 0)
@@ -67,7 +68,10 @@ async def call_api(
         headers["X-Purpose"] = purpose.encode("utf-8")
     transport = httpx.ASGITransport(app=request.app, raise_app_exceptions=False, client=client)
     async with httpx.AsyncClient(transport=transport, base_url=_BASE) as http:
-        resp = await http.request(method, path, headers=headers, params=params, json=json)
+        if content is not None:  # a raw body and its media type (an uploaded report)
+            headers["Content-Type"] = content[1]
+        raw = content[0] if content is not None else None
+        resp = await http.request(method, path, headers=headers, params=params, json=json, content=raw)
     try:
         body = resp.json()
     except ValueError:
