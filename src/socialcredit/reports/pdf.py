@@ -7,7 +7,6 @@ JSON gives the same page text, which is how a verifier tells pages altered after
 
 from __future__ import annotations
 
-import functools
 import io
 from typing import Any
 from urllib.parse import urlencode
@@ -171,11 +170,10 @@ def render_pages(report: dict[str, Any], url: str, signature_line: str) -> bytes
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
-    from reportlab.pdfgen.canvas import Canvas
     from reportlab.platypus import SimpleDocTemplate
 
     font = ensure_font()
-    base = {"fontName": font, "wordWrap": "CJK"}
+    base = {"fontName": font, "bulletFontName": font, "wordWrap": "CJK"}
     styles = {
         "title": ParagraphStyle("title", fontSize=17, leading=22, **base),
         "head": ParagraphStyle("head", fontSize=11.5, leading=15, **base),
@@ -214,10 +212,9 @@ def render_pages(report: dict[str, Any], url: str, signature_line: str) -> bytes
         title=f"{_TITLES.get(report['kind'], _TITLES['personal'])[0]} {no}",
         author="socialcredit",
         invariant=1,
+        initialFontName=font,  # the canvas starts in the report font: no unembedded Helvetica is referenced
     )
-    # The canvas starts in the report font, so no unembedded Helvetica is ever referenced.
-    maker = functools.partial(Canvas, initialFontName=font)
-    doc.build(_story(report, styles, url), onFirstPage=decorate, onLaterPages=decorate, canvasmaker=maker)
+    doc.build(_story(report, styles, url), onFirstPage=decorate, onLaterPages=decorate)
     return buf.getvalue()
 
 

@@ -99,7 +99,11 @@ async def read_upload(request: Request) -> tuple[bytes, str]:
     return body, ctype
 
 
-@router.post("/v1/reports/verify", responses=responses(400, 413, 415, 422, 429))
+_UPLOAD_RESPONSES = responses(413, 422, 429)
+_UPLOAD_RESPONSES[415] = {**_UPLOAD_RESPONSES[413], "description": "Not application/pdf or application/json"}
+
+
+@router.post("/v1/reports/verify", responses=_UPLOAD_RESPONSES)
 async def verify_report(request: Request, state: StateDep, _limit: PublicLimit) -> Any:
     """Is this report (its PDF, or the report.json attached to it) genuine, and has anything in it changed in the
     registry since it was issued? Public, rate-limited, audited."""
