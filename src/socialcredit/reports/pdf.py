@@ -189,6 +189,7 @@ def render_pages(report: dict[str, Any], url: str, signature_line: str) -> bytes
         canvas.setFont(font, 7.5)
         width, _ = A4
         canvas.drawString(18 * mm, 10 * mm, f"{no}  第 {doc.page} 页 Page {doc.page}")
+        canvas.setFont(font, 5.8)  # the whole signature fits the line
         canvas.drawString(18 * mm, 6.5 * mm, signature_line)
         if doc.page == 1:
             size = 30 * mm
