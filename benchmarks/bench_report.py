@@ -6,7 +6,7 @@ Subject: a person with 5 judgment-defaulter records (each followed by about 45 j
 several pages: a heavy report). Figure: median of N issues, warm (the font is registered once per process, as
 in a server; the first report of a process is reported apart). Same-run baselines: a one-page reportlab PDF in
 Helvetica (a floor for any PDF), and the same report's pages alone (no database, signature or attachment).
-Also: verifying the report (signature, registry row, page text re-rendered and compared, records compared).
+Also: verifying the report (signature, registry row, page fingerprint, records compared with the registry).
 
     .venv/bin/python benchmarks/bench_report.py [--quick]
 """
@@ -108,7 +108,7 @@ def main(argv: list[str]) -> int:
     print(f"  first report of the process (registers the font):    {first_ms:7.1f} ms")
     print(f"  baseline: the same pages only:                       {pages_ms:7.1f} ms")
     print(f"  baseline: one-page Helvetica PDF:                    {minimal_ms:7.1f} ms")
-    print(f"  verify (signature, row, pages re-rendered, records): {verify_ms:7.1f} ms")
+    print(f"  verify (signature, row, pages fingerprint, records): {verify_ms:7.1f} ms")
     print(
         json.dumps(
             {

@@ -159,6 +159,17 @@ def test_pages_altered_under_a_genuine_attachment_are_not_genuine(
     forged = _reattach(second, canonical(_envelope(first)))
     body = _verify(api, forged).json()
     assert body["genuine"] is False and "pages were altered" in body["summary"]
+    # Attack: the genuine PDF, untouched, with a note laid over its page (an annotation a viewer draws).
+    from pypdf.annotations import FreeText
+
+    writer = PdfWriter(clone_from=PdfReader(io.BytesIO(first)))
+    writer.add_annotation(0, FreeText(text="已信用修复 Repaired", rect=(50, 600, 300, 650)))
+    out = io.BytesIO()
+    writer.write(out)
+    assert _envelope(out.getvalue()) == _envelope(first)
+    body = _verify(api, out.getvalue()).json()
+    assert body["genuine"] is False and "pages were altered" in body["summary"]
+    assert _verify(api, first).json()["genuine"] is True
 
 
 def test_a_repair_after_issue_is_reported_as_a_change(

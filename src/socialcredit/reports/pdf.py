@@ -1,8 +1,11 @@
 """The report as a PDF: every label in Chinese and English, the CJK font embedded (a subset), a QR code that
 opens the verification page, and the signed JSON attached (``report.json``) for machines.
 
-Rendering is deterministic (reportlab's invariant mode: no creation time, a fixed document id): the same signed
-JSON gives the same page text, which is how a verifier tells pages altered after issue (verify.py).
+``pages_fingerprint`` digests what the pages draw: each page's size, its content stream and the fonts it uses
+(the embedded font program, its widths and its text map: a forged font can draw other glyphs for the same
+codes). It is stored with the issued report, so a verifier tells pages altered after issue without rendering
+again (and without depending on this renderer staying the same). Pages carrying anything else a viewer draws
+(annotations, images or forms, which could lay other text over ours) get no fingerprint and never match.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from xml.sax.saxutils import escape
 from ..timefmt import parse_iso_for_people
 from .fonts import ensure_font
 
-__all__ = ["ATTACHMENT", "render_pages", "render_pdf", "verify_url"]
+__all__ = ["ATTACHMENT", "pages_fingerprint", "render_pages", "render_pdf", "verify_url"]
 
 ATTACHMENT = "report.json"
 
@@ -217,6 +220,49 @@ def render_pages(report: dict[str, Any], url: str, signature_line: str) -> bytes
     )
     doc.build(_story(report, styles, url), onFirstPage=decorate, onLaterPages=decorate)
     return buf.getvalue()
+
+
+def pages_fingerprint(pdf: bytes) -> str | None:
+    """A digest of what the PDF's pages draw, or None for pages that carry more than text in our fonts."""
+    import hashlib
+
+    from pypdf import PdfReader
+    from pypdf.generic import IndirectObject
+
+    def font_digest(font: Any) -> bytes:
+        f = hashlib.sha256()
+        for key in sorted(font.keys()):  # encoding, widths, first char: whatever maps codes to glyphs
+            if key not in ("/FontDescriptor", "/ToUnicode"):
+                f.update(str(key).encode() + repr(font[key]).encode())
+        if "/ToUnicode" in font:
+            f.update(b"U" + font["/ToUnicode"].get_object().get_data())
+        desc = font.get("/FontDescriptor")
+        program = desc.get_object().get("/FontFile2") if desc is not None else None
+        f.update(b"P" + (program.get_object().get_data() if program is not None else b""))
+        return f.digest()
+
+    seen: dict[int, bytes] = {}  # pages share fonts: each font program is inflated and hashed once
+    h = hashlib.sha256()
+    for page in PdfReader(io.BytesIO(pdf)).pages:
+        if "/Annots" in page:
+            return None
+        resources: Any = page.get("/Resources")
+        resources = resources.get_object() if isinstance(resources, IndirectObject) else resources
+        if resources is None or set(resources.keys()) - {"/Font", "/ProcSet"}:
+            return None
+        h.update(repr([float(v) for v in page.mediabox]).encode())
+        contents = page.get_contents()
+        h.update(b"C" + (contents.get_data() if contents is not None else b""))
+        fonts: Any = resources.get("/Font")
+        for name, ref in sorted((fonts.get_object() if fonts is not None else {}).items()):
+            key = ref.idnum if isinstance(ref, IndirectObject) else -1
+            digest = seen.get(key) if key >= 0 else None
+            if digest is None:
+                digest = font_digest(ref.get_object())
+                if key >= 0:
+                    seen[key] = digest
+            h.update(b"F" + str(name).encode() + digest)
+    return h.hexdigest()
 
 
 def render_pdf(report: dict[str, Any], envelope: bytes, url: str, signature_line: str) -> bytes:

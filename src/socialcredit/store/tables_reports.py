@@ -20,5 +20,6 @@ reports = Table(
     Column("key_id", String(16), nullable=False),  # the report signing key's id
     Column("digest", String(64), nullable=False),
     Column("content", Text, nullable=False),
+    Column("pages_digest", String(64), nullable=False),  # reports.pdf.pages_fingerprint of the issued PDF
     Index("ix_reports_subject_id", "subject_id"),
 )

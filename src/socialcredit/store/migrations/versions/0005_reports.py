@@ -23,6 +23,7 @@ def upgrade() -> None:
         sa.Column("key_id", sa.String(length=16), nullable=False),
         sa.Column("digest", sa.String(length=64), nullable=False),
         sa.Column("content", sa.Text(), nullable=False),
+        sa.Column("pages_digest", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("report_no", name=op.f("pk_reports")),
     )
     op.create_index("ix_reports_subject_id", "reports", ["subject_id"])
