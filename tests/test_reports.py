@@ -285,6 +285,16 @@ def test_the_verify_page_opens_a_report_by_its_qr_code(
     assert page.status_code == 422 and "not a PDF" in page.text
 
 
+def test_the_portal_downloads_a_subjects_own_report(api: Api, catalogue: Catalogue, now: dt.datetime) -> None:
+    _food(api.db, catalogue, now)
+    resp = api.client.post("/portal/report", data={"token": api.tokens["subject"]})
+    assert resp.status_code == 200 and resp.headers["content-type"] == "application/pdf"
+    assert _verify(api, resp.content).json()["genuine"] is True
+    assert api.client.post("/portal/report", data={"token": api.tokens["registrar"]}).status_code == 403
+    assert api.client.post("/portal/report", data={"token": "sc_nope"}).status_code == 401
+    assert api.client.post("/portal/report", data={"token": ""}).status_code == 422
+
+
 def test_cli_create_and_verify_exit_codes(
     db: Database, catalogue: Catalogue, report_env: Path, tmp_path: Path, now: dt.datetime
 ) -> None:

@@ -25,6 +25,8 @@ class ApiAnswer:
 
     status: int
     body: Any
+    content: bytes = b""  # the raw body, for an answer that is not JSON (a report PDF)
+    headers: dict[str, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -76,4 +78,4 @@ async def call_api(
         body = resp.json()
     except ValueError:
         body = None
-    return ApiAnswer(resp.status_code, body)
+    return ApiAnswer(resp.status_code, body, resp.content, dict(resp.headers))

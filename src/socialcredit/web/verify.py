@@ -12,11 +12,13 @@ from email.policy import HTTP
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, Response
+from starlette.concurrency import run_in_threadpool
 
 from ..api.routers.reports import MAX_UPLOAD
+from ..keys import InvalidToken
 from .apiclient import call_api
-from .routes import _render
+from .routes import FormError, _read_form, _render, _state
 
 __all__ = ["router"]
 
@@ -84,3 +86,32 @@ async def verify_upload(request: Request) -> HTMLResponse:
     if not answer.ok:
         return _render(request, "verify.html", _context(error=answer.detail), status=answer.status)
     return _render(request, "verify.html", _context(verdict=answer.body), private=True)
+
+
+@router.post("/portal/report", response_class=Response)
+async def report_download(request: Request) -> Response:
+    """A subject's own report, with the key sent in the form body (never in a URL), as on /portal/me."""
+    try:
+        form = await _read_form(request)
+    except FormError as exc:
+        return _render(request, "verify.html", _context(report_error=exc.detail), status=exc.status)
+    token = form.get("token", "")
+    if not token:
+        return _render(
+            request, "verify.html", _context(report_error="a subject key (sc_…) is required"), status=422
+        )
+    try:
+        key = await run_in_threadpool(_state(request).key_for, token)
+    except InvalidToken as exc:
+        detail = f"the key was not accepted: {exc.reason}"
+        return _render(request, "verify.html", _context(report_error=detail), status=401)
+    if key.role != "subject" or key.subject is None:
+        detail = f"a report is issued to a subject's own key; {key.role} keys cannot (use a subject key)"
+        return _render(request, "verify.html", _context(report_error=detail), status=403)
+    answer = await call_api(request, "GET", f"/v1/subjects/{key.subject}/report", token=token)
+    if not answer.ok:
+        return _render(request, "verify.html", _context(report_error=answer.detail), status=answer.status)
+    headers = {k: v for k, v in (answer.headers or {}).items() if k in ("content-disposition", "x-report-no")}
+    return Response(
+        answer.content, media_type="application/pdf", headers=headers | {"Cache-Control": "no-store"}
+    )
