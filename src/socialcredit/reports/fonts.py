@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import os
+import tempfile
 import threading
 from collections.abc import Iterator
 from importlib.resources import files
@@ -89,6 +90,12 @@ def font_path(settings: Settings | None = None) -> Path:
     if target.is_file():
         return target
     source = _variable_source()
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError:  # no writable home (a service account): a cache in the temporary directory
+        target = Path(tempfile.gettempdir()) / f"socialcredit-fonts-{os.getuid()}" / _CACHE_NAME
+        if target.is_file():
+            return target
     with _locked(target):
         if not target.is_file():  # another process may have built it while this one waited
             _build_static(source, target)

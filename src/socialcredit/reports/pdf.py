@@ -62,8 +62,32 @@ def _p(text: str) -> str:
     return escape(text)
 
 
+def _qr_flowable(url: str, size: float) -> Any:
+    """The QR code as vector squares (no image: nothing but text and fills on the page)."""
+    import segno
+    from reportlab.platypus import Flowable
+
+    matrix = [list(row) for row in segno.make(url, error="m").matrix]
+
+    class QR(Flowable):  # type: ignore[misc]
+        def wrap(self, *_: Any) -> tuple[float, float]:
+            return size, size
+
+        def draw(self) -> None:
+            cell = size / len(matrix)
+            canvas = self.canv
+            canvas.setFillColorRGB(0, 0, 0)
+            for i, row in enumerate(matrix):
+                for j, dark in enumerate(row):
+                    if dark:
+                        canvas.rect(j * cell, size - (i + 1) * cell, cell, cell, stroke=0, fill=1)
+
+    return QR()
+
+
 def _story(report: dict[str, Any], styles: dict[str, Any], url: str) -> list[Any]:
-    from reportlab.platypus import Paragraph, Spacer
+    from reportlab.lib.units import mm
+    from reportlab.platypus import Paragraph, Spacer, Table, TableStyle
 
     body, small, head, title = styles["body"], styles["small"], styles["head"], styles["title"]
     zh, en = _TITLES.get(report["kind"], _TITLES["personal"])
@@ -92,6 +116,20 @@ def _story(report: dict[str, Any], styles: dict[str, Any], url: str) -> list[Any
                 small,
             )
         )
+    # The header beside the QR code, then the records over the whole width.
+    qr = 30 * mm
+    table = Table([[out, _qr_flowable(url, qr)]], colWidths=[174 * mm - qr - 4 * mm, qr + 4 * mm])
+    table.setStyle(
+        TableStyle(
+            [
+                ("VALIGN", (0, 0), (-1, -1), "TOP"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                ("ALIGN", (1, 0), (1, 0), "RIGHT"),
+            ]
+        )
+    )
+    out = [table]
     records = report["records"]
     out.append(Spacer(1, 6))
     if not records:
@@ -169,7 +207,6 @@ def _day(value: str | None) -> str:
 
 def render_pages(report: dict[str, Any], url: str, signature_line: str) -> bytes:
     """The report's pages (no attachment), deterministic for one report and URL."""
-    import segno
     from reportlab.lib.pagesizes import A4
     from reportlab.lib.styles import ParagraphStyle
     from reportlab.lib.units import mm
@@ -183,26 +220,14 @@ def render_pages(report: dict[str, Any], url: str, signature_line: str) -> bytes
         "body": ParagraphStyle("body", fontSize=9.5, leading=13, **base),
         "small": ParagraphStyle("small", fontSize=8, leading=10.5, leftIndent=8, **base),
     }
-    qr = segno.make(url, error="m")
-    matrix = [list(row) for row in qr.matrix]
     no = report["report_no"]
 
     def decorate(canvas: Any, doc: Any) -> None:
         canvas.saveState()
         canvas.setFont(font, 7.5)
-        width, _ = A4
         canvas.drawString(18 * mm, 10 * mm, f"{no}  第 {doc.page} 页 Page {doc.page}")
         canvas.setFont(font, 5.8)  # the whole signature fits the line
         canvas.drawString(18 * mm, 6.5 * mm, signature_line)
-        if doc.page == 1:
-            size = 30 * mm
-            cell = size / len(matrix)
-            x0, y0 = width - 18 * mm - size, A4[1] - 14 * mm - size
-            canvas.setFillColorRGB(0, 0, 0)
-            for i, row in enumerate(matrix):
-                for j, dark in enumerate(row):
-                    if dark:
-                        canvas.rect(x0 + j * cell, y0 + size - (i + 1) * cell, cell, cell, stroke=0, fill=1)
         canvas.restoreState()
 
     buf = io.BytesIO()
@@ -210,7 +235,7 @@ def render_pages(report: dict[str, Any], url: str, signature_line: str) -> bytes
         buf,
         pagesize=A4,
         leftMargin=18 * mm,
-        rightMargin=52 * mm,  # the first page's QR code stands in the right margin
+        rightMargin=18 * mm,
         topMargin=14 * mm,
         bottomMargin=16 * mm,
         title=f"{_TITLES.get(report['kind'], _TITLES['personal'])[0]} {no}",
