@@ -254,6 +254,16 @@ def test_bad_uploads_are_refused_with_a_problem(api: Api) -> None:
     problem(_verify(api, b"\xff\xfe", "application/json"), 422)
     body = problem(_verify(api, b"%PDF-1.4", "text/plain"), 415)
     assert body["errors"][0]["value"] == "text/plain"
+    # Hostile envelopes: NaN (which Python's json accepts), nesting past the recursion limit, a huge number.
+    for text in (
+        '{"report": {"format": "socialcredit.report/1", "report_no": "x", "n": NaN}, "signature": "",'
+        ' "key_id": ""}',
+        "[" * 5000 + "]" * 5000,
+        "9" * 5000,
+    ):
+        resp = _verify(api, text.encode(), "application/json")
+        assert resp.status_code in (200, 422), resp.text
+        assert resp.status_code == 422 or resp.json()["genuine"] is False
     # A genuine-looking PDF without the attachment, made by another program.
     writer = PdfWriter()
     writer.add_blank_page(200, 200)
@@ -275,6 +285,8 @@ def test_the_verify_page_opens_a_report_by_its_qr_code(
     # A number without its digest (or with another) opens nothing: numbers are no oracle.
     assert api.client.get("/verify", params={"no": no, "d": "0" * 16}).status_code == 404
     assert api.client.get("/verify", params={"no": no, "d": ""}).status_code == 404
+    # The number is one path segment: it cannot walk the portal's API call elsewhere.
+    assert api.client.get("/verify", params={"no": f"../subjects/{SUBJECT}", "d": d}).status_code == 404
     problem(api.client.get(f"/v1/reports/{no}", params={"d": "0" * 16}), 404)
     _repair(api.db, catalogue, rid, now + dt.timedelta(days=1))
     page = api.client.post("/verify", files={"report": ("r.pdf", pdf, "application/pdf")})

@@ -24,7 +24,7 @@ from ..settings import Settings, get_settings
 __all__ = ["FONT_NAME", "FontMissing", "ensure_font", "font_path"]
 
 FONT_NAME = "ReportSans"
-_CACHE_NAME = "NotoSansSC-Regular-static-2.ttf"  # bump the suffix when the build changes
+_CACHE_NAME = "NotoSansSC-Regular-static-3.ttf"  # bump the suffix when the build changes
 _registered: str | None = None
 _lock = threading.Lock()
 
@@ -71,7 +71,9 @@ def _build_static(source: Path, target: Path) -> None:
     instancer.instantiateVariableFont(font, {"wght": 400}, inplace=True, optimize=False)
     # The instancer keeps the default instance's names ("Thin"): name the font for what it now is.
     for rec in font["name"].names:
-        if rec.nameID in (2, 3, 4, 6, 17):
+        if rec.nameID in (1, 16):  # family: "Noto Sans SC Thin" -> "Noto Sans SC"
+            rec.string = str(rec).replace(" Thin", "")
+        elif rec.nameID in (2, 3, 4, 6, 17):
             rec.string = str(rec).replace("Thin", "Regular")
     tmp = target.with_name(f"{target.name}.{os.getpid()}.tmp")
     font.save(str(tmp))

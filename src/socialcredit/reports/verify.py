@@ -32,6 +32,9 @@ from .pdf import ATTACHMENT, pages_fingerprint
 __all__ = ["BadReport", "Verdict", "parse_upload", "status_by_number", "verify_envelope"]
 
 
+MAX_ENVELOPE = 1024 * 1024
+
+
 class BadReport(ValueError):
     """Input that is not a report at all (not a PDF or JSON, no attachment, malformed envelope)."""
 
@@ -120,14 +123,17 @@ def parse_upload(raw: bytes, content_type: str) -> Upload:
     if not raw.startswith(b"%PDF-"):
         raise BadReport("body", raw[:8].decode("latin-1"), "not a PDF (no %PDF- header)")
     from pypdf import PdfReader
-    from pypdf.errors import PyPdfError
 
     try:
         attached = PdfReader(io.BytesIO(raw)).attachments.get(ATTACHMENT)
-    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, RecursionError):
+    except (
+        Exception
+    ):  # a hostile file reaches parser paths that raise anything (pypdf bounds inflation itself)
         raise BadReport("body", f"{len(raw)} bytes", "the PDF cannot be read") from None
     if not attached:
         raise BadReport("body", f"{len(raw)} bytes", f"the PDF carries no {ATTACHMENT}: not a report")
+    if len(attached[0]) > MAX_ENVELOPE:  # a report's JSON is some kB; more is a decompression bomb
+        raise BadReport(ATTACHMENT, f"{len(attached[0])} bytes", f"larger than {MAX_ENVELOPE} bytes")
     return Upload(_envelope(attached[0], ATTACHMENT), raw)
 
 
@@ -157,7 +163,7 @@ def verify_envelope(
             row = conn.execute(select(reports).where(reports.c.report_no == no)).mappings().first()
         if row is None or row["digest"] != digest:
             verdict = Verdict(False, None, no, "this registry issued no such report")
-        elif upload.pdf is not None and pages_fingerprint(upload.pdf) != row["pages_digest"]:
+        elif upload.pdf is not None and _fingerprint(upload.pdf) != row["pages_digest"]:
             verdict = Verdict(False, None, no, "its pages were altered: they differ from the report issued")
         else:
             verdict = _compare(db, catalogue, report, now)
@@ -167,6 +173,13 @@ def verify_envelope(
         )
         audit.append(conn, [AuditEntry(actor[0], actor[1], "reports.verify", f"report:{no}", outcome)], now)
     return verdict
+
+
+def _fingerprint(pdf: bytes) -> str | None:
+    try:
+        return pages_fingerprint(pdf)
+    except Exception:  # pages a parser cannot read are not the pages issued
+        return None
 
 
 def _compare(db: Database, catalogue: Catalogue, report: dict[str, Any], now: dt.datetime) -> Verdict:

@@ -10,6 +10,7 @@ from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import HTTP
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
@@ -44,7 +45,7 @@ def _context(**extra: Any) -> dict[str, Any]:
 async def verify_page(request: Request, no: str = "", d: str = "") -> HTMLResponse:
     if not no:
         return _render(request, "verify.html", _context())
-    answer = await call_api(request, "GET", f"/v1/reports/{no[:40]}", params={"d": d[:64]})
+    answer = await call_api(request, "GET", f"/v1/reports/{quote(no[:40], safe='')}", params={"d": d[:64]})
     if not answer.ok:
         return _render(request, "verify.html", _context(error=answer.detail), status=answer.status)
     return _render(request, "verify.html", _context(verdict=answer.body), private=True)
