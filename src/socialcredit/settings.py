@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     audit_heads_file: str | None = None
     # Seconds between the server's signed heads while entries are appended (at most a minute).
     audit_head_every: float = Field(default=60.0, gt=0, le=60)
+    # Credit reports (decision 0605): the Ed25519 key signing them (unset: beside an SQLite file, X.report-key,
+    # else var/<db name>.report-key); a static TrueType CJK font to embed (unset: Noto Sans SC from the
+    # justmytype-intl-cjk package, made static once into the user's cache); the public address printed in the
+    # reports' QR codes (where /verify is reached).
+    report_key_file: str | None = None
+    report_font_file: str | None = None
+    public_url: str = "http://127.0.0.1:8000"
 
     # -- The public surface and the server (decision 0308; docs/operators.md "Behind a reverse proxy").
     # Proxies (addresses or CIDRs, comma-separated) whose X-Forwarded-For / X-Real-IP are believed; none by default.

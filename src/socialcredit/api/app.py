@@ -49,7 +49,11 @@ No key: public endpoints only. Registrars and checkpoints state why they read pe
 
 def _optional_routers() -> list[Any]:
     out = []
-    for name in ("socialcredit.api.routers.feed", "socialcredit.api.routers.process"):
+    for name in (
+        "socialcredit.api.routers.feed",
+        "socialcredit.api.routers.process",
+        "socialcredit.api.routers.reports",
+    ):
         try:
             out.append(importlib.import_module(name).router)
         except ModuleNotFoundError as exc:
@@ -108,6 +112,7 @@ def create_app(
     from ..web import routes as web  # the portal (HTML pages); imported here as it imports the API
 
     app.include_router(web.router)
+    app.include_router(importlib.import_module("socialcredit.web.verify").router)  # reports: decision 0605
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.add_api_route("/docs", _swagger_ui, include_in_schema=False)
     app.add_middleware(RequestGuard, metrics=state.metrics)

@@ -18,7 +18,11 @@ __all__ = ["BODY_LIMITS", "DEFAULT_BODY_LIMIT", "Metrics", "RequestGuard"]
 
 DEFAULT_BODY_LIMIT = 64 * 1024
 # Larger bodies only where the contract needs them: 10,000 batch queries fit in about 1 MB.
-BODY_LIMITS = {"/v1/checks/batch": 2 * 1024 * 1024}
+BODY_LIMITS = {
+    "/v1/checks/batch": 2 * 1024 * 1024,
+    "/v1/reports/verify": 2**20,
+    "/verify": 2**20 + 8192,
+}  # reports: 0605
 
 
 class Metrics:

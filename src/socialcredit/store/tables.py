@@ -13,6 +13,7 @@ from .tables_feed import (
 )
 from .tables_process import objections, repair_requests
 from .tables_registry import record_events, records, subjects
+from .tables_reports import reports
 
 __all__ = [
     "api_keys",
@@ -26,6 +27,7 @@ __all__ = [
     "record_events",
     "records",
     "repair_requests",
+    "reports",
     "subjects",
     "subscriptions",
     "watchlist_members",

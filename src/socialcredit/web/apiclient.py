@@ -25,6 +25,8 @@ class ApiAnswer:
 
     status: int
     body: Any
+    content: bytes = b""  # the raw body, for an answer that is not JSON (a report PDF)
+    headers: dict[str, str] | None = None
 
     @property
     def ok(self) -> bool:
@@ -54,6 +56,7 @@ async def call_api(
     params: dict[str, Any] | None = None,
     json: Any = None,
     extra_headers: dict[str, str] | None = None,
+    content: tuple[bytes, str] | None = None,
 ) -> ApiAnswer:
     """Send one request to this app's API as the caller (same client address, the caller's own token)."""
     client = (request.client.host, request.client.port) if request.client else ("unknown", 0)
@@ -69,9 +72,12 @@ async def call_api(
         headers["X-Purpose"] = purpose.encode("utf-8")
     transport = httpx.ASGITransport(app=request.app, raise_app_exceptions=False, client=client)
     async with httpx.AsyncClient(transport=transport, base_url=_BASE) as http:
-        resp = await http.request(method, path, headers=headers, params=params, json=json)
+        if content is not None:  # a raw body and its media type (an uploaded report)
+            headers["Content-Type"] = content[1]
+        raw = content[0] if content is not None else None
+        resp = await http.request(method, path, headers=headers, params=params, json=json, content=raw)
     try:
         body = resp.json()
     except ValueError:
         body = None
-    return ApiAnswer(resp.status_code, body)
+    return ApiAnswer(resp.status_code, body, resp.content, dict(resp.headers))
