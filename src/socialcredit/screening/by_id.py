@@ -1,0 +1,197 @@
+"""Screening by identifier, a chunk of rows at a time, in whole-column steps.
+
+1. **Canonical forms** (Polars): each value stripped, spaces dropped and upper-cased (a passport keeps its
+   ``passport:`` prefix and upper-cases country and number): what :func:`~socialcredit.identifiers.parse`
+   makes of every valid identifier.
+2. **Listed** (Polars ``is_in`` against the subjects the index reaches with a record in force at the instant:
+   the subject of a record, and a company's legal representative and actual controller where a measure of the
+   record's category reaches them, exactly as checks reach them: the index's entries are the checks' own).
+3. **Known** (the engine's subject table, engine/table.py, one array lookup for the chunk; the index's set for
+   what the table does not vouch for): a subject the registry holds was parsed when it was stored, so its
+   identifier is valid.
+4. Only the values left (neither listed nor known) are parsed one by one, once per distinct value, to tell a
+   valid identifier the registry does not hold (clear) from an invalid one (invalid, with parse's reason).
+
+Matches (the reasons, and with an action the decision) are built only for listed rows; with an action the
+decisions come from ``Checker.check_many`` for the chunk's listed rows at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+from sqlalchemy import Engine, select, union
+
+from ..engine import Checker, Decision
+from ..engine.index import Entry, as_tuple
+from ..identifiers import IdentifierError, SubjectKind, parse
+from ..store.tables import records, subjects
+
+__all__ = ["Listed", "Resolved", "canonical_guess", "resolve"]
+
+
+def _iso(ts: float) -> str | None:
+    return None if ts == float("inf") else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+
+
+def entry_reason(e: Entry) -> dict[str, Any]:
+    """What a listing is, without an action: the record, its category, how it reaches the subject, its end."""
+    return {
+        "record_id": e.record_id,
+        "category": e.rule.category,
+        "via": e.rule.via,
+        "via_subject": e.via_subject,
+        "valid_until": _iso(e.until),
+    }
+
+
+class Listed:
+    """The subjects the index reaches with at least one record in force at ``t``, with their names."""
+
+    def __init__(self, checker: Checker, t: float) -> None:
+        self.checker = checker
+        live: dict[str, tuple[Entry, ...]] = {}
+        for sid, value in checker.index.entries.items():
+            entries = as_tuple(value)
+            applying = tuple(e for e in entries if e.applies(t))
+            if applying:
+                live[sid] = applying
+        self.entries = live
+        self.series = pl.Series("id", list(live), dtype=pl.String)
+        self.names = _names(checker.engine, live)
+        self._matches: dict[str, dict[str, Any]] = {}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def subjects(self) -> list[tuple[str, str, str]]:
+        """(canonical id, name, kind) of every listed subject: what the name index is built over."""
+        return [(sid, name, kind) for sid, (name, kind) in self.names.items()]
+
+    def match(self, sid: str) -> dict[str, Any]:
+        """The match of a listed subject by identifier, without an action (kept: subjects recur)."""
+        hit = self._matches.get(sid)
+        if hit is None:
+            name, kind = self.names.get(sid, (None, None))
+            hit = {
+                "subject_id": sid,
+                "name": name,
+                "kind": kind,
+                "score": 1.0,
+                "matched_by": "subject_id",
+                "reasons": [entry_reason(e) for e in self.entries[sid]],
+            }
+            if len(self._matches) < 200_000:
+                self._matches[sid] = hit
+        return hit
+
+
+def _names(engine: Engine, live: dict[str, Any]) -> dict[str, tuple[str, str]]:
+    """Name and kind of the listed subjects: the subjects any record names, filtered by ``live``."""
+    r = records.c
+    named = union(
+        select(r.subject_id.label("id")),
+        select(r.legal_representative_id.label("id")).where(r.legal_representative_id.is_not(None)),
+        select(r.actual_controller_id.label("id")).where(r.actual_controller_id.is_not(None)),
+    ).subquery()
+    q = select(subjects.c.id, subjects.c.name, subjects.c.kind).where(subjects.c.id.in_(select(named.c.id)))
+    out: dict[str, tuple[str, str]] = {}
+    with engine.connect() as conn:
+        for sid, name, kind in conn.execution_options(yield_per=20_000).execute(q):
+            if sid in live:
+                out[sid] = (name, kind)
+    return out
+
+
+def canonical_guess(raw: pl.Series) -> pl.Series:
+    """The canonical form every valid identifier among ``raw`` has (an invalid one gets some string)."""
+    s = raw.str.strip_chars()
+    frame = pl.DataFrame({"s": s})
+    passport = pl.col("s").str.slice(0, 9).str.to_lowercase() == "passport:"
+    return frame.select(
+        pl.when(passport)
+        .then(pl.lit("passport:") + pl.col("s").str.slice(9).str.to_uppercase())
+        .otherwise(pl.col("s").str.replace_all(" ", "", literal=True).str.to_uppercase())
+        .alias("canonical")
+    ).to_series()
+
+
+@dataclass
+class Resolved:
+    """Per row of the chunk: the canonical identifier (None if absent or invalid), the reason it is invalid,
+    and whether it is listed."""
+
+    canonical: list[str | None]
+    errors: list[str | None]
+    listed: list[bool]
+
+
+def _known(checker: Checker, ids: list[str]) -> list[bool]:
+    index = checker.index
+    table = index.table
+    found: list[bool]
+    if table is not None and ids:
+        try:
+            with table.lock:
+                rows, _ = table.lookup(ids)
+            found = (rows != 0).tolist()
+        except (TypeError, ValueError):  # non-ASCII text: the set answers
+            found = [False] * len(ids)
+    else:
+        found = [False] * len(ids)
+    misses = [i for i, f in enumerate(found) if not f]
+    for i, hit in zip(misses, map(index.known.__contains__, [ids[i] for i in misses]), strict=True):
+        found[i] = hit
+    return found
+
+
+def resolve(raw: list[str | None], kinds: list[str | None], checker: Checker, listed: Listed) -> Resolved:
+    n = len(raw)
+    guess = canonical_guess(pl.Series("raw", raw, dtype=pl.String))
+    is_listed = guess.is_in(listed.series).fill_null(False)
+    canon: list[str | None] = guess.to_list()
+    listed_col: list[bool] = is_listed.to_list()
+    errors: list[str | None] = [None] * n
+    rest = np.flatnonzero(~is_listed.to_numpy() & guess.is_not_null().to_numpy()).tolist()
+    known = _known(checker, [canon[i] for i in rest])  # type: ignore[misc]
+    unsure = [i for i, k in zip(rest, known, strict=True) if not k]
+    parsed: dict[tuple[str, str | None], str | IdentifierError] = {}
+    allow = checker.allowlist
+    for i in unsure:
+        value = raw[i]
+        assert value is not None
+        kind = kinds[i] if kinds[i] in ("person", "organisation") else None
+        key = (value, kind)
+        got = parsed.get(key)
+        if got is None:
+            try:
+                got = parse(value, allow, kind=_kind(kind)).canonical
+            except IdentifierError as exc:
+                got = exc
+            parsed[key] = got
+        if isinstance(got, IdentifierError):
+            canon[i] = None
+            errors[i] = f"subject_id: {got}"
+        else:
+            canon[i] = got
+            listed_col[i] = got in listed.entries
+    return Resolved(canon, errors, listed_col)
+
+
+def _kind(kind: str | None) -> SubjectKind | None:
+    if kind == "person":
+        return "person"
+    if kind == "organisation":
+        return "organisation"
+    return None
+
+
+def decision_part(d: Decision) -> dict[str, Any]:
+    """A decision inside a match: the check's own answer (its subject is the match's)."""
+    body = d.to_dict()
+    del body["subject"]
+    return body

@@ -1,0 +1,479 @@
+"""Reading and writing screening files: CSV, JSON Lines, Parquet and Excel (.xlsx), in chunks.
+
+Every reader yields :class:`Chunk`\\ s of at most ``size`` rows, in file order, and never drops a row: a row
+that cannot be read (an empty line, bad JSON) is kept with its reason in ``errors``. Writers take a chunk and
+the columns the screening adds, and write it at once, so memory stays bounded by the chunk size.
+
+Text files are decoded as UTF-8 (with or without a byte-order mark), else as GB18030 (what Excel on a Chinese
+system writes), unless ``encoding`` is given; a file neither decodes is refused, naming both. Output text goes
+back in the input's encoding. Cells written to CSV or Excel that a spreadsheet would read as a formula (text
+starting with ``= + - @``, tab or carriage return) get a leading apostrophe (OWASP, CSV injection). Excel
+formulas in the input are read as their text and never evaluated (openpyxl does not evaluate; the formula
+text is what reaches the matcher and the output). See docs/decisions/0903-screen-files-and-escaping.md.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import hashlib
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+__all__ = [
+    "ADDED",
+    "FIELDS",
+    "FORMATS",
+    "Chunk",
+    "ScreenInputError",
+    "digest",
+    "escape",
+    "open_reader",
+    "open_writer",
+    "resolve_format",
+]
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "parquet", ".xlsx": "xlsx"}
+FIELDS = ("subject_id", "name", "birth_date", "region", "kind")  # what screening reads; the rest is carried
+ADDED = ("status", "score", "matches", "reason")  # what screening adds to every row
+_DANGER = ("=", "+", "-", "@", "\t", "\r")
+_BLOCK = 1 << 20
+
+
+class ScreenInputError(Exception):
+    """Bad input: the message is one line naming the file and what is wrong."""
+
+
+@dataclass
+class Chunk:
+    """Up to ``size`` rows: ``payload`` in the reader's own form (rows of cells, dicts, an Arrow batch), the
+    screening ``fields`` as text (None when absent), and the reason a row could not be read (None if it could)."""
+
+    payload: Any
+    fields: dict[str, list[str | None]]
+    errors: list[str | None]
+    first_line: int = 1  # the file line (CSV, JSON Lines) or sheet row (Excel) of the chunk's first row
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.errors)
+
+
+def resolve_format(path: Path, forced: str | None = None) -> str:
+    if forced is not None:
+        if forced not in set(FORMATS.values()):
+            raise ScreenInputError(f"--format: {forced!r}: expected one of csv, jsonl, parquet, xlsx")
+        return forced
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise ScreenInputError(
+            f"{path}: unknown format {path.suffix or '(no extension)'!r}: expected .csv, .jsonl, .parquet "
+            "or .xlsx (or --format)"
+        )
+    return fmt
+
+
+def digest(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        while block := f.read(_BLOCK):
+            h.update(block)
+    return h.hexdigest()
+
+
+def escape(value: Any) -> Any:
+    """A text cell a spreadsheet would run as a formula, made inert with a leading apostrophe (OWASP)."""
+    if type(value) is str and value and value[0] in _DANGER:
+        return "'" + value
+    return value
+
+
+def _text(value: Any) -> str | None:
+    """A screening field as text: blank is absent; numbers (an identifier typed as one) are their digits."""
+    if value is None:
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    text = value if isinstance(value, str) else str(value)
+    text = text.strip()
+    return text or None
+
+
+def _blank(row: list[Any] | tuple[Any, ...]) -> bool:
+    return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
+
+
+# -- encodings ----------------------------------------------------------------------------------------------
+
+
+def _decodes(path: Path, encoding: str) -> tuple[bool, int]:
+    """Whether the whole file decodes; else the byte offset of the first failure."""
+    dec = codecs.getincrementaldecoder(encoding)()
+    offset = 0
+    with path.open("rb") as f:
+        while True:
+            block = f.read(_BLOCK)
+            try:
+                dec.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                return False, offset + exc.start
+            if not block:
+                return True, -1
+            offset += len(block)
+
+
+def detect_encoding(path: Path, forced: str | None = None) -> tuple[str, str]:
+    """(encoding to read with, encoding to write with): the given one, else UTF-8, else GB18030."""
+    if forced is not None:
+        try:
+            name = codecs.lookup(forced).name
+        except LookupError:
+            raise ScreenInputError(f"--encoding: {forced!r}: unknown encoding") from None
+        ok, at = _decodes(path, name)
+        if not ok:
+            raise ScreenInputError(f"{path}: does not decode as {name} (byte offset {at})")
+        return name, name
+    with path.open("rb") as f:
+        head = f.read(4)
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and _decodes(path, "utf-16")[0]:
+        return "utf-16", "utf-16"
+    ok, at = _decodes(path, "utf-8-sig")
+    if ok:
+        return "utf-8-sig", "utf-8-sig" if head.startswith(codecs.BOM_UTF8) else "utf-8"
+    if _decodes(path, "gb18030")[0]:
+        return "gb18030", "gb18030"
+    raise ScreenInputError(
+        f"{path}: neither UTF-8 (invalid byte at offset {at}) nor GB18030; convert it or pass --encoding"
+    )
+
+
+# -- headers ------------------------------------------------------------------------------------------------
+
+
+def check_header(path: Path, header: list[str]) -> None:
+    if not header or _blank(header):
+        raise ScreenInputError(f"{path}: missing header: the first row must name the columns")
+    if not {"subject_id", "name"} & set(header):
+        shown = ", ".join(repr(h) for h in header[:5])
+        raise ScreenInputError(
+            f"{path}: missing header: no subject_id or name column in the first row ({shown})"
+        )
+    for i, h in enumerate(header, 1):
+        if not h:
+            raise ScreenInputError(f"{path}: header: column {i} has no name")
+        if h in ADDED:
+            raise ScreenInputError(f"{path}: header: column {h!r} is one screening adds; rename it")
+    dup = next((h for i, h in enumerate(header) if h in header[:i]), None)
+    if dup is not None:
+        raise ScreenInputError(f"{path}: header: column {dup!r} appears twice")
+
+
+# -- readers ------------------------------------------------------------------------------------------------
+
+
+class _TabularReader:
+    """CSV and Excel: a header row, then rows of cells aligned to it."""
+
+    def __init__(self, path: Path, header: list[str], rows: Iterator[tuple[int, list[Any]]]) -> None:
+        check_header(path, header)
+        self.path = path
+        self.columns = header
+        self._rows = rows
+        self._pick = [(f, header.index(f)) for f in FIELDS if f in header]
+
+    def chunks(self, size: int) -> Iterator[Chunk]:
+        n = len(self.columns)
+        payload: list[list[Any]] = []
+        errors: list[str | None] = []
+        first = 0
+        for line, row in self._rows:
+            if not payload:
+                first = line
+            if len(row) == n:
+                errors.append("empty row" if _blank(row) else None)
+            elif len(row) < n:
+                errors.append("empty row" if _blank(row) else None)
+                row = row + [None] * (n - len(row))
+            else:
+                errors.append(
+                    f"{len(row)} cells, the header names {n}; the cells past the header are dropped"
+                )
+                row = row[:n]
+            payload.append(row)
+            if len(payload) >= size:
+                yield self._chunk(payload, errors, first)
+                payload, errors = [], []
+        if payload:
+            yield self._chunk(payload, errors, first)
+
+    def _chunk(self, payload: list[list[Any]], errors: list[str | None], first: int) -> Chunk:
+        fields = {f: [_text(r[i]) for r in payload] for f, i in self._pick}
+        return Chunk(payload, fields, errors, first)
+
+
+def _csv_reader(path: Path, encoding: str) -> _TabularReader:
+    f = path.open(encoding=encoding, newline="")
+    reader = csv.reader(f)
+
+    def rows() -> Iterator[tuple[int, list[Any]]]:
+        try:
+            for row in reader:
+                yield reader.line_num, row
+        except csv.Error as exc:
+            raise ScreenInputError(f"{path}:{reader.line_num}: not CSV: {exc}") from None
+        finally:
+            f.close()
+
+    it = rows()
+    try:
+        first = next(it, None)
+    except UnicodeDecodeError as exc:  # only with a forced encoding that lied (detection read it all)
+        raise ScreenInputError(f"{path}: does not decode as {encoding}: {exc.reason}") from None
+    header = [] if first is None else [h.strip() for h in first[1]]
+    return _TabularReader(path, header, it)
+
+
+def _trailing_blank_dropped(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+    """Excel sheets often extend past the data with formatted empty rows: those at the end are not rows."""
+    held: list[tuple[int, list[Any]]] = []
+    for item in rows:
+        if _blank(item[1]):
+            held.append(item)
+            continue
+        yield from held
+        held = []
+        yield item
+
+
+def _xlsx_reader(path: Path) -> _TabularReader:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        # read_only streams the sheet; data_only=False returns a formula's text, never a computed value.
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=False)
+    except (InvalidFileException, OSError, KeyError, ValueError) as exc:
+        raise ScreenInputError(f"{path}: not an Excel .xlsx workbook: {type(exc).__name__}") from None
+    except Exception as exc:  # zipfile.BadZipFile and friends
+        raise ScreenInputError(f"{path}: not an Excel .xlsx workbook: {type(exc).__name__}") from None
+    ws = wb.worksheets[0]
+    it = ((i, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True), 1))
+    first = next(it, None)
+    header = [] if first is None else ["" if h is None else str(h).strip() for h in first[1]]
+    while header and not header[-1]:  # formatted empty columns past the header
+        header.pop()
+    n = len(header)
+    body = ((i, r[:n] if len(r) > n and _blank(r[n:]) else r) for i, r in it)
+    return _TabularReader(path, header, _trailing_blank_dropped(body))
+
+
+class _JsonlReader:
+    """One JSON object per line; every line is a row, blank or not."""
+
+    columns: list[str] | None = None
+
+    def __init__(self, path: Path, encoding: str) -> None:
+        self.path = path
+        self._f = path.open(encoding=encoding, newline="\n")
+
+    def chunks(self, size: int) -> Iterator[Chunk]:
+        payload: list[dict[str, Any] | None] = []
+        errors: list[str | None] = []
+        first = 1
+        with self._f as f:
+            for line_no, line in enumerate(f, 1):
+                if not payload:
+                    first = line_no
+                err: str | None = None
+                obj: dict[str, Any] | None = None
+                if not line.strip():
+                    err = "empty row"
+                else:
+                    try:
+                        val = orjson.loads(line)
+                    except orjson.JSONDecodeError as exc:
+                        err = f"line {line_no}: not JSON: {str(exc).splitlines()[0]}"
+                    else:
+                        if not isinstance(val, dict):
+                            err = f"line {line_no}: not a JSON object"
+                        elif not val:
+                            err = "empty row"
+                        else:
+                            obj = val
+                payload.append(obj)
+                errors.append(err)
+                if len(payload) >= size:
+                    yield self._chunk(payload, errors, first)
+                    payload, errors = [], []
+        if payload:
+            yield self._chunk(payload, errors, first)
+
+    @staticmethod
+    def _chunk(payload: list[dict[str, Any] | None], errors: list[str | None], first: int) -> Chunk:
+        fields = {f: [None if r is None else _text(r.get(f)) for r in payload] for f in FIELDS}
+        return Chunk(payload, fields, errors, first)
+
+
+class _ParquetReader:
+    def __init__(self, path: Path) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            self._file = pq.ParquetFile(path)  # type: ignore[no-untyped-call]
+        except (pa.ArrowException, OSError) as exc:
+            raise ScreenInputError(f"{path}: not a Parquet file: {str(exc).splitlines()[0]}") from None
+        self.path = path
+        self.schema = self._file.schema_arrow
+        self.columns = list(self.schema.names)
+        check_header(path, self.columns)
+
+    def chunks(self, size: int) -> Iterator[Chunk]:
+        for batch in self._file.iter_batches(batch_size=size):  # type: ignore[no-untyped-call]
+            fields = {
+                f: [_text(v) for v in batch.column(f).to_pylist()] for f in FIELDS if f in batch.schema.names
+            }
+            n = batch.num_rows
+            cols = list(fields.values())
+            errors: list[str | None] = [
+                "empty row" if all(c[i] is None for c in cols) else None for i in range(n)
+            ]
+            yield Chunk(batch, fields, errors)
+
+
+Reader = _TabularReader | _JsonlReader | _ParquetReader
+
+
+def open_reader(path: Path, fmt: str, encoding: str | None = None) -> tuple[Reader, str | None]:
+    """The reader of ``path`` and, for text formats, the encoding to write the output with."""
+    if not path.is_file():
+        raise ScreenInputError(f"{path}: no such file")
+    if fmt == "parquet":
+        return _ParquetReader(path), None
+    if fmt == "xlsx":
+        return _xlsx_reader(path), None
+    read_enc, write_enc = detect_encoding(path, encoding)
+    if fmt == "csv":
+        return _csv_reader(path, read_enc), write_enc
+    return _JsonlReader(path, read_enc), write_enc
+
+
+# -- writers ------------------------------------------------------------------------------------------------
+
+Added = tuple[list[str], list[float | None], list[Any], list[str | None]]  # status, score, matches, reason
+
+
+def _json_text(matches: list[Any]) -> list[str]:
+    return [orjson.dumps(m).decode() for m in matches]
+
+
+class _CsvWriter:
+    def __init__(self, path: Path, columns: list[str], encoding: str) -> None:
+        self._f = path.open("w", encoding=encoding, newline="")
+        self._w = csv.writer(self._f)
+        self._w.writerow([escape(c) for c in (*columns, *ADDED)])
+
+    def write(self, chunk: Chunk, added: Added) -> None:
+        status, score, matches, reason = added
+        rows = [
+            [*map(escape, r), s, "" if sc is None else sc, m, escape(e) or ""]
+            for r, s, sc, m, e in zip(chunk.payload, status, score, _json_text(matches), reason, strict=True)
+        ]
+        self._w.writerows(rows)
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class _XlsxWriter:
+    def __init__(self, path: Path, columns: list[str]) -> None:
+        import openpyxl
+
+        self._path = path
+        self._wb = openpyxl.Workbook(write_only=True)
+        self._ws = self._wb.create_sheet("screening")
+        self._ws.append([escape(c) for c in (*columns, *ADDED)])
+
+    def write(self, chunk: Chunk, added: Added) -> None:
+        status, score, matches, reason = added
+        append = self._ws.append
+        for r, s, sc, m, e in zip(chunk.payload, status, score, _json_text(matches), reason, strict=True):
+            append([*map(escape, r), s, sc, m, escape(e)])
+
+    def close(self) -> None:
+        self._wb.save(self._path)
+
+
+class _JsonlWriter:
+    def __init__(self, path: Path, encoding: str) -> None:
+        self._f = path.open("w", encoding=encoding, newline="\n")
+
+    def write(self, chunk: Chunk, added: Added) -> None:
+        out = io.StringIO()
+        dumps = orjson.dumps
+        for r, s, sc, m, e in zip(chunk.payload, *added, strict=True):
+            row = {} if r is None else r
+            row = {**row, "status": s, "score": sc, "matches": m}
+            if e is not None:
+                row["reason"] = e
+            out.write(dumps(row).decode())
+            out.write("\n")
+        self._f.write(out.getvalue())
+
+    def close(self) -> None:
+        self._f.close()
+
+
+class _ParquetWriter:
+    def __init__(self, path: Path, schema: Any) -> None:
+        self._path = path
+        self._schema = schema  # the input's, for an input without rows
+        self._w: Any = None
+
+    def write(self, chunk: Chunk, added: Added) -> None:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        status, score, matches, reason = added
+        batch = chunk.payload
+        for name, values, typ in (
+            ("status", status, pa.string()),
+            ("score", score, pa.float64()),
+            ("matches", _json_text(matches), pa.string()),
+            ("reason", reason, pa.string()),
+        ):
+            batch = batch.append_column(name, pa.array(values, typ))
+        if self._w is None:
+            self._w = pq.ParquetWriter(self._path, batch.schema)  # type: ignore[no-untyped-call]
+        self._w.write_batch(batch)
+
+    def close(self) -> None:
+        if self._w is None:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            schema = self._schema
+            for name, typ in zip(ADDED, (pa.string(), pa.float64(), pa.string(), pa.string()), strict=True):
+                schema = schema.append(pa.field(name, typ))
+            self._w = pq.ParquetWriter(self._path, schema)  # type: ignore[no-untyped-call]
+        self._w.close()
+
+
+Writer = _CsvWriter | _XlsxWriter | _JsonlWriter | _ParquetWriter
+
+
+def open_writer(path: Path, fmt: str, reader: Reader, encoding: str | None) -> Writer:
+    columns = reader.columns or []
+    if fmt == "csv":
+        return _CsvWriter(path, columns, encoding or "utf-8")
+    if fmt == "xlsx":
+        return _XlsxWriter(path, columns)
+    if fmt == "jsonl":
+        return _JsonlWriter(path, encoding or "utf-8")
+    assert isinstance(reader, _ParquetReader)
+    return _ParquetWriter(path, reader.schema)
