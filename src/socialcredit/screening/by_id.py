@@ -26,16 +26,26 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Engine, select, union
 
-from ..engine import Checker, Decision
+from ..engine import Checker
 from ..engine.index import Entry, as_tuple
 from ..identifiers import IdentifierError, SubjectKind, parse
 from ..store.tables import records, subjects
 
-__all__ = ["Listed", "Resolved", "canonical_guess", "resolve"]
+__all__ = ["Listed", "Resolved", "canonical_guess", "entry_reason", "resolve"]
+
+
+_ISO: dict[float, str | None] = {float("inf"): None}
 
 
 def _iso(ts: float) -> str | None:
-    return None if ts == float("inf") else dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+    """An end instant as text; ends are few (mostly day boundaries), so they are kept."""
+    hit = _ISO.get(ts, "")
+    if hit == "":
+        if len(_ISO) > 100_000:
+            _ISO.clear()
+            _ISO[float("inf")] = None
+        hit = _ISO[ts] = dt.datetime.fromtimestamp(ts, dt.UTC).isoformat()
+    return hit
 
 
 def entry_reason(e: Entry) -> dict[str, Any]:
@@ -188,10 +198,3 @@ def _kind(kind: str | None) -> SubjectKind | None:
     if kind == "organisation":
         return "organisation"
     return None
-
-
-def decision_part(d: Decision) -> dict[str, Any]:
-    """A decision inside a match: the check's own answer (its subject is the match's)."""
-    body = d.to_dict()
-    del body["subject"]
-    return body

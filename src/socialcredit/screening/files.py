@@ -20,10 +20,14 @@ import hashlib
 import io
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import orjson
+import polars as pl
 
 __all__ = [
     "ADDED",
@@ -42,6 +46,7 @@ FORMATS = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".parquet": "pa
 FIELDS = ("subject_id", "name", "birth_date", "region", "kind")  # what screening reads; the rest is carried
 ADDED = ("status", "score", "matches", "reason")  # what screening adds to every row
 _DANGER = ("=", "+", "-", "@", "\t", "\r")
+_DANGER_RE = r"^[=+\-@\t\r]"
 _BLOCK = 1 << 20
 
 
@@ -93,6 +98,17 @@ def escape(value: Any) -> Any:
     return value
 
 
+def escape_column(values: list[Any] | tuple[Any, ...]) -> list[Any] | tuple[Any, ...]:
+    """``escape`` over a column, looked at in one step: most columns have no cell to escape."""
+    try:
+        col = pl.Series(values, dtype=pl.String, strict=True)
+    except (TypeError, pl.exceptions.PolarsError):
+        return [escape(v) for v in values]
+    if not col.str.contains(_DANGER_RE).any():
+        return values
+    return [escape(v) for v in values]
+
+
 def _text(value: Any) -> str | None:
     """A screening field as text: blank is absent; numbers (an identifier typed as one) are their digits."""
     if value is None:
@@ -104,7 +120,21 @@ def _text(value: Any) -> str | None:
     return text or None
 
 
+def _texts(values: list[Any]) -> list[str | None]:
+    """``_text`` of a column: in whole-column steps when it is all text (CSV), else cell by cell (Excel)."""
+    try:
+        col = pl.Series(values, dtype=pl.String, strict=True)
+    except (TypeError, pl.exceptions.PolarsError):
+        return [_text(v) for v in values]
+    stripped = col.str.strip_chars()
+    return stripped.set(stripped == "", None).to_list()  # type: ignore[arg-type]
+
+
 def _blank(row: list[Any] | tuple[Any, ...]) -> bool:
+    try:
+        return not "".join(row).strip()  # CSV: every cell is text
+    except TypeError:
+        pass
     return all(v is None or (isinstance(v, str) and not v.strip()) for v in row)
 
 
@@ -188,32 +218,43 @@ class _TabularReader:
 
     def chunks(self, size: int) -> Iterator[Chunk]:
         n = len(self.columns)
-        payload: list[list[Any]] = []
-        errors: list[str | None] = []
-        first = 0
-        for line, row in self._rows:
-            if not payload:
-                first = line
-            if len(row) == n:
-                errors.append("empty row" if _blank(row) else None)
-            elif len(row) < n:
-                errors.append("empty row" if _blank(row) else None)
-                row = row + [None] * (n - len(row))
-            else:
-                errors.append(
-                    f"{len(row)} cells, the header names {n}; the cells past the header are dropped"
-                )
-                row = row[:n]
-            payload.append(row)
-            if len(payload) >= size:
-                yield self._chunk(payload, errors, first)
-                payload, errors = [], []
-        if payload:
-            yield self._chunk(payload, errors, first)
+        rows = (r for _, r in self._rows)
+        while batch := list(islice(rows, size)):
+            errors: list[str | None] = [None] * len(batch)
+            lengths = set(map(len, batch))
+            if lengths != {n}:  # short rows are padded; long ones cut, with the reason
+                for i, row in enumerate(batch):
+                    if len(row) < n:
+                        batch[i] = row + [None] * (n - len(row))
+                    elif len(row) > n:
+                        errors[i] = f"{len(row)} cells, the header names {n}; the cells past it are dropped"
+                        batch[i] = row[:n]
+            for i in np.flatnonzero(_blank_rows(batch, n)).tolist():
+                errors[i] = "empty row"
+            fields = {f: _texts([r[i] for r in batch]) for f, i in self._pick}
+            yield Chunk(batch, fields, errors)
 
-    def _chunk(self, payload: list[list[Any]], errors: list[str | None], first: int) -> Chunk:
-        fields = {f: [_text(r[i]) for r in payload] for f, i in self._pick}
-        return Chunk(payload, fields, errors, first)
+
+def _blank_rows(rows: list[list[Any]], n: int) -> npt.NDArray[np.bool_]:
+    """Which rows have no cell with content: each row's text joined (CSV), else a column at a time."""
+    try:
+        joined = pl.Series(list(map("".join, rows)), dtype=pl.String)
+    except TypeError:
+        pass
+    else:
+        return (joined.str.strip_chars() == "").to_numpy()
+    blank = np.ones(len(rows), bool)
+    for col in zip(*rows, strict=True) if n else ():
+        try:
+            series = pl.Series(col, dtype=pl.String, strict=True)
+            blank &= (series.is_null() | (series.str.strip_chars() == "")).to_numpy()
+        except (TypeError, pl.exceptions.PolarsError):
+            blank &= np.fromiter(map(_blank_cell, col), bool, len(col))
+    return blank
+
+
+def _blank_cell(v: Any) -> bool:
+    return v is None or (isinstance(v, str) and not v.strip())
 
 
 def _csv_reader(path: Path, encoding: str) -> _TabularReader:
@@ -369,22 +410,45 @@ Added = tuple[list[str], list[float | None], list[Any], list[str | None]]  # sta
 
 
 def _json_text(matches: list[Any]) -> list[str]:
-    return [orjson.dumps(m).decode() for m in matches]
+    dumps = orjson.dumps
+    return ["[]" if not m else dumps(m).decode() for m in matches]
 
 
 class _CsvWriter:
+    """Rows written by Polars a chunk at a time (the Python csv writer is several times slower on the long
+    JSON cells of matches); escaping is one expression per column."""
+
     def __init__(self, path: Path, columns: list[str], encoding: str) -> None:
-        self._f = path.open("w", encoding=encoding, newline="")
-        self._w = csv.writer(self._f)
-        self._w.writerow([escape(c) for c in (*columns, *ADDED)])
+        self._f = path.open("wb")
+        self._encoding = encoding
+        head = io.StringIO()
+        csv.writer(head, lineterminator="\n").writerow([escape(c) for c in (*columns, *ADDED)])
+        self._f.write(head.getvalue().encode(encoding))
+        self._body_encoding = "utf-8" if encoding == "utf-8-sig" else encoding  # one BOM, at the top
+        self._n = len(columns)
 
     def write(self, chunk: Chunk, added: Added) -> None:
         status, score, matches, reason = added
-        rows = [
-            [*map(escape, r), s, "" if sc is None else sc, m, escape(e) or ""]
-            for r, s, sc, m, e in zip(chunk.payload, status, score, _json_text(matches), reason, strict=True)
-        ]
-        self._w.writerows(rows)
+        cols = [*zip(*chunk.payload, strict=True)] if chunk.payload else [()] * self._n
+        data: dict[str, Any] = {
+            f"c{i}": pl.Series(col, dtype=pl.String, strict=False) for i, col in enumerate(cols)
+        }
+        data["status"] = pl.Series(status, dtype=pl.String)
+        data["score"] = pl.Series(score, dtype=pl.Float64)
+        data["matches"] = pl.Series(_json_text(matches), dtype=pl.String)
+        data["reason"] = pl.Series(reason, dtype=pl.String)
+        texts = [f"c{i}" for i in range(len(cols))] + ["reason"]
+        frame = pl.DataFrame(data).with_columns(
+            pl.when(pl.col(c).str.contains(_DANGER_RE))
+            .then(pl.lit("'") + pl.col(c))
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c in texts
+        )
+        if self._body_encoding == "utf-8":
+            frame.write_csv(self._f, include_header=False)
+        else:
+            self._f.write(frame.write_csv(include_header=False).encode(self._body_encoding))
 
     def close(self) -> None:
         self._f.close()

@@ -32,7 +32,7 @@ from sqlalchemy import Engine
 
 from ..catalogue import Catalogue
 from ..engine import Checker, UnknownAction
-from .by_id import Listed, decision_part, resolve
+from .by_id import Listed, resolve
 from .files import FORMATS, Added, Chunk, ScreenInputError, digest, open_reader, open_writer, resolve_format
 
 try:  # the real matcher (S-A's); the stand-in until it is merged
@@ -55,6 +55,9 @@ class Summary:
     output: Path
     format: str
     sha256: str
+    action: str | None = None
+    at: dt.datetime | None = None
+    catalogue_version: str = ""
     rows: int = 0
     counts: dict[str, int] = field(
         default_factory=lambda: {"hit": 0, "possible_match": 0, "clear": 0, "invalid": 0}
@@ -66,6 +69,9 @@ class Summary:
             "output": str(self.output),
             "format": self.format,
             "sha256": self.sha256,
+            "action": self.action,
+            "at": None if self.at is None else self.at.isoformat(),
+            "catalogue_version": self.catalogue_version,
             "rows": self.rows,
             **self.counts,
         }
@@ -194,9 +200,9 @@ class _Screen:
         queries = [(matches[i][j]["subject_id"], self.action) for i, j in flat]
         decisions = self.checker.check_many(queries, as_of=self.at)
         for (i, j), d in zip(flat, decisions, strict=True):
-            m = dict(matches[i][j])  # the cached match is shared: add the decision to a copy
-            m["decision"] = decision_part(d)
-            matches[i][j] = m
+            # The Decision itself: serialised (orjson, natively) with exactly Decision.to_dict's keys and
+            # forms, i.e. what ``check --json`` prints. The cached match is shared: the decision goes on a copy.
+            matches[i][j] = {**matches[i][j], "decision": d}
 
 
 def screen_file(
@@ -230,7 +236,7 @@ def screen_file(
     if at.timestamp() < checker.index.cutoff:
         raise ScreenInputError(f"--at: {at.isoformat()}: before the index's history; build it with all")
     reader, text_enc = open_reader(src, fmt, encoding)
-    summary = Summary(src, out, fmt, digest(src))
+    summary = Summary(src, out, fmt, digest(src), action, at, checker.catalogue_version)
     listed = Listed(checker, at.timestamp())
     screen = _Screen(checker, listed, action, at, threshold)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -243,7 +249,8 @@ def screen_file(
             added = screen.chunk(c)
             writer.write(c, added)
             summary.rows += len(c)
-            summary.counts.update(Counter(added[0]))
+            for status, k in Counter(added[0]).items():
+                summary.counts[status] += k
             if progress is not None:
                 progress(len(c))
         writer.close()
