@@ -18,7 +18,7 @@ import codecs
 import csv
 import hashlib
 import io
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
@@ -127,7 +127,7 @@ def _texts(values: list[Any]) -> list[str | None]:
     except (TypeError, pl.exceptions.PolarsError):
         return [_text(v) for v in values]
     stripped = col.str.strip_chars()
-    return stripped.set(stripped == "", None).to_list()  # type: ignore[arg-type]
+    return stripped.set(stripped == "", None).to_list()
 
 
 def _blank(row: list[Any] | tuple[Any, ...]) -> bool:
@@ -209,17 +209,39 @@ def check_header(path: Path, header: list[str]) -> None:
 class _TabularReader:
     """CSV and Excel: a header row, then rows of cells aligned to it."""
 
-    def __init__(self, path: Path, header: list[str], rows: Iterator[tuple[int, list[Any]]]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        header: list[str],
+        rows: Iterator[list[Any]],
+        line: Callable[[], int] = lambda: 0,
+        close: Callable[[], None] = lambda: None,
+    ) -> None:
         check_header(path, header)
         self.path = path
         self.columns = header
         self._rows = rows
+        self._line = line
+        self._close = close
         self._pick = [(f, header.index(f)) for f in FIELDS if f in header]
 
+    def _take(self, size: int) -> list[list[Any]]:
+        try:
+            return list(islice(self._rows, size))
+        except csv.Error as exc:
+            raise ScreenInputError(f"{self.path}:{self._line()}: not CSV: {exc}") from None
+        except UnicodeDecodeError as exc:  # only with a forced encoding that lied (detection read it all)
+            raise ScreenInputError(f"{self.path}: does not decode: {exc.reason}") from None
+
     def chunks(self, size: int) -> Iterator[Chunk]:
+        try:
+            yield from self._chunks(size)
+        finally:
+            self._close()
+
+    def _chunks(self, size: int) -> Iterator[Chunk]:
         n = len(self.columns)
-        rows = (r for _, r in self._rows)
-        while batch := list(islice(rows, size)):
+        while batch := self._take(size):
             errors: list[str | None] = [None] * len(batch)
             lengths = set(map(len, batch))
             if lengths != {n}:  # short rows are padded; long ones cut, with the reason
@@ -260,30 +282,24 @@ def _blank_cell(v: Any) -> bool:
 def _csv_reader(path: Path, encoding: str) -> _TabularReader:
     f = path.open(encoding=encoding, newline="")
     reader = csv.reader(f)
-
-    def rows() -> Iterator[tuple[int, list[Any]]]:
-        try:
-            for row in reader:
-                yield reader.line_num, row
-        except csv.Error as exc:
-            raise ScreenInputError(f"{path}:{reader.line_num}: not CSV: {exc}") from None
-        finally:
-            f.close()
-
-    it = rows()
     try:
-        first = next(it, None)
-    except UnicodeDecodeError as exc:  # only with a forced encoding that lied (detection read it all)
-        raise ScreenInputError(f"{path}: does not decode as {encoding}: {exc.reason}") from None
-    header = [] if first is None else [h.strip() for h in first[1]]
-    return _TabularReader(path, header, it)
+        first = next(reader, None)
+    except csv.Error as exc:
+        f.close()
+        raise ScreenInputError(f"{path}:1: not CSV: {exc}") from None
+    header = [] if first is None else [h.strip() for h in first]
+    try:
+        return _TabularReader(path, header, reader, lambda: reader.line_num, f.close)
+    except ScreenInputError:
+        f.close()
+        raise
 
 
-def _trailing_blank_dropped(rows: Iterator[tuple[int, list[Any]]]) -> Iterator[tuple[int, list[Any]]]:
+def _trailing_blank_dropped(rows: Iterator[list[Any]]) -> Iterator[list[Any]]:
     """Excel sheets often extend past the data with formatted empty rows: those at the end are not rows."""
-    held: list[tuple[int, list[Any]]] = []
+    held: list[list[Any]] = []
     for item in rows:
-        if _blank(item[1]):
+        if _blank(item):
             held.append(item)
             continue
         yield from held
@@ -303,14 +319,14 @@ def _xlsx_reader(path: Path) -> _TabularReader:
     except Exception as exc:  # zipfile.BadZipFile and friends
         raise ScreenInputError(f"{path}: not an Excel .xlsx workbook: {type(exc).__name__}") from None
     ws = wb.worksheets[0]
-    it = ((i, list(r)) for i, r in enumerate(ws.iter_rows(values_only=True), 1))
+    it = map(list, ws.iter_rows(values_only=True))
     first = next(it, None)
-    header = [] if first is None else ["" if h is None else str(h).strip() for h in first[1]]
+    header = [] if first is None else ["" if h is None else str(h).strip() for h in first]
     while header and not header[-1]:  # formatted empty columns past the header
         header.pop()
     n = len(header)
-    body = ((i, r[:n] if len(r) > n and _blank(r[n:]) else r) for i, r in it)
-    return _TabularReader(path, header, _trailing_blank_dropped(body))
+    body = (r[:n] if len(r) > n and _blank(r[n:]) else r for r in it)
+    return _TabularReader(path, header, _trailing_blank_dropped(body), close=wb.close)
 
 
 class _JsonlReader:
