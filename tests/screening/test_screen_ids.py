@@ -81,6 +81,8 @@ def test_identifiers_hit_reach_the_legal_representative_and_keep_every_row(
     )
     assert rep["decision"]["allowed"] is False and rep["decision"]["effects"] == ["deny"]
     assert rep["decision"]["reasons"][0]["via"] == "legal_representative"
+    checked = json.loads(runner.invoke(app, ["check", person_id(3), "transport.air.ticket", "--json"]).stdout)
+    assert {**rep["decision"], "as_of": None} == {**checked, "as_of": None}  # the check's own Decision
     (company,) = json.loads(rows[1]["matches"])
     assert company["subject_id"] == org_id(1) and company["reasons"][0]["via"] == "subject"
 

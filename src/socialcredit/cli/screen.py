@@ -116,8 +116,8 @@ def screen(
                 fmt=fmt,
                 encoding=encoding,
                 progress=advance,
+                done=lambda s: _audit(db.engine, s, action),
             )
-        _audit(db.engine, summary, action)
     except ScreenInputError as exc:
         fail(str(exc))
     except UnknownAction as exc:

@@ -95,7 +95,7 @@ class Listed:
                 "matched_by": "subject_id",
                 "reasons": [entry_reason(e) for e in self.entries[sid]],
             }
-            if len(self._matches) < 200_000:
+            if len(self._matches) < 20_000:  # legal representatives recur; most subjects come once
                 self._matches[sid] = hit
         return hit
 

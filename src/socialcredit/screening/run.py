@@ -219,8 +219,12 @@ def screen_file(
     checker: Checker | None = None,
     chunk_size: int = CHUNK,
     progress: Callable[[int], None] | None = None,
+    done: Callable[[Summary], None] | None = None,
 ) -> Summary:
-    """Screen ``src`` into ``out`` (same format); raises ScreenInputError on bad input, UnknownAction."""
+    """Screen ``src`` into ``out`` (same format); raises ScreenInputError on bad input, UnknownAction.
+
+    ``done`` runs once every row is written, before the output takes its name (the CLI's audit entry): if it
+    raises, there is no output."""
     fmt = resolve_format(src, fmt)
     out_fmt = FORMATS.get(out.suffix.lower())
     if out_fmt is not None and out_fmt != fmt:
@@ -254,6 +258,8 @@ def screen_file(
             if progress is not None:
                 progress(len(c))
         writer.close()
+        if done is not None:
+            done(summary)
         tmp.replace(out)
     finally:
         tmp.unlink(missing_ok=True)
