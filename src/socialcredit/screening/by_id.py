@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from sqlalchemy import Engine, select, union
+from sqlalchemy import Engine, and_, or_, select, union
 
 from ..engine import Checker
 from ..engine.index import Entry, as_tuple
@@ -34,6 +34,7 @@ from ..store.tables import records, subjects
 __all__ = ["Listed", "Resolved", "canonical_guess", "entry_reason", "resolve"]
 
 
+_IN_BATCH = 2000
 _ISO: dict[float, str | None] = {float("inf"): None}
 
 
@@ -64,15 +65,19 @@ class Listed:
 
     def __init__(self, checker: Checker, t: float) -> None:
         self.checker = checker
-        live: dict[str, tuple[Entry, ...]] = {}
+        live: dict[str, Entry | tuple[Entry, ...]] = {}
         for sid, value in checker.index.entries.items():
-            entries = as_tuple(value)
-            applying = tuple(e for e in entries if e.applies(t))
+            if type(value) is Entry:  # the common case, tested inline (Entry.applies, without its any())
+                if value.start <= t < value.until and (not value.pauses or value.applies(t)):
+                    live[sid] = value
+                continue
+            applying = tuple(e for e in as_tuple(value) if e.applies(t))
             if applying:
                 live[sid] = applying
         self.entries = live
         self.series = pl.Series("id", list(live), dtype=pl.String)
-        self.names = _names(checker.engine, live)
+        self._at = dt.datetime.fromtimestamp(t, dt.UTC)
+        self.names: dict[str, tuple[str, str]] = {}  # name and kind, fetched for the subjects matched
         self._matches: dict[str, dict[str, Any]] = {}
 
     def __len__(self) -> int:
@@ -80,7 +85,24 @@ class Listed:
 
     def subjects(self) -> list[tuple[str, str, str]]:
         """(canonical id, name, kind) of every listed subject: what the name index is built over."""
-        return [(sid, name, kind) for sid, (name, kind) in self.names.items()]
+        names = _names(self.checker.engine, self.entries, self._at)
+        return [(sid, name, kind) for sid, (name, kind) in names.items()]
+
+    def fetch_names(self, sids: list[str]) -> None:
+        """Read the names of ``sids`` not read yet, by primary key (a chunk's hits)."""
+        names = self.names
+        missing = [sid for sid in set(sids) if sid not in names]
+        if not missing:
+            return
+        if len(names) + len(missing) > 200_000:  # bounded: most subjects of a file come once
+            names.clear()
+        with self.checker.engine.connect() as conn:
+            for i in range(0, len(missing), _IN_BATCH):
+                q = select(subjects.c.id, subjects.c.name, subjects.c.kind).where(
+                    subjects.c.id.in_(missing[i : i + _IN_BATCH])
+                )
+                for sid, name, kind in conn.execute(q):
+                    names[sid] = (name, kind)
 
     def match(self, sid: str) -> dict[str, Any]:
         """The match of a listed subject by identifier, without an action (kept: subjects recur)."""
@@ -93,22 +115,26 @@ class Listed:
                 "kind": kind,
                 "score": 1.0,
                 "matched_by": "subject_id",
-                "reasons": [entry_reason(e) for e in self.entries[sid]],
+                "reasons": [entry_reason(e) for e in as_tuple(self.entries[sid])],
             }
             if len(self._matches) < 20_000:  # legal representatives recur; most subjects come once
                 self._matches[sid] = hit
         return hit
 
 
-def _names(engine: Engine, live: dict[str, Any]) -> dict[str, tuple[str, str]]:
-    """Name and kind of the listed subjects: the subjects any record names, filtered by ``live``."""
-    r = records.c
-    named = union(
-        select(r.subject_id.label("id")),
-        select(r.legal_representative_id.label("id")).where(r.legal_representative_id.is_not(None)),
-        select(r.actual_controller_id.label("id")).where(r.actual_controller_id.is_not(None)),
-    ).subquery()
-    q = select(subjects.c.id, subjects.c.name, subjects.c.kind).where(subjects.c.id.in_(select(named.c.id)))
+def _names(engine: Engine, live: dict[str, Any], at: dt.datetime) -> dict[str, tuple[str, str]]:
+    """Name and kind of the listed subjects: the subjects of the records that may be in force at ``at`` (and
+    their linked persons), joined to the subjects table by its key, filtered by ``live``."""
+    r, s = records.c, subjects.c
+    may = and_(
+        or_(r.ended_at.is_(None), r.ended_at > at), or_(r.effective_until.is_(None), r.effective_until > at)
+    )
+    q = union(
+        *(
+            select(s.id, s.name, s.kind).select_from(records.join(subjects, s.id == link)).where(may)
+            for link in (r.subject_id, r.legal_representative_id, r.actual_controller_id)
+        )
+    )
     out: dict[str, tuple[str, str]] = {}
     with engine.connect() as conn:
         for sid, name, kind in conn.execution_options(yield_per=20_000).execute(q):
