@@ -136,6 +136,11 @@ def test_undecodable_unknown_format_and_missing_header_are_refused(db: Database,
     taken.write_text("subject_id,status\nx,y\n", encoding="utf-8")
     res = _screen(taken, out)
     assert res.exit_code == 2 and "'status'" in res.output
+    taken_jsonl = tmp_path / "taken.jsonl"
+    taken_jsonl.write_text('{"subject_id": "x"}\n{"subject_id": "y", "score": 3}\n', encoding="utf-8")
+    res = _screen(taken_jsonl, tmp_path / "out.jsonl")
+    assert res.exit_code == 2 and "taken.jsonl:2" in res.output and "'score'" in res.output
+    assert not (tmp_path / "out.jsonl").exists()
 
     empty = tmp_path / "empty.xlsx"
     empty.write_bytes(b"not a zip")
@@ -144,6 +149,22 @@ def test_undecodable_unknown_format_and_missing_header_are_refused(db: Database,
     res = _screen(tmp_path / "nowhere.csv", out)
     assert res.exit_code == 2 and "nowhere.csv" in res.output
     assert not out.exists()  # nothing half-written
+
+
+def test_format_option_reads_any_extension(db: Database, tmp_path: Path) -> None:
+    src, out = tmp_path / "export.txt", tmp_path / "result.txt"
+    src.write_text(f"subject_id\n{person_id(5)}\n", encoding="utf-8")
+    assert _screen(src, out).exit_code == 2  # unknown extension without --format
+    res = _screen(src, out, "--format", "csv")
+    assert res.exit_code == 0, res.output
+    assert _read_csv_text(out)[0]["status"] == "clear"
+    res = _screen(src, tmp_path / "result.jsonl", "--format", "csv")
+    assert res.exit_code == 2 and "format" in res.output  # the output is the input's format
+
+
+def _read_csv_text(path: Path) -> list[dict[str, str]]:
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
 
 
 def test_empty_and_unreadable_rows_are_invalid_never_dropped(db: Database, tmp_path: Path) -> None:

@@ -361,6 +361,11 @@ class _JsonlReader:
                         elif not val:
                             err = "empty row"
                         else:
+                            taken = next((k for k in ADDED if k in val), None)
+                            if taken is not None:  # as a CSV header naming it: never overwritten
+                                raise ScreenInputError(
+                                    f"{self.path}:{line_no}: key {taken!r} is one screening adds; rename it"
+                                )
                             obj = val
                 payload.append(obj)
                 errors.append(err)
