@@ -34,7 +34,8 @@ from sqlalchemy import Engine
 from ..catalogue import Catalogue
 from ..engine import Checker, UnknownAction
 from .by_id import Listed, resolve
-from .files import FORMATS, Added, Chunk, ScreenInputError, digest, open_reader, open_writer, resolve_format
+from .files import FORMATS, Chunk, ScreenInputError, digest, open_reader, resolve_format
+from .writers import Added, open_writer
 
 try:  # the real matcher (S-A's); the stand-in until it is merged
     from .matcher import HIT, POSSIBLE, NameIndex, NameMatch, NameQuery  # type: ignore[import-not-found, unused-ignore]
