@@ -113,6 +113,25 @@ def test_gb18030_input_is_read_and_written_back_so(
     assert json.loads(row["matches"])[0]["name"] == "某某科技有限公司"
 
 
+def test_utf16_and_forced_encodings_round_trip(db: Database, tmp_path: Path) -> None:
+    src, out = tmp_path / "u16.csv", tmp_path / "out.csv"
+    src.write_text(
+        "subject_id,备注\n" + "".join(f"{person_id(i)},甲{i}\n" for i in range(5)), encoding="utf-16"
+    )
+    res = runner.invoke(app, ["screen", str(src), "--out", str(out), "--quiet"])
+    assert res.exit_code == 0, res.output
+    raw = out.read_bytes()
+    assert raw.count(b"\xff\xfe") == 1  # one byte-order mark, at the top
+    with out.open(encoding="utf-16", newline="") as f:
+        assert [r["备注"] for r in csv.DictReader(f)] == [f"甲{i}" for i in range(5)]
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("subject_id,note\n1,caf\xe9\n".encode("latin-1"))
+    res = _screen(latin, out, "--encoding", "latin-1")
+    assert res.exit_code == 0, res.output
+    assert "café" in out.read_bytes().decode("latin-1")
+    assert _screen(latin, out, "--encoding", "no-such-codec").exit_code == 2
+
+
 def test_undecodable_unknown_format_and_missing_header_are_refused(db: Database, tmp_path: Path) -> None:
     bad = tmp_path / "bad.csv"
     bad.write_bytes(b"subject_id,name\n1,\xff\xff\xfe\x80\n")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import io
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -59,7 +60,11 @@ class _CsvWriter:
         head = io.StringIO()
         csv.writer(head, lineterminator="\n").writerow([escape(c) for c in (*columns, *ADDED)])
         self._f.write(head.getvalue().encode(encoding))
-        self._body_encoding = "utf-8" if encoding == "utf-8-sig" else encoding  # one BOM, at the top
+        # One byte-order mark, at the top: the chunks after the header are encoded without one.
+        native = (
+            "utf-16-le" if sys.byteorder == "little" else "utf-16-be"
+        )  # what "utf-16" writes after its BOM
+        self._body_encoding = {"utf-8-sig": "utf-8", "utf-16": native}.get(encoding, encoding)
         self._n = len(columns)
 
     def write(self, chunk: Chunk, added: Added) -> None:
