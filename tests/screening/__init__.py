@@ -1,0 +1,1 @@
+"""Screening: files, identifiers and names."""
