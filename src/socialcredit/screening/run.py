@@ -202,9 +202,9 @@ class _Screen:
         queries = [(matches[i][j]["subject_id"], self.action) for i, j in flat]
         decisions = self.checker.check_many(queries, as_of=self.at)
         for (i, j), d in zip(flat, decisions, strict=True):
-            # The Decision itself: serialised (orjson, natively) with exactly Decision.to_dict's keys and
-            # forms, i.e. what ``check --json`` prints. The cached match is shared: the decision goes on a copy.
-            matches[i][j] = {**matches[i][j], "decision": d}
+            # What ``check --json`` prints (Decision.to_dict: a Reason's filing authority, kept for the API's
+            # views, is not part of the answer). The cached match is shared: the decision goes on a copy.
+            matches[i][j] = {**matches[i][j], "decision": d.to_dict()}
 
 
 def screen_file(
