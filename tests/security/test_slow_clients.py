@@ -74,5 +74,10 @@ def test_a_request_head_over_the_limit_is_refused(server: Served) -> None:
     with socket.create_connection(("127.0.0.1", server.port)) as s:
         s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
         s.settimeout(5)
-        answer = s.recv(4096)
+        try:
+            answer = s.recv(4096)
+        except ConnectionResetError:
+            # The server closed with part of the oversized head unread, so the kernel answers with a reset,
+            # which may overtake its 400: refused either way, and never served.
+            answer = b""
         assert answer == b"" or answer.startswith(b"HTTP/1.1 400 "), answer[:100]
