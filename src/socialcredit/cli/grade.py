@@ -151,7 +151,9 @@ def impact_cmd(
     code = against or candidate.code
     old = cat.models.get(code)
     if old is None:
-        fail(f"--against: unknown model {code!r} (known: {', '.join(sorted(cat.models))})", EXIT_NOT_FOUND)
+        known = ", ".join(sorted(cat.models))
+        hint = "" if against else " (the file's code or name: name the model it replaces with --against)"
+        fail(f"--against: unknown model {code!r}{hint} (known: {known})", EXIT_NOT_FOUND)
     if old.kind != candidate.kind:
         fail(f"--model: grades a {candidate.kind}, and {code!r} grades a {old.kind}")
     db = open_db()
