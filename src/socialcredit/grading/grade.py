@@ -180,7 +180,7 @@ def grade_states(
                 rule.code,
                 rule.points,
                 round(w, 4),
-                round(rule.points * w, 2),
+                round(rule.points * w, 2) + 0.0,  # never -0.0
                 rule.legal_basis,
                 display_status(st, as_of),
                 st.effective_from,
