@@ -14,7 +14,6 @@ from typing import Annotated
 import click
 import typer
 from typer.core import TyperGroup
-from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
 from ..grading import Grade, GradingRefused, UnknownModel, UnknownSubject, grade
@@ -61,16 +60,15 @@ def _show(g: Grade, known_at: dt.datetime) -> None:
     console.print(f"[bold]{g.grade}[/]  {g.subject}  {g.model} ({g.model_title})  score {g.score:g}")
     console.print(f"as of {for_people(g.as_of)}, as known at {for_people(known_at)}")
     console.print(f"start {g.start}")
-    if g.points:
-        table = Table("record", "category", "rule", "base", "decay", "points", "status", "legal basis")
-        table.columns[-1].overflow = "fold"
-        for p in g.points:
-            table.add_row(
-                str(p.record_id), p.category, p.rule, str(p.base), f"{p.decay:g}", f"{p.points:g}",
-                p.status, p.legal_basis,
-            )
-        console.print(table)
-    else:
+    # One block per point, never a truncated table cell: the rule and its legal basis are the point of it.
+    for p in g.points:
+        console.print(
+            f"record {p.record_id}  {p.category}  rule {p.rule}: {p.base} x decay {p.decay:g} = {p.points:g}"
+            f"  ({p.status}; from {for_people(p.effective_from)}"
+            f", until {for_people(p.valid_until, empty='fulfilled')})"
+        )
+        console.print(f"  legal basis: {p.legal_basis}")
+    if not g.points:
         console.print("no record scores under this model")
     console.print("thresholds: " + ", ".join(f"{n} >= {m}" if m is not None else n for n, m in g.thresholds))
     for r in g.to_raise:
@@ -108,6 +106,7 @@ def grade_cmd(
             with db.engine.connect() as conn:
                 g = grade(conn, cat, subject, model, as_of=as_of, known_at=known, allowlist=allowlist())
         except IdentifierError as exc:
+            audit_cli(db.engine, "grades.single", subject, "refused: bad input")
             fail(f"subject: {exc}")
         except UnknownModel as exc:
             fail(f"--model: {exc.args[0]}", EXIT_NOT_FOUND)
