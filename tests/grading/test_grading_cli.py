@@ -73,8 +73,17 @@ def test_impact_counts_moves_and_names_the_rule(
 ) -> None:
     tax(db.engine, catalogue, now, 1, "2026-11-01", "i-1")
     tax(db.engine, catalogue, now, 2, "2026-11-01", "i-2")
-    file(db.engine, catalogue, now, subject_id=org_id(3), subject_name="公司3", category="court.judgment_defaulter")
-    rules = yaml.safe_load((default_dir() / "models" / "public_credit.yaml").read_text(encoding="utf-8"))["rules"]
+    file(
+        db.engine,
+        catalogue,
+        now,
+        subject_id=org_id(3),
+        subject_name="公司3",
+        category="court.judgment_defaulter",
+    )
+    rules = yaml.safe_load((default_dir() / "models" / "public_credit.yaml").read_text(encoding="utf-8"))[
+        "rules"
+    ]
     rules.insert(0, {"code": "tax", "category": "tax.major_violation", "points": -300, "legal_basis": "b"})
     path = _model(tmp_path, rules=rules)
     at = (now + NOTICE).isoformat()

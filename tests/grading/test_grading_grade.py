@@ -23,7 +23,9 @@ DAY = dt.timedelta(days=1)
 NOTICE = 6 * DAY
 
 
-def tax(engine: Engine, catalogue: Catalogue, now: dt.datetime, n: int, decided: str, ext: str) -> RecordState:
+def tax(
+    engine: Engine, catalogue: Catalogue, now: dt.datetime, n: int, decided: str, ext: str
+) -> RecordState:
     """A serious black-list record (tax.major_violation, three years) about organisation ``n``."""
     return file(
         engine,
@@ -38,7 +40,9 @@ def tax(engine: Engine, catalogue: Catalogue, now: dt.datetime, n: int, decided:
     )
 
 
-def test_every_point_names_its_record_rule_and_basis(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
+def test_every_point_names_its_record_rule_and_basis(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
     a = tax(db.engine, catalogue, now, 1, "2026-10-01", "t-1")
     b = tax(db.engine, catalogue, now, 1, "2026-11-01", "t-2")
     with db.engine.connect() as conn:
@@ -54,8 +58,19 @@ def test_every_point_names_its_record_rule_and_basis(db: Database, catalogue: Ca
     assert g.score == 600 and g.grade == "差"
     assert [t for t, _ in g.thresholds] == ["优", "良", "中", "差"]
     d = g.to_dict()
-    assert set(d) >= {"subject", "model", "as_of", "known_at", "start", "points", "score", "grade", "thresholds",
-                      "to_raise", "catalogue_version"}
+    assert set(d) >= {
+        "subject",
+        "model",
+        "as_of",
+        "known_at",
+        "start",
+        "points",
+        "score",
+        "grade",
+        "thresholds",
+        "to_raise",
+        "catalogue_version",
+    }
     # What would raise it: each record can be repaired after NDRC Order 36's minimum, or ends after its term.
     actions = {(r["record_id"], r["action"]) for r in d["to_raise"]}
     assert actions == {(a.id, "ends"), (a.id, "repairable"), (b.id, "ends"), (b.id, "repairable")}
@@ -65,6 +80,7 @@ def test_every_point_names_its_record_rule_and_basis(db: Database, catalogue: Ca
 def test_decay_by_age_and_nothing_after_the_end(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
     st = tax(db.engine, catalogue, now, 2, "2026-11-01", "t-3")
     with db.engine.connect() as conn:
+
         def at(t: dt.datetime) -> tuple[float, float]:
             (p,) = grade(conn, catalogue, org_id(2), "public_credit", as_of=t).points
             return p.decay, p.points
@@ -76,21 +92,29 @@ def test_decay_by_age_and_nothing_after_the_end(db: Database, catalogue: Catalog
         assert st.valid_until is not None
         assert at(st.valid_until + DAY) == (0.0, 0)
         # samr_risk decays linearly to nothing at three years; never more weight later than earlier.
-        ws = [grade(conn, catalogue, org_id(2), "samr_risk", as_of=now + NOTICE + k * 100 * DAY).points[0].decay
-              for k in range(11)]
+        ws = [
+            grade(conn, catalogue, org_id(2), "samr_risk", as_of=now + NOTICE + k * 100 * DAY).points[0].decay
+            for k in range(11)
+        ]
         assert ws == sorted(ws, reverse=True) and ws[0] > ws[5] > 0
 
 
-def test_repaired_record_weighs_nothing_from_the_repair(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
+def test_repaired_record_weighs_nothing_from_the_repair(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
     st = tax(db.engine, catalogue, now, 3, "2026-11-01", "t-4")
     later = now + 30 * DAY  # in force from now + 5 days
     with db.engine.begin() as conn:
-        apply_event(conn, st.id, "repaired", lambda s: s.with_(status="repaired", ended_at=later), "test", later)
+        apply_event(
+            conn, st.id, "repaired", lambda s: s.with_(status="repaired", ended_at=later), "test", later
+        )
     with db.engine.connect() as conn:
         before = grade(conn, catalogue, org_id(3), "public_credit", as_of=later - DAY)
         after = grade(conn, catalogue, org_id(3), "public_credit", as_of=later + DAY)
         # Bitemporal: what the registry knew before the repair was recorded still deducts.
-        known_before = grade(conn, catalogue, org_id(3), "public_credit", as_of=later + DAY, known_at=later - DAY)
+        known_before = grade(
+            conn, catalogue, org_id(3), "public_credit", as_of=later + DAY, known_at=later - DAY
+        )
     assert before.points[0].points == -200 and before.grade == "中"
     assert after.points[0].points == 0 and after.points[0].status == "repaired" and after.grade == "良"
     assert after.to_raise == ()
@@ -114,7 +138,16 @@ def test_thresholds_bound_each_grade(db: Database, catalogue: Catalogue, now: dt
     from socialcredit.grading.rules import band
 
     m = catalogue.models["samr_risk"]
-    assert [band(m, s) for s in (100, 90, 89.99, 70, 69, 45, 44.99, -500)] == ["A", "A", "B", "B", "C", "C", "D", "D"]
+    assert [band(m, s) for s in (100, 90, 89.99, 70, 69, 45, 44.99, -500)] == [
+        "A",
+        "A",
+        "B",
+        "B",
+        "C",
+        "C",
+        "D",
+        "D",
+    ]
 
 
 def test_persons_only_under_reward_only_models(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
@@ -127,13 +160,22 @@ def test_persons_only_under_reward_only_models(db: Database, catalogue: Catalogu
             grade(conn, catalogue, person_id(5), as_of=now)
         # A reward-only model of persons, as the catalogue may mark one: a grade, from red-list records only.
         reward = ScoringModel.model_validate(
-            {"code": "p", "title": "p", "kind": "person", "reward_only": True, "source": "s", "start": 0,
-             "rules": [{"code": "red", "list": "red", "points": 10, "legal_basis": "b"}],
-             "grades": [{"grade": "A", "min": 10}, {"grade": "B"}]}
+            {
+                "code": "p",
+                "title": "p",
+                "kind": "person",
+                "reward_only": True,
+                "source": "s",
+                "start": 0,
+                "rules": [{"code": "red", "list": "red", "points": 10, "legal_basis": "b"}],
+                "grades": [{"grade": "A", "min": 10}, {"grade": "B"}],
+            }
         )
         cat = dataclasses.replace(catalogue, models={**catalogue.models, "p": reward})
         g = grade(conn, cat, person_id(5), "p", as_of=now)
-        assert g.grade == "B" and g.points == ()  # the judgment-defaulter record is no reward: no rule scores it
+        assert (
+            g.grade == "B" and g.points == ()
+        )  # the judgment-defaulter record is no reward: no rule scores it
         with pytest.raises(UnknownModel, match="nope"):
             grade(conn, catalogue, org_id(5), "nope", as_of=now)
         with pytest.raises(UnknownSubject):

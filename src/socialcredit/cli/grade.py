@@ -9,12 +9,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import click
 import typer
-from typer.core import TyperGroup
 from sqlalchemy.exc import SQLAlchemyError
+from typer.core import TyperGroup
 
 from ..grading import Grade, GradingRefused, UnknownModel, UnknownSubject, grade
 from ..identifiers import IdentifierError
@@ -22,17 +21,17 @@ from ..registry import parse_instant
 from ..timefmt import for_json, for_people
 from .common import EXIT_NOT_FOUND, allowlist, audit_cli, console, fail, open_catalogue, open_db, utcnow
 
-__all__ = ["register"]
+if TYPE_CHECKING:  # typer 0.29 carries its own click; these are its types
+    from typer._click.core import Command, Context
 
+__all__ = ["register"]
 
 
 class _GradeGroup(TyperGroup):
     """``grade SUBJECT ...`` grades; ``grade impact ...`` is the subcommand: a name that is no subcommand is a
     subject (no identifier is spelt like a subcommand)."""
 
-    def resolve_command(
-        self, ctx: click.Context, args: list[str]
-    ) -> tuple[str | None, click.Command | None, list[str]]:
+    def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
             return "", typer.main.get_command(_subject_app), args
         return super().resolve_command(ctx, args)
@@ -84,7 +83,8 @@ def grade_cmd(
         str, typer.Argument(help="Subject identifier: USCC (or a resident ID, for a reward-only model).")
     ],
     model: Annotated[
-        str | None, typer.Option("--model", help="Model code from the catalogue (default: the subject kind's first).")
+        str | None,
+        typer.Option("--model", help="Model code from the catalogue (default: the subject kind's first)."),
     ] = None,
     at: Annotated[
         str | None, typer.Option("--at", help="The instant graded (ISO date or datetime; default now).")
@@ -133,7 +133,8 @@ def grade_cmd(
 def impact_cmd(
     new: Annotated[Path, typer.Option("--model", help="The changed model: a YAML file, linted first.")],
     against: Annotated[
-        str | None, typer.Option("--against", help="The model it replaces (default: the one of the same code).")
+        str | None,
+        typer.Option("--against", help="The model it replaces (default: the one of the same code)."),
     ] = None,
     at: Annotated[str | None, typer.Option("--at", help="The instant graded (default now).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the impact as one JSON object.")] = False,

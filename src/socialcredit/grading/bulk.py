@@ -40,11 +40,21 @@ def _ts(v: dt.datetime | None, absent: float) -> float:
 
 def load_columns(conn: Connection, as_of: dt.datetime, kind: str = "organisation") -> Columns:
     """Two queries: the subjects of ``kind``, and the records about them (the current projection)."""
-    ids = list(conn.execute(select(subjects.c.id).where(subjects.c.kind == kind).order_by(subjects.c.id)).scalars())
+    ids = list(
+        conn.execute(select(subjects.c.id).where(subjects.c.kind == kind).order_by(subjects.c.id)).scalars()
+    )
     pos = {sid: i for i, sid in enumerate(ids)}
     t = as_of.timestamp()
     c = records.c
-    q = select(c.subject_id, c.category, c.effective_from, c.applies_from, c.effective_until, c.ended_at, c.suspensions)
+    q = select(
+        c.subject_id,
+        c.category,
+        c.effective_from,
+        c.applies_from,
+        c.effective_until,
+        c.ended_at,
+        c.suspensions,
+    )
     cat_no: dict[str, int] = {}
     subj: list[int] = []
     cats: list[int] = []

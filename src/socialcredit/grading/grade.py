@@ -17,8 +17,8 @@ from sqlalchemy import Connection, select
 from ..catalogue import Catalogue
 from ..identifiers import parse
 from ..registry import RecordState, applies_at, display_status
-from ..registry.state import local_date
 from ..registry.projection import states_for_subject
+from ..registry.state import local_date
 from ..store.tables import subjects
 from ..timefmt import for_json
 from .model import ScoringModel
@@ -137,7 +137,9 @@ def choose_model(catalogue: Catalogue, code: str | None, kind: str) -> ScoringMo
         if model is None:
             raise UnknownModel(code, sorted(models))
     else:
-        fits = [m for c, m in sorted(models.items()) if m.kind == kind and (kind != "person" or m.reward_only)]
+        fits = [
+            m for c, m in sorted(models.items()) if m.kind == kind and (kind != "person" or m.reward_only)
+        ]
         if not fits:
             raise GradingRefused(
                 f"no model of the catalogue grades a {kind}"
@@ -172,7 +174,11 @@ def grade_states(
         rule = rule_for(model, cat)
         if rule is None or model.kind not in cat.subject_kinds:
             continue
-        w = weight(model.decay, (t - st.effective_from.timestamp()) / YEAR_SECONDS) if applies_at(st, as_of) else 0.0
+        w = (
+            weight(model.decay, (t - st.effective_from.timestamp()) / YEAR_SECONDS)
+            if applies_at(st, as_of)
+            else 0.0
+        )
         points.append(
             Point(
                 st.id,
@@ -196,13 +202,17 @@ def grade_states(
         cat = catalogue.categories[p.category]
         today = local_date(as_of)
         if cat.ends_by_fulfilment:
-            raise_.append(ToRaise(p.record_id, "ends", today, after, "as soon as the obligation is fulfilled"))
+            raise_.append(
+                ToRaise(p.record_id, "ends", today, after, "as soon as the obligation is fulfilled")
+            )
         if p.valid_until is not None:
             raise_.append(ToRaise(p.record_id, "ends", local_date(p.valid_until), after, "its term ends"))
         if cat.ends_by_fulfilment:
             continue
         if cat.publication is not None and cat.publication.min_days < cat.publication.max_days:
-            on = max(local_date(p.effective_from) + dt.timedelta(days=cat.publication.min_days), local_date(as_of))
+            on = max(
+                local_date(p.effective_from) + dt.timedelta(days=cat.publication.min_days), local_date(as_of)
+            )
             if p.valid_until is None or on < local_date(p.valid_until):
                 how = f"credit repair, once {cat.publication.min_days} days have passed (NDRC Order 36)"
                 raise_.append(ToRaise(p.record_id, "repairable", on, after, how))

@@ -106,7 +106,9 @@ def impact(
                 }
             )
     if old.start != new.start:
-        drivers.append({"start_old": old.start, "start_new": new.start, "subjects_moved": int(moved_subject.sum())})
+        drivers.append(
+            {"start_old": old.start, "start_new": new.start, "subjects_moved": int(moved_subject.sum())}
+        )
     if [b.min for b in old.grades] != [b.min for b in new.grades] or names_old != names_new:
         drivers.append(
             {

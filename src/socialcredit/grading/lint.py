@@ -41,7 +41,9 @@ def load_model_file(
             issues.append(CatalogueIssue(rel, "", "the file is empty"))
         return None
     if not isinstance(data, dict):
-        issues.append(CatalogueIssue(rel, "", f"expected a mapping with one model, got {type(data).__name__}"))
+        issues.append(
+            CatalogueIssue(rel, "", f"expected a mapping with one model, got {type(data).__name__}")
+        )
         return None
     raw_rules = data.get("rules")
     if isinstance(raw_rules, list):
@@ -69,7 +71,7 @@ def load_model_file(
         issues.extend(CatalogueIssue(i.file, i.path.lstrip("."), i.message) for i in found)
         return None
     for file, where, message in lint_model(model, categories):
-        issues.append(CatalogueIssue(rel if not file else file, where, message))
+        issues.append(CatalogueIssue(file or rel, where, message))
     return model if len(issues) == before else None
 
 
@@ -102,7 +104,9 @@ def lint_model(
                     issue(f"{where}.category", f"unknown category {rule.category!r}")
                 continue
             if rule.list is not None and rule.list != cat.list:
-                issue(f"{where}.list", f"category {rule.category!r} is on the {cat.list} list, not {rule.list}")
+                issue(
+                    f"{where}.list", f"category {rule.category!r} is on the {cat.list} list, not {rule.list}"
+                )
             if model.kind not in cat.subject_kinds:
                 issue(f"{where}.category", f"category {rule.category!r} never lists a {model.kind}")
             lists.add(cat.list)
@@ -172,5 +176,3 @@ def load_models(
         files[model.code] = rel
         out[model.code] = model
     return out
-
-

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalogue.model import ListKind, Severity, SubjectKindName
 
-__all__ = ["DecayStep", "Decay", "GradeBand", "Rule", "ScoringModel"]
+__all__ = ["Decay", "DecayStep", "GradeBand", "Rule", "ScoringModel"]
 
 
 class _Strict(BaseModel):
