@@ -144,6 +144,8 @@ def impact_cmd(
 
     as_of = _instant(at, "--at") or utcnow()
     cat = open_catalogue()
+    if not new.is_file():
+        fail(f"--model: {new}: no such file", EXIT_NOT_FOUND)
     try:
         candidate = load_candidate(new, cat)
     except ModelFileError as exc:
