@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from sqlalchemy.exc import SQLAlchemyError
-from typer.core import TyperGroup
 
 from ..grading import Grade, GradingRefused, UnknownModel, UnknownSubject, grade
 from ..identifiers import IdentifierError
 from ..registry import parse_instant
 from ..timefmt import for_json, for_people
 from .common import EXIT_NOT_FOUND, allowlist, audit_cli, console, fail, open_catalogue, open_db, utcnow
+from .helptext import _Group, _tidy
 
 if TYPE_CHECKING:  # typer 0.29 carries its own click; these are its types
     from typer._click.core import Command, Context
@@ -27,13 +27,13 @@ if TYPE_CHECKING:  # typer 0.29 carries its own click; these are its types
 __all__ = ["register"]
 
 
-class _GradeGroup(TyperGroup):
+class _GradeGroup(_Group):
     """``grade SUBJECT ...`` grades; ``grade impact ...`` is the subcommand: a name that is no subcommand is a
     subject (no identifier is spelt like a subcommand)."""
 
     def resolve_command(self, ctx: Context, args: list[str]) -> tuple[str | None, Command | None, list[str]]:
         if args and args[0] not in self.commands and not args[0].startswith("-"):
-            return "", typer.main.get_command(_subject_app), args
+            return "", _subject_command(), args
         return super().resolve_command(ctx, args)
 
 
@@ -43,7 +43,17 @@ grade_app = typer.Typer(
     " --help`); `grade impact --model NEW.yaml` shows a model change's effect before it is made.",
     no_args_is_help=True,
 )
-_subject_app = typer.Typer()
+_subject_app = typer.Typer(add_completion=False)
+_built: list[Command] = []
+
+
+def _subject_command() -> Command:
+    """``grade SUBJECT``'s command, built once and tidied like every other (--help reads as people expect)."""
+    if not _built:
+        command = typer.main.get_command(_subject_app)
+        _tidy(command)
+        _built.append(command)
+    return _built[0]
 
 
 def _instant(value: str | None, option: str) -> dt.datetime | None:
