@@ -95,6 +95,7 @@ def test_impact_counts_moves_and_names_the_rule(
     (driver,) = d["drivers"]
     assert driver["category"] == "tax.major_violation" and driver["subjects_moved"] == 2
     assert (driver["rule_old"], driver["rule_new"], driver["points_new"]) == ("black_serious", "tax", -300)
+    assert last_audit(db)[1:] == ("grades.impact", "public_credit", "3 graded, 2 would move")
     text = runner.invoke(app, ["grade", "impact", "--model", str(path), "--at", at])
     assert text.exit_code == 0 and "2 of 3 subjects" in text.output
 

@@ -1,7 +1,8 @@
 """``socialcredit grade SUBJECT``: one explained grade; ``grade impact --model NEW.yaml``: a rule change's effect.
 
 Exit 0 graded, 2 bad input or a refused grade (a person under a punitive model), 3 an unknown subject or model.
-Each grade reads a subject's records and is audited as ``grades.single`` by ``cli:<OS user>``.
+Each grade reads a subject's records and is audited as ``grades.single`` by ``cli:<OS user>``; an impact reads
+every subject's records and is audited as ``grades.impact``.
 """
 
 from __future__ import annotations
@@ -172,6 +173,8 @@ def impact_cmd(
     try:
         with db.engine.connect() as conn:
             result = impact(conn, cat, old, candidate, as_of)
+        # Every subject's records were read, though only counts are shown: the read is on the record.
+        audit_cli(db.engine, "grades.impact", code, f"{result.subjects} graded, {result.moved} would move")
     except SQLAlchemyError as exc:
         fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]} (run `socialcredit init`?)")
     finally:
