@@ -202,6 +202,23 @@ def _portal(d: dict[str, Any], cmd: str) -> list[Row]:
     ]
 
 
+def _grading(d: dict[str, Any], cmd: str) -> list[Row]:
+    return [
+        figure(
+            "grading every organisation, vectorised (baseline: one query per subject)",
+            d["bulk_s"],
+            "s",
+            baseline=d["per_query_baseline_s"],
+            goal=30,
+            better="lower",
+            command=cmd,
+        ),
+        figure(
+            "one explained grade, from the store", d["single_ms"], "ms", goal=1, better="lower", command=cmd
+        ),
+    ]
+
+
 PICKERS: dict[str, Callable[[dict[str, Any], str], list[Row]]] = {
     "bench_import": _import,
     "bench_engine": _engine,
@@ -210,6 +227,7 @@ PICKERS: dict[str, Callable[[dict[str, Any], str], list[Row]]] = {
     "bench_http": _http,
     "bench_propagation": _propagation,
     "bench_portal": _portal,
+    "bench_grading": _grading,
 }
 
 

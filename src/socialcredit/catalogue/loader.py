@@ -16,13 +16,16 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from .model import Action, Authority, Category, Measure, Memorandum
+
+if TYPE_CHECKING:
+    from ..grading.model import ScoringModel
 
 __all__ = [
     "Catalogue",
@@ -78,6 +81,8 @@ class Catalogue:
     categories: dict[str, Category]
     memoranda: dict[str, Memorandum]
     _by_category: dict[str, tuple[tuple[Memorandum, Measure], ...]] = field(default_factory=dict, repr=False)
+    # Scoring models (models/*.yaml), by code: socialcredit.grading.
+    models: dict[str, ScoringModel] = field(default_factory=dict)
 
     def measures_for(self, category: str) -> tuple[tuple[Memorandum, Measure], ...]:
         """Every (memorandum, measure) that a record of ``category`` triggers."""
@@ -374,6 +379,9 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
             declared={"authority": auth_codes, "action": action_codes, "category": cat_codes},
         )
     )
+    from ..grading.lint import load_models  # scoring models are linted against the categories
+
+    models = load_models(root, categories, issues)
     if issues:
         raise CatalogueError(issues)
     by_category: dict[str, list[tuple[Memorandum, Measure]]] = {}
@@ -389,6 +397,7 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
         categories=categories,
         memoranda=memos.valid,
         _by_category={k: tuple(v) for k, v in by_category.items()},
+        models=models,
     )
 
 

@@ -52,7 +52,8 @@ def validate(
     n_measures = sum(len(m.measures) for m in cat.memoranda.values())
     console.print(
         f"catalogue {name} {cat.version}: {len(cat.authorities)} authorities, {len(cat.categories)} categories, "
-        f"{len(cat.actions)} actions, {len(cat.memoranda)} memoranda, {n_measures} measures: valid",
+        f"{len(cat.actions)} actions, {len(cat.memoranda)} memoranda, {n_measures} measures, "
+        f"{len(cat.models)} scoring models: valid",
         markup=False,
     )
 
