@@ -108,6 +108,9 @@ def create_app(
     from ..web import routes as web  # the portal (HTML pages); imported here as it imports the API
 
     app.include_router(web.router)
+    from ..console import router as console_router  # the officer console (HTML), after the API it reuses
+
+    app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.add_api_route("/docs", _swagger_ui, include_in_schema=False)
     app.add_middleware(RequestGuard, metrics=state.metrics)

@@ -39,7 +39,7 @@ for _module in (registry, catalogue):
     _module.register(app)
 
 # Areas added by later work register here too; each module owns its commands.
-for _name in ("check", "serve", "keys", "audit", "demo", "process", "feed"):
+for _name in ("check", "serve", "keys", "audit", "demo", "process", "feed", "users"):
     try:
         _mod = __import__(f"socialcredit.cli.{_name}", fromlist=["register"])
     except ModuleNotFoundError as _exc:
