@@ -46,7 +46,10 @@ class Console:
     def audit(self, action: str) -> list[tuple[str, str, str]]:
         with self.db.engine.connect() as conn:
             q = select(audit_log.c.actor, audit_log.c.target, audit_log.c.outcome)
-            return [tuple(r) for r in conn.execute(q.where(audit_log.c.action == action).order_by(audit_log.c.seq))]
+            return [
+                tuple(r)
+                for r in conn.execute(q.where(audit_log.c.action == action).order_by(audit_log.c.seq))
+            ]
 
 
 def make_users(db: Database, catalogue: Catalogue) -> None:
@@ -64,4 +67,3 @@ def console(db: Database, catalogue: Catalogue) -> Iterator[Console]:
     app = create_app(db, catalogue, settings)
     with TestClient(app, base_url="https://testserver", raise_server_exceptions=True) as client:
         yield Console(client, db)
-

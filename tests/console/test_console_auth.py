@@ -53,7 +53,7 @@ def test_lockout_after_repeated_failures_refuses_even_the_right_password(console
     for _ in range(LOCKOUT):
         assert console.sign_in("alice", "guess guess guess") == 401
     assert console.sign_in("alice") == 401  # locked: the right password does not open it
-    assert console.audit("console.sign_in")[-2][2].endswith(f"locked for 15 min")
+    assert console.audit("console.sign_in")[-2][2].endswith("locked for 15 min")
     assert console.audit("console.sign_in")[-1][2].startswith("refused: locked until")
     assert console.sign_in("audrey") == 303  # another account is not affected
 
@@ -106,4 +106,3 @@ def test_a_disabled_user_loses_their_session(console: Console) -> None:
         disable_user(conn, "alice", dt.datetime.now(dt.UTC))
     assert console.client.get("/console", follow_redirects=False).status_code == 401
     assert console.sign_in("alice") == 401
-

@@ -43,23 +43,27 @@ def _stored(console: Console) -> tuple[int, int]:
 
 def _check(console: Console, catalogue: Catalogue) -> bool:
     with console.db.engine.begin() as conn:
-        _, token = create_key(conn, "checkpoint", catalogue, dt.datetime.now(dt.UTC), actions=["transport.air"])
+        _, token = create_key(
+            conn, "checkpoint", catalogue, dt.datetime.now(dt.UTC), actions=["transport.air"]
+        )
     body = {"subject": SUBJECT, "action": "transport.air.ticket"}
-    resp = console.client.post("/v1/checks", json=body, headers={"Authorization": f"Bearer {token}", "X-Purpose": "boarding"})
+    resp = console.client.post(
+        "/v1/checks", json=body, headers={"Authorization": f"Bearer {token}", "X-Purpose": "boarding"}
+    )
     assert resp.status_code == 200, resp.text
     return bool(resp.json()["allowed"])
 
 
-def test_registrar_files_through_the_form_and_a_check_is_then_denied(console: Console, catalogue: Catalogue) -> None:
+def test_registrar_files_through_the_form_and_a_check_is_then_denied(
+    console: Console, catalogue: Catalogue
+) -> None:
     console.sign_in("alice")
     assert _check(console, catalogue) is True
     status, html = _file(console)
     assert status == 201, html
     assert "filed" in html
     assert _check(console, catalogue) is False
-    ((actor, target, outcome),) = [
-        (a, t, o) for a, t, o in console.audit("records.file")
-    ]
+    ((actor, target, outcome),) = [(a, t, o) for a, t, o in console.audit("records.file")]
     assert actor == "user:alice" and target.endswith(f"subject:{SUBJECT}") and outcome == "filed"
     with console.db.engine.connect() as conn:
         assert conn.execute(select(record_events.c.actor)).scalar_one() == "user:alice"
@@ -99,7 +103,11 @@ def test_a_category_of_another_authority_is_refused(console: Console) -> None:
     status, html = _file(console)
     assert status == 422 and "may not file category" in html
     assert _stored(console) == (0, 0)
-    assert console.audit("records.file")[-1] == ("user:ned", "external:ndrc/" + row()["external_id"], "refused: 403")
+    assert console.audit("records.file")[-1] == (
+        "user:ned",
+        "external:ndrc/" + row()["external_id"],
+        "refused: 403",
+    )
 
 
 def test_revoke_through_the_form(console: Console, catalogue: Catalogue) -> None:
@@ -108,13 +116,21 @@ def test_revoke_through_the_form(console: Console, catalogue: Catalogue) -> None
     with console.db.engine.connect() as conn:
         rid = conn.execute(select(records.c.id)).scalar_one()
     token = console.csrf("/console/records/new")
-    bad = console.client.post("/console/records/revoke", data={"csrf": token, "record_id": "12abc", "reason": "x"})
+    bad = console.client.post(
+        "/console/records/revoke", data={"csrf": token, "record_id": "12abc", "reason": "x"}
+    )
     assert bad.status_code == 422 and 'data-field="record_id">record_id: ' in bad.text
-    empty = console.client.post("/console/records/revoke", data={"csrf": token, "record_id": str(rid), "reason": ""})
+    empty = console.client.post(
+        "/console/records/revoke", data={"csrf": token, "record_id": str(rid), "reason": ""}
+    )
     assert empty.status_code == 422 and 'data-field="reason">reason: ' in empty.text
-    missing = console.client.post("/console/records/revoke", data={"csrf": token, "record_id": "999", "reason": "x"})
+    missing = console.client.post(
+        "/console/records/revoke", data={"csrf": token, "record_id": "999", "reason": "x"}
+    )
     assert missing.status_code == 404
-    ok = console.client.post("/console/records/revoke", data={"csrf": token, "record_id": str(rid), "reason": "filed in error"})
+    ok = console.client.post(
+        "/console/records/revoke", data={"csrf": token, "record_id": str(rid), "reason": "filed in error"}
+    )
     assert ok.status_code == 200 and f"record {rid}" in ok.text
     assert _check(console, catalogue) is True
     assert console.audit("records.revoke")[-1] == ("user:alice", f"record:{rid} subject:{SUBJECT}", "revoked")
@@ -139,4 +155,9 @@ def test_an_auditor_may_not_file(console: Console) -> None:
     resp = console.client.post("/console/records", data={"csrf": console.csrf(), **_form()})
     assert resp.status_code == 403 and _stored(console) == (0, 0)
     with console.db.engine.connect() as conn:
-        assert conn.execute(select(func.count()).select_from(audit_log).where(audit_log.c.action == "records.file")).scalar_one() == 0
+        assert (
+            conn.execute(
+                select(func.count()).select_from(audit_log).where(audit_log.c.action == "records.file")
+            ).scalar_one()
+            == 0
+        )

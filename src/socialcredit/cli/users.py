@@ -14,7 +14,9 @@ from .common import EXIT_NOT_FOUND, audit_cli, console, fail, open_catalogue, op
 
 __all__ = ["register"]
 
-group = typer.Typer(help="Officer console accounts: one role each, argon2 password hashes.", no_args_is_help=True)
+group = typer.Typer(
+    help="Officer console accounts: one role each, argon2 password hashes.", no_args_is_help=True
+)
 
 
 def _password(from_stdin: bool) -> str:
@@ -32,7 +34,8 @@ def create(
     role: Annotated[str, typer.Option(help="registrar, auditor or admin.")],
     authority: Annotated[str | None, typer.Option(help="Registrar: the authority it files for.")] = None,
     password_stdin: Annotated[
-        bool, typer.Option("--password-stdin", help="Read the password from the first line of standard input.")
+        bool,
+        typer.Option("--password-stdin", help="Read the password from the first line of standard input."),
     ] = False,
 ) -> None:
     """Create a console user; the password is prompted for (or read from stdin) and only its hash kept."""
@@ -73,7 +76,9 @@ def list_(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] =
     for u in users:
         status = "disabled" if u.disabled_at else "active"
         scope = f"  {u.authority}" if u.authority else ""
-        console.print(f"{u.name}  {u.role:<9}  {status:<8}  created {for_people(u.created_at)}{scope}", markup=False)
+        console.print(
+            f"{u.name}  {u.role:<9}  {status:<8}  created {for_people(u.created_at)}{scope}", markup=False
+        )
 
 
 @group.command("disable")

@@ -1,6 +1,7 @@
 """The officer console: accounts, sessions and server-rendered pages for registrars, auditors and admins."""
 
-from . import records as _records  # noqa: F401  (registers the registrar's pages on the router)
+from . import records as _records  # noqa: F401  (each registers its pages on the router)
+from . import views as _views  # noqa: F401
 from .routes import router
 
 __all__ = ["router"]

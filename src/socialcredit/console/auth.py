@@ -143,7 +143,7 @@ def create_user(
             failures=0,
         )
     )
-    return User(name, cast(ConsoleRole, role), authority, now, None)
+    return User(name, role, authority, now, None)
 
 
 def get_user(conn: Connection, name: str) -> User | None:

@@ -23,11 +23,10 @@ from ..api.routers import records as api_records
 from ..api.schemas import RecordCreate, RevokeBody
 from ..api.views import record_visible
 from ..audit import AuditEntry
-from ..keys import ApiKey
 from ..registry import NotFound, load_state, revoke
 from .auth import Session
 from .routes import page, router
-from .session import app_state, checked_form, current, render, utcnow
+from .session import app_state, checked_form, current, identity, render, utcnow
 
 __all__ = ["FIELDS"]
 
@@ -48,12 +47,6 @@ FIELDS: tuple[tuple[str, str, str, bool], ...] = (
 )
 
 
-def identity(session: Session) -> ApiKey:
-    """The registrar identity the records code acts with: the user, scoped to its authority."""
-    u = session.user
-    return ApiKey(f"user:{u.name}", "registrar", u.authority, (), None, u.name, u.created_at, None, None)
-
-
 def _errors_of(exc: Exception) -> tuple[str, dict[str, str]]:
     """A refusal as a message and the reason per form field (``body.<field>`` of the API's problem)."""
     if isinstance(exc, ValidationError):
@@ -70,7 +63,9 @@ def _errors_of(exc: Exception) -> tuple[str, dict[str, str]]:
     for e in err.errors or []:
         loc = [str(p) for p in e["loc"] if p != "body"]
         name = "subject_id" if loc == ["subject"] else (loc[0] if loc else "form")
-        fields.setdefault(name, f"{e['value']!r}: {e['reason']}" if e["value"] not in (None, "") else e["reason"])
+        fields.setdefault(
+            name, f"{e['value']!r}: {e['reason']}" if e["value"] not in (None, "") else e["reason"]
+        )
     return err.detail, fields
 
 
@@ -167,13 +162,13 @@ async def revoke_record(request: Request) -> Response:
         revoked = await run_in_threadpool(work)
     except (NotFound, NotFoundProblem) as exc:
         await api_records.refuse(state, key, "records.revoke", f"record:{record_id}", None, exc)
-        ctx["revoke_errors"] = {"record_id": f"{record_id}: no record of authority {key.authority} by that number"}
+        ctx["revoke_errors"] = {
+            "record_id": f"{record_id}: no record of authority {key.authority} by that number"
+        }
         return _form_page(request, session, {}, 404, **ctx)
     except Exception as exc:
         await api_records.refuse(state, key, "records.revoke", f"record:{record_id}", None, exc)
-        detail, errors = _errors_of(exc)
-        ctx["revoke_errors"] = {"record_id": detail}
+        ctx["revoke_errors"] = {"record_id": _errors_of(exc)[0]}  # e.g. already revoked
         return _form_page(request, session, {}, 409, **ctx)
     await state.refresh_now()
     return _form_page(request, session, {}, 200, revoked=revoked, **ctx)
-

@@ -26,7 +26,6 @@ from .session import (
     NotSignedIn,
     Refused,
     app_state,
-    audit_now,
     checked_form,
     current,
     read_form,
@@ -86,7 +85,10 @@ async def login(request: Request) -> Response:
     pre = request.cookies.get(PRE_COOKIE, "")
     if not pre or not secrets.compare_digest(pre.encode(), form.get("csrf", "").encode("utf-8", "replace")):
         return render(
-            request, "console/refused.html", {"reason": "the sign-in form's CSRF token is missing or forged"}, 403
+            request,
+            "console/refused.html",
+            {"reason": "the sign-in form's CSRF token is missing or forged"},
+            403,
         )
     state = app_state(request)
     now = utcnow()

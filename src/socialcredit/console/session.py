@@ -15,11 +15,22 @@ from starlette.concurrency import run_in_threadpool
 from .. import audit
 from ..api.state import AppState
 from ..audit import AuditEntry
+from ..keys import ApiKey
 from ..web.labels import local_minute
 from ..web.routes import _SECURITY_HEADERS
 from .auth import Session, session_for
 
-__all__ = ["COOKIE", "FormError", "NotSignedIn", "Refused", "app_state", "audit_now", "current", "read_form"]
+__all__ = [
+    "COOKIE",
+    "FormError",
+    "NotSignedIn",
+    "Refused",
+    "app_state",
+    "audit_now",
+    "current",
+    "identity",
+    "read_form",
+]
 
 COOKIE = "sc_console"
 PRE_COOKIE = "sc_console_pre"  # the sign-in form's own CSRF token (double submit: there is no session yet)
@@ -70,6 +81,13 @@ async def current(request: Request, *roles: str) -> Session:
     if roles and session.user.role not in roles:
         raise Refused(f"this page is for {' or '.join(roles)} users, not {session.user.role}")
     return session
+
+
+def identity(session: Session) -> ApiKey:
+    """The identity the API's code acts with for this user (decision 0607): id ``user:<name>``, the user's role
+    and, for a registrar, its authority. It lives only in memory: there is no token to steal."""
+    u = session.user
+    return ApiKey(u.actor, u.role, u.authority, (), None, u.name, u.created_at, None, None)
 
 
 async def audit_now(request: Request, entries: list[AuditEntry]) -> None:
