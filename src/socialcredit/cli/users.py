@@ -30,7 +30,7 @@ def _password(from_stdin: bool) -> str:
 
 @group.command("create")
 def create(
-    name: Annotated[str, typer.Option(help="The user name (a-z 0-9 . _ -); the audit actor is user:<name>.")],
+    name: Annotated[str, typer.Option(help="The user name (a-z 0-9 . _ -); the audit actor is user:NAME.")],
     role: Annotated[str, typer.Option(help="registrar, auditor or admin.")],
     authority: Annotated[str | None, typer.Option(help="Registrar: the authority it files for.")] = None,
     password_stdin: Annotated[
