@@ -161,3 +161,58 @@ def test_an_auditor_may_not_file(console: Console) -> None:
             ).scalar_one()
             == 0
         )
+
+
+def test_bodies_that_are_not_a_form_store_nothing(console: Console) -> None:
+    console.sign_in("alice")
+    token = console.csrf()
+    as_json = console.client.post("/console/records", json={"csrf": token, **_form()})
+    assert as_json.status_code == 403  # no form, so no token: a cross-site JSON post cannot file
+    huge = console.client.post("/console/records", data={"csrf": token, **_form(summary="x" * 70_000)})
+    assert huge.status_code == 413
+    raw = console.client.post(
+        "/console/records",
+        content=b"csrf=" + token.encode() + b"&subject_name=\xff\xfe",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
+    assert raw.status_code == 400
+    big_id = console.client.post(
+        "/console/records/revoke", data={"csrf": token, "record_id": "9" * 40, "reason": "x"}
+    )
+    assert big_id.status_code == 422 and 'data-field="record_id"' in big_id.text
+    assert _stored(console) == (0, 0)
+
+
+def test_console_pages_are_local_only_and_not_in_the_openapi_schema(console: Console) -> None:
+    console.sign_in("alice")
+    html = console.client.get("/console/records/new").text
+    assert 'name="viewport" content="width=device-width' in html
+    assert re.findall(r'(?:src|href)="(https?:)?//', html) == []
+    assert 'lang="zh-Hans"' in html and "File a record" in html
+    paths = console.client.get("/openapi.json").json()["paths"]
+    assert not [p for p in paths if p.startswith("/console")]
+    assert console.client.get("/static/console.css").status_code == 200
+
+
+def test_amend_through_the_form(console: Console) -> None:
+    console.sign_in("alice")
+    assert _file(console)[0] == 201
+    with console.db.engine.connect() as conn:
+        rid = conn.execute(select(records.c.id)).scalar_one()
+    token = console.csrf("/console/records/new")
+    bad = console.client.post(
+        "/console/records/amend", data={"csrf": token, "record_id": str(rid), "decided_on": "2025-13-01"}
+    )
+    assert bad.status_code == 422 and 'data-field="decided_on">decided_on: ' in bad.text
+    assert _stored(console) == (1, 1)
+    ok = console.client.post(
+        "/console/records/amend",
+        data={"csrf": token, "record_id": str(rid), "decision_no": "(2024)京0105民初101号"},
+    )
+    assert ok.status_code == 200 and f"record {rid} (amended)" in ok.text
+    assert _stored(console) == (1, 2)
+    assert console.audit("records.amend")[-1] == ("user:alice", f"record:{rid} subject:{SUBJECT}", "amended")
+    gone = console.client.post(
+        "/console/records/amend", data={"csrf": token, "record_id": "999", "summary": "x"}
+    )
+    assert gone.status_code == 404 and 'data-field="record_id"' in gone.text

@@ -20,7 +20,7 @@ from .. import audit
 from ..api.errors import DOMAIN_ERRORS, ApiError, Invalid, NotFoundProblem, field_error
 from ..api.inputs import MAX_ID
 from ..api.routers import records as api_records
-from ..api.schemas import RecordCreate, RevokeBody
+from ..api.schemas import RecordAmend, RecordCreate, RevokeBody
 from ..api.views import record_visible
 from ..audit import AuditEntry
 from ..registry import NotFound, load_state, revoke
@@ -28,7 +28,7 @@ from .auth import Session
 from .routes import page, router
 from .session import app_state, checked_form, current, identity, render, utcnow
 
-__all__ = ["FIELDS"]
+__all__ = ["AMENDABLE", "FIELDS"]
 
 # The record form's fields, in the API's names, with their bilingual labels.
 FIELDS: tuple[tuple[str, str, str, bool], ...] = (
@@ -45,6 +45,9 @@ FIELDS: tuple[tuple[str, str, str, bool], ...] = (
     ("legal_representative_id", "法定代表人标识", "Legal representative id", False),
     ("legal_representative_name", "法定代表人姓名", "Legal representative name", False),
 )
+
+# What an amendment may change (the key fields, authority, reference, subject and category, cannot).
+AMENDABLE = tuple(f for f in FIELDS if f[0] in RecordAmend.model_fields)
 
 
 def _errors_of(exc: Exception) -> tuple[str, dict[str, str]]:
@@ -77,6 +80,7 @@ def _form_page(
     categories = sorted(c for c in cat.categories if cat.can_file(authority, c))
     ctx = {
         "fields": FIELDS,
+        "amendable": AMENDABLE,
         "form": form,
         "categories": categories,
         "errors": {},
@@ -172,3 +176,37 @@ async def revoke_record(request: Request) -> Response:
         return _form_page(request, session, {}, 409, **ctx)
     await state.refresh_now()
     return _form_page(request, session, {}, 200, revoked=revoked, **ctx)
+
+
+@router.post("/records/amend", response_class=HTMLResponse)
+@page
+async def amend_record(request: Request) -> Response:
+    """Change some fields of a record of this user's authority, as ``POST /v1/records/{id}/amend`` does."""
+    session = await current(request, "registrar")
+    form = await checked_form(request, session)
+    key = identity(session)
+    state = app_state(request)
+    raw = form.get("record_id", "")
+    record_id = _record_id(raw)
+    ctx: dict[str, Any] = {"amend_form": form, "amend_errors": {}}
+    if record_id is None:
+        ctx["amend_errors"] = {"record_id": f"{raw[:40]!r}: not a record number from 1 to {MAX_ID}"}
+        return _form_page(request, session, {}, 422, **ctx)
+    changes = {name: form[name] for name, *_ in AMENDABLE if form.get(name)}
+    now = utcnow()
+    try:
+        body = RecordAmend(**changes).model_dump(exclude_unset=True)
+        st, outcome = await run_in_threadpool(
+            api_records._write, state, key, body, now, "records.amend", record_id
+        )
+    except Exception as exc:
+        detail, errors = _errors_of(exc)
+        refused = Invalid(detail) if isinstance(exc, ValidationError) else exc
+        await api_records.refuse(state, key, "records.amend", f"record:{record_id}", None, refused)
+        if isinstance(exc, (NotFound, NotFoundProblem)):
+            errors = {"record_id": f"{record_id}: no record of authority {key.authority} by that number"}
+        ctx["amend_errors"] = errors or {"record_id": detail}
+        status = 404 if isinstance(exc, (NotFound, NotFoundProblem)) else 422
+        return _form_page(request, session, {}, status, **ctx)
+    await state.refresh_now()
+    return _form_page(request, session, {}, 200, amended=(st.id, outcome), **ctx)
