@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from factories import person_id, row
 from socialcredit.catalogue import Catalogue
@@ -118,3 +118,58 @@ def test_audit_verify_from_the_console(console: Console) -> None:
     assert broken.status_code == 409 and 'data-verified="broken"' in broken.text
     forged = console.client.post("/console/audit/verify", data={"csrf": "forged"})
     assert forged.status_code == 403
+
+
+def test_registrar_decides_an_objection_from_the_queue(console: Console, catalogue: Catalogue) -> None:
+    from socialcredit.store.tables import objections
+
+    ids = _records(console, catalogue)
+    with console.db.engine.connect() as conn:
+        oid = conn.execute(select(objections.c.id).where(objections.c.record_id == ids[0])).scalar_one()
+        theirs = conn.execute(select(objections.c.id).where(objections.c.record_id == ids[2])).scalar_one()
+    console.sign_in("alice")
+    token = console.csrf("/console/queues")
+    for data, field in (
+        ({"objection_id": "1x", "outcome": "rejected", "reason": "r"}, "objection_id"),
+        ({"objection_id": str(oid), "outcome": "maybe", "reason": "r"}, "outcome"),
+        ({"objection_id": str(oid), "outcome": "rejected", "reason": ""}, "reason"),
+    ):
+        bad = console.client.post("/console/objections/decide", data={"csrf": token, **data})
+        assert bad.status_code == 422, data
+        assert f'data-field="{field}">{field}: ' in bad.text
+    other = console.client.post(
+        "/console/objections/decide",
+        data={"csrf": token, "objection_id": str(theirs), "outcome": "rejected", "reason": "not ours"},
+    )
+    assert other.status_code in (403, 404)  # ndrc's objection: not court's to decide
+    ok = console.client.post(
+        "/console/objections/decide",
+        data={"csrf": token, "objection_id": str(oid), "outcome": "rejected", "reason": "the record stands"},
+    )
+    assert ok.status_code == 200 and f"objection {oid}" in ok.text
+    with console.db.engine.connect() as conn:
+        row_ = conn.execute(
+            select(objections.c.status, objections.c.decided_by).where(objections.c.id == oid)
+        ).one()
+    assert tuple(row_) == ("rejected", "user:alice")
+    assert console.audit("objections.decide")[-1] == ("user:alice", f"objection:{oid}", "ok")
+    assert console.audit("objections.decide")[0][2] == "refused: 422"
+
+
+def test_repair_decision_form_names_bad_fields(console: Console) -> None:
+    console.sign_in("alice")
+    token = console.csrf("/console/queues")
+    bad = console.client.post(
+        "/console/repair-requests/decide", data={"csrf": token, "request_id": "-3", "reason": "r"}
+    )
+    assert bad.status_code == 422 and 'data-field="request_id">request_id: ' in bad.text
+    empty = console.client.post(
+        "/console/repair-requests/decide", data={"csrf": token, "request_id": "7", "reason": ""}
+    )
+    assert empty.status_code == 422 and 'data-field="reason">reason: ' in empty.text
+    gone = console.client.post(
+        "/console/repair-requests/decide",
+        data={"csrf": token, "request_id": "7", "approve": "yes", "reason": "r"},
+    )
+    assert gone.status_code == 404 and 'data-field="request_id"' in gone.text
+    assert console.audit("repair.decide")[-1] == ("user:alice", "repair:7", "refused: 404")

@@ -19,10 +19,11 @@ from ..api.routers import process as api_process
 from ..audit import AuditEntry
 from ..catalogue import Catalogue
 from ..web.labels import EFFECTS, authority_name
+from .auth import Session
 from .routes import page, router
 from .session import app_state, audit_now, checked_form, current, identity, render, utcnow
 
-__all__ = ["filter_measures"]
+__all__ = ["filter_measures", "queue_page"]
 
 FILTERS = (
     ("memorandum", "备忘录", "Memorandum"),
@@ -38,6 +39,11 @@ MAX_FILTER = 100
 async def queues(request: Request) -> Response:
     """Pending objections (due date, overdue first) and repair requests of the registrar's authority."""
     session = await current(request, "registrar")
+    return await queue_page(request, session)
+
+
+async def queue_page(request: Request, session: Session, status: int = 200, **extra: Any) -> HTMLResponse:
+    """The queues as the API lists them to this registrar, audited as a page showing personal data."""
     state = app_state(request)
     key = identity(session)
     objections = (
@@ -63,9 +69,14 @@ async def queues(request: Request) -> Response:
         "repairs": repairs,
         "overdue": overdue,
         "as_of": utcnow().isoformat(),
+        "decide_errors": {},
+        "decide_form": {},
+        "kind": None,
+        "decided": None,
         "page_title": "异议与修复 Queues",
+        **extra,
     }
-    return render(request, "console/queues.html", ctx, session=session)
+    return render(request, "console/queues.html", ctx, status, session=session)
 
 
 def filter_measures(cat: Catalogue, filters: dict[str, str]) -> tuple[list[dict[str, Any]], dict[str, str]]:
