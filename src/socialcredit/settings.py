@@ -64,6 +64,17 @@ class Settings(BaseSettings):
     # Webhooks may target loopback, private and link-local addresses (tests' receivers; one private network).
     webhook_allow_private: bool = False
 
+    # -- The officer console (docs/console.md).
+    # Serve the console's session cookie without ``Secure``: only for a console on http://127.0.0.1 in development.
+    console_insecure_cookie: bool = False
+    # Minutes a console session lasts from sign-in (it ends sooner on sign-out or when the user is disabled).
+    console_session_minutes: int = Field(default=480, ge=1, le=10080)
+    # Lockout: this many failed sign-ins within console_lockout_window_minutes lock the account ...
+    console_lockout_failures: int = Field(default=5, ge=1, le=100)
+    console_lockout_window_minutes: int = Field(default=15, ge=1, le=1440)
+    # ... for this many minutes (a correct password is refused while locked).
+    console_lockout_minutes: int = Field(default=15, ge=1, le=10080)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:

@@ -113,6 +113,9 @@ def create_app(
 
     app.include_router(web.router)
     app.include_router(importlib.import_module("socialcredit.web.verify").router)  # reports: decision 0605
+    from ..console import router as console_router  # the officer console (HTML), after the API it reuses
+
+    app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.add_api_route("/docs", _swagger_ui, include_in_schema=False)
     app.add_middleware(RequestGuard, metrics=state.metrics)

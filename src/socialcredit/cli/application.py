@@ -51,6 +51,7 @@ for _name in (
     "report",
     "screen",
     "grade",
+    "users",
 ):
     try:
         _mod = __import__(f"socialcredit.cli.{_name}", fromlist=["register"])

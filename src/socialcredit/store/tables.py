@@ -1,6 +1,7 @@
 """Imports every area's tables so they register on the shared MetaData."""
 
 from .tables_access import api_keys, audit_log
+from .tables_console import console_sessions, console_users
 from .tables_feed import (
     deliveries,
     feed_cursors,
@@ -18,6 +19,8 @@ from .tables_reports import reports
 __all__ = [
     "api_keys",
     "audit_log",
+    "console_sessions",
+    "console_users",
     "deliveries",
     "feed_cursors",
     "monitor_hits",

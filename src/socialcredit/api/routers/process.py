@@ -55,7 +55,7 @@ def translate(exc: Exception) -> Exception:
 
 
 def _actor(key: ApiKey) -> str:
-    return f"api:{key.id}"
+    return key.id if key.id.startswith("user:") else f"api:{key.id}"  # a console user acts as itself (0607)
 
 
 async def _write(

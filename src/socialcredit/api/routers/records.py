@@ -31,7 +31,7 @@ RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="The record's id.", 
 
 
 def actor(key: ApiKey) -> str:
-    return f"api:{key.id}"
+    return key.id if key.id.startswith("user:") else f"api:{key.id}"  # a console user acts as itself (0607)
 
 
 async def refuse(
