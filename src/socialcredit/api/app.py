@@ -111,8 +111,9 @@ def create_app(
         app.include_router(router)
     from ..web import routes as web  # the portal (HTML pages); imported here as it imports the API
 
-    app.include_router(web.router)
+    # Reports' pages first: the portal's router ends in a catch-all for unknown /portal paths (its 404 page).
     app.include_router(importlib.import_module("socialcredit.web.verify").router)  # reports: decision 0605
+    app.include_router(web.router)
     from ..console import router as console_router  # the officer console (HTML), after the API it reuses
 
     app.include_router(console_router)
