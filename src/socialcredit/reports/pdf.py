@@ -16,6 +16,8 @@ from urllib.parse import urlencode
 from xml.sax.saxutils import escape
 
 from ..timefmt import parse_iso_for_people
+from ..web.labels import LISTS as _LISTS
+from ..web.labels import STATUSES as _STATUSES  # one wording of statuses and lists for pages and reports
 from .fonts import ensure_font
 
 __all__ = ["ATTACHMENT", "pages_fingerprint", "render_pages", "render_pdf", "verify_url"]
@@ -25,21 +27,6 @@ ATTACHMENT = "report.json"
 _TITLES = {
     "special": ("专项信用报告", "Special-Purpose Credit Report"),
     "personal": ("信用报告", "Credit Report"),
-}
-_STATUSES = {
-    "in_force": ("生效中", "In force"),
-    "notified": ("公示期（尚未生效）", "Notified, not yet in force"),
-    "pending": ("待生效", "Pending"),
-    "suspended": ("已中止", "Suspended"),
-    "expired": ("已到期", "Expired"),
-    "revoked": ("已撤销", "Revoked"),
-    "repaired": ("已信用修复", "Repaired"),
-    "fulfilled": ("已履行", "Fulfilled"),
-}
-_LISTS = {
-    "black": ("严重失信主体名单", "Serious dishonesty list"),
-    "red": ("守信激励名单", "Red list (rewards)"),
-    "watch": ("重点关注名单", "Key-attention list"),
 }
 _EFFECTS = {
     "deny": ("禁止", "denied"),
