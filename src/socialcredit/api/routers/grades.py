@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 
@@ -41,6 +42,49 @@ ModelQuery = Annotated[
 InstantQuery = Annotated[
     str | None, Query(max_length=64, description="ISO 8601 date or date-time.", examples=["2026-01-15"])
 ]
+
+
+class GradePoint(BaseModel):
+    record_id: int | None = Field(description="The record that scored; null for another authority's record.")
+    category: str
+    rule: str
+    base: int
+    decay: float
+    points: float
+    legal_basis: str
+    status: str
+    effective_from: str
+    valid_until: str | None
+
+
+class GradeToRaise(BaseModel):
+    record_id: int | None = Field(description="As in points: null for another authority's record.")
+    action: str = Field(description='"ends" or "repairable".')
+    on: str
+    grade_after: str
+    how: str
+
+
+class GradeThreshold(BaseModel):
+    grade: str
+    min: int | None
+
+
+class GradeOut(BaseModel):
+    """What ``socialcredit grade --json`` prints (docs/grading.md)."""
+
+    subject: str
+    model: str
+    model_title: str
+    as_of: str
+    known_at: str
+    start: int
+    points: list[GradePoint]
+    score: float
+    grade: str
+    thresholds: list[GradeThreshold]
+    to_raise: list[GradeToRaise]
+    catalogue_version: str
 
 
 def _grade(
@@ -94,7 +138,7 @@ def _grade(
     return out
 
 
-@router.get("/{subject_id}/grade", responses=responses(401, 403, 404, 422))
+@router.get("/{subject_id}/grade", response_model=GradeOut, responses=responses(401, 403, 404, 422))
 async def get_grade(
     subject_id: SubjectPath,
     key: ReaderKey,
@@ -103,7 +147,7 @@ async def get_grade(
     at: InstantQuery = None,
     known_at: InstantQuery = None,
     x_purpose: XPurpose = None,
-) -> dict[str, Any]:
+) -> Any:
     """The subject's grade under a model, each point with its rule, legal basis and (where this key may see the
     record) the record; and what would raise it. A registrar states a purpose. Audited (`grades.single`)."""
     purpose = purpose_for(key, x_purpose)
