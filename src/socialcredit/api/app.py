@@ -28,7 +28,7 @@ from ..settings import Settings, get_settings
 from ..store import Database
 from . import errors
 from .metrics import RequestGuard
-from .routers import audit, checks, health, keys, public, reconcile, records, subjects
+from .routers import audit, checks, grades, health, keys, public, reconcile, records, subjects
 from .schemas import BatchCheck, CheckQuery, Problem
 from .state import AppState
 
@@ -105,7 +105,7 @@ def create_app(
     )
     app.state.sc = state
     errors.install(app)
-    for module in (records, checks, subjects, public, reconcile, audit, keys, health):
+    for module in (records, checks, subjects, grades, public, reconcile, audit, keys, health):
         app.include_router(module.router)
     for router in _optional_routers():
         app.include_router(router)
@@ -113,6 +113,7 @@ def create_app(
 
     # Reports' pages first: the portal's router ends in a catch-all for unknown /portal paths (its 404 page).
     app.include_router(importlib.import_module("socialcredit.web.verify").router)  # reports: decision 0605
+    app.include_router(importlib.import_module("socialcredit.web.grade").router)  # grades: issue 19 point 5
     app.include_router(web.router)
     from ..console import router as console_router  # the officer console (HTML), after the API it reuses
 

@@ -1,0 +1,154 @@
+"""A subject's grade and its explanation (docs/grading.md): for a registrar, with a purpose, and for the subject
+itself. The grade is computed from all the subject's records whoever asks; the explanation names the record of a
+point only where the key may see that record (docs/decisions/1002). Checkpoints get no grade: no measure of the
+shipped catalogue makes a grade the condition of an action."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from starlette.concurrency import run_in_threadpool
+
+from ... import audit
+from ...audit import AuditEntry
+from ...grading import GradingRefused, UnknownModel, choose_model
+from ...grading.explain import grade_states
+from ...identifiers import IdentifierError, parse
+from ...keys import ApiKey
+from ...registry.projection import states_for_subject
+from ...store.tables import subjects
+from ...timefmt import for_json
+from ..deps import ReaderKey, StateDep, XPurpose, purpose_for, utcnow
+from ..errors import Forbidden, Invalid, NotFoundProblem, field_error, responses
+from ..inputs import PlainText, instant
+from ..state import AppState
+from .subjects import SubjectPath
+
+__all__ = ["router"]
+
+router = APIRouter(prefix="/v1/subjects", tags=["grades"])
+
+ModelQuery = Annotated[
+    PlainText | None,
+    Query(
+        max_length=64,
+        description="Model code from the catalogue (default: the first model of the subject's kind).",
+        examples=["samr_risk"],
+    ),
+]
+InstantQuery = Annotated[
+    str | None, Query(max_length=64, description="ISO 8601 date or date-time.", examples=["2026-01-15"])
+]
+
+
+class GradePoint(BaseModel):
+    record_id: int | None = Field(description="The record that scored; null for another authority's record.")
+    category: str
+    rule: str
+    base: int
+    decay: float
+    points: float
+    legal_basis: str
+    status: str
+    effective_from: str
+    valid_until: str | None
+
+
+class GradeToRaise(BaseModel):
+    record_id: int | None = Field(description="As in points: null for another authority's record.")
+    action: str = Field(description='"ends" or "repairable".')
+    on: str
+    grade_after: str
+    how: str
+
+
+class GradeThreshold(BaseModel):
+    grade: str
+    min: int | None
+
+
+class GradeOut(BaseModel):
+    """What ``socialcredit grade --json`` prints (docs/grading.md)."""
+
+    subject: str
+    model: str
+    model_title: str
+    as_of: str
+    known_at: str
+    start: int
+    points: list[GradePoint]
+    score: float
+    grade: str
+    thresholds: list[GradeThreshold]
+    to_raise: list[GradeToRaise]
+    catalogue_version: str
+
+
+def _grade(
+    state: AppState,
+    key: ApiKey,
+    raw: str,
+    model: str | None,
+    at: str | None,
+    known_at: str | None,
+    purpose: str | None,
+) -> dict[str, Any]:
+    try:
+        sid = parse(raw, state.settings.allowlisted_codes())
+    except IdentifierError as exc:
+        raise Invalid(str(exc), [field_error(["path", "subject_id"], raw, exc.reason)]) from None
+    if key.role == "subject" and sid.canonical != key.subject:
+        raise Forbidden("a subject key reads only its own grade")
+    now = utcnow()
+    as_of = instant(at, ["query", "at"]) or now
+    known = instant(known_at, ["query", "known_at"])
+    try:
+        chosen = choose_model(state.catalogue, model, sid.kind)
+    except UnknownModel as exc:
+        raise Invalid(
+            str(exc.args[0]), [field_error(["query", "model"], model, "not in the catalogue")]
+        ) from None
+    except GradingRefused as exc:
+        # Refused for what the identifier says (its kind), before the store is read: no oracle of existence.
+        raise Invalid(str(exc), [field_error(["query", "model"], model, str(exc))]) from None
+    with state.db.engine.begin() as conn:
+        q = select(subjects.c.id).where(subjects.c.id == sid.canonical)
+        if known is not None:
+            q = q.where(subjects.c.created_at <= known)
+        found = conn.execute(q).first() is not None
+        # Every record counts, whoever asks: a grade that changed with the reader would be wrong (1002).
+        states = states_for_subject(conn, sid.canonical, known_at=known, linked=False) if found else []
+        g = grade_states(chosen, state.catalogue, sid.canonical, states, as_of, known) if found else None
+        outcome = f"graded {g.model}: {g.grade}" if g is not None else "refused: 404"
+        entry = AuditEntry(key.id, key.role, "grades.single", f"subject:{sid.canonical}", outcome, purpose)
+        audit.append(conn, [entry], now)
+    if g is None:
+        raise NotFoundProblem(f"no subject {sid.canonical} in the registry")
+    out = g.to_dict()
+    out["known_at"] = for_json(known or now)
+    if key.role == "registrar":
+        # Other authorities' records count, but are not named: the registrar sees them as a checkpoint does.
+        theirs = {s.id for s in states if s.authority != key.authority}
+        for item in (*out["points"], *out["to_raise"]):
+            if item["record_id"] in theirs:
+                item["record_id"] = None
+    return out
+
+
+@router.get("/{subject_id}/grade", response_model=GradeOut, responses=responses(401, 403, 404, 422))
+async def get_grade(
+    subject_id: SubjectPath,
+    key: ReaderKey,
+    state: StateDep,
+    model: ModelQuery = None,
+    at: InstantQuery = None,
+    known_at: InstantQuery = None,
+    x_purpose: XPurpose = None,
+) -> Any:
+    """The subject's grade under a model, each point with its rule, legal basis and (where this key may see the
+    record) the record; and what would raise it. A registrar states a purpose. Audited (`grades.single`)."""
+    purpose = purpose_for(key, x_purpose)
+    return await run_in_threadpool(_grade, state, key, subject_id, model, at, known_at, purpose)
