@@ -1,13 +1,17 @@
-"""W3C Entity Reconciliation API 0.2 over published listings: a manifest and a query endpoint.
+"""W3C Entity Reconciliation API 0.2 over published listings: a manifest, a query endpoint and a preview.
 
 ``GET /reconcile`` answers the manifest; with ``queries`` (GET parameter, POST form field, or a JSON body) it
 answers a query batch. Candidates are what public search shows: listed subjects with public records in force,
 identified by their masked identifier; the manifest's view URL is public search for that masked identifier,
-which shows the subjects listed under it (never the full number). ``query`` matches names or a full
-identifier; a property ``id`` (or ``identifier``) matches a full identifier exactly; other properties are
-accepted and ignored. Each query that looks up a person's full identifier costs one lookup of the
-identifier budget, and a batch the budget cannot pay for whole is refused before any lookup (decision 0308).
-JSON nested deeper than ``MAX_DEPTH`` is refused before it is parsed.
+which shows the subjects listed under it (never the full number), and its preview URL an HTML card of the
+same public fields. ``query`` text that is a full or masked identifier, or a property ``id`` (or
+``identifier``), matches exactly (score 100); other text goes through the screening name matcher (decision
+0905), with the properties ``birth_date`` (YYYY-MM-DD) and ``region`` (a 2-, 4- or 6-digit code prefix) and a
+single ``type`` as its kind: score is the matcher's 0-1 score times 100, ``features`` its contributions, and
+``match`` is true only for a unique candidate at ``HIT`` or above. Other properties are accepted and ignored.
+Each query that looks up a person's full identifier costs one lookup of the identifier budget, and a batch
+the budget cannot pay for whole is refused before any lookup (decision 0308). JSON nested deeper than
+``MAX_DEPTH`` is refused before it is parsed.
 """
 
 from __future__ import annotations
