@@ -34,6 +34,7 @@ from ..settings import Settings
 from ..store import Database
 from .budget import IdentifierBudget, LookupHasher, Network, RateLimiter
 from .metrics import Metrics
+from .public_names import PublicNames
 
 __all__ = ["KEY_CACHE_SECONDS", "REFRESH_EVERY", "AppState", "AuditWriter", "RateLimiter"]
 
@@ -184,6 +185,7 @@ class AppState:
     proxies: tuple[Network, ...]
     lookups: LookupHasher
     typeahead: RateLimiter = field(default_factory=lambda: RateLimiter(300))
+    names: PublicNames = field(default_factory=PublicNames)  # reconciliation's name index
     _keys: dict[str, tuple[ApiKey, float]] = field(default_factory=dict)
 
     @classmethod

@@ -31,7 +31,7 @@ from ..schemas import PublicSearchPage
 from ..state import AppState
 from ..views import public_record
 
-__all__ = ["MAX_PAGES", "PAGE_SIZE", "lookup_target", "router", "search_subjects"]
+__all__ = ["MAX_PAGES", "PAGE_SIZE", "listed_subjects", "lookup_target", "router", "search_subjects"]
 
 router = APIRouter(tags=["public"])
 PAGE_SIZE = 20
@@ -120,9 +120,34 @@ def search_subjects(
         .offset(offset)
         .limit(limit)
     ).all()
-    wanted = [sid for sid, _, _ in found if masked is None or mask(sid) == q]
     # The LIKE pattern is looser than the mask (e.g. a passport's country): only exact masks are kept.
-    by_subject = _newest_states(conn, wanted, listed)
+    return [
+        hit
+        for _, hit in _shown(
+            conn, state, [f for f in found if masked is None or mask(f[0]) == q], listed, now
+        )
+    ]
+
+
+def listed_subjects(conn: Connection, state: AppState, ids: list[str], now: dt.datetime) -> dict[str, Any]:
+    """Of the subjects ``ids`` (canonical), those the public sees listed now, each as search shows it, by
+    canonical id (reconciliation's name matches are confirmed here)."""
+    if not ids:
+        return {}
+    listed = _in_force_public(state, now)
+    found = conn.execute(
+        select(subjects.c.id, subjects.c.name, subjects.c.kind)
+        .where(subjects.c.id.in_(ids))
+        .where(select(records.c.id).where(records.c.subject_id == subjects.c.id, listed).exists())
+    ).all()
+    return dict(_shown(conn, state, found, listed, now))
+
+
+def _shown(
+    conn: Connection, state: AppState, found: Any, listed: Any, now: dt.datetime
+) -> list[tuple[str, dict[str, Any]]]:
+    """Each subject of ``found`` with a published record in force, as search shows it, beside its id."""
+    by_subject = _newest_states(conn, [sid for sid, _, _ in found], listed)
     hits = []
     for sid, name, kind in found:
         shown = [
@@ -132,7 +157,7 @@ def search_subjects(
             and is_published(s, state.catalogue.categories[s.category], now)
         ]
         if shown:  # a suspended record is not published
-            hits.append({"name": name, "id": mask(sid), "kind": kind, "records": shown})
+            hits.append((sid, {"name": name, "id": mask(sid), "kind": kind, "records": shown}))
     return hits
 
 

@@ -1,17 +1,23 @@
-"""W3C Entity Reconciliation API 0.2 over published listings: a manifest and a query endpoint.
+"""W3C Entity Reconciliation API 0.2 over published listings: a manifest, a query endpoint and a preview.
 
 ``GET /reconcile`` answers the manifest; with ``queries`` (GET parameter, POST form field, or a JSON body) it
 answers a query batch. Candidates are what public search shows: listed subjects with public records in force,
 identified by their masked identifier; the manifest's view URL is public search for that masked identifier,
-which shows the subjects listed under it (never the full number). ``query`` matches names or a full
-identifier; a property ``id`` (or ``identifier``) matches a full identifier exactly; other properties are
-accepted and ignored. Each query that looks up a person's full identifier costs one lookup of the
-identifier budget, and a batch the budget cannot pay for whole is refused before any lookup (decision 0308).
-JSON nested deeper than ``MAX_DEPTH`` is refused before it is parsed.
+which shows the subjects listed under it (never the full number), and its preview URL an HTML card of the
+same public fields. ``query`` text that is a full or masked identifier, or a property ``id`` (or
+``identifier``), matches exactly (score 100); other text goes through the screening name matcher (decision
+0905), with the properties ``birth_date`` (YYYY-MM-DD) and ``region`` (a 2-, 4- or 6-digit code prefix) and a
+single ``type`` as its kind: score is the matcher's 0-1 score times 100, ``features`` its contributions, and
+``match`` is true only for a unique candidate at ``HIT`` or above. Other properties are accepted and ignored.
+Each query that looks up a person's full identifier costs one lookup of the identifier budget, and a batch
+the budget cannot pay for whole is refused before any lookup (decision 0308). JSON nested deeper than
+``MAX_DEPTH`` is refused before it is parsed.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import html
 import itertools
 import json
 import math
@@ -20,16 +26,19 @@ import urllib.parse
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, RootModel, ValidationError, model_validator
 from starlette.concurrency import run_in_threadpool
 
 from ... import audit
 from ...audit import AuditEntry
+from ...identifiers import IdentifierError, parse
+from ...screening.matcher import HIT, NameQuery
 from ..budget import masked_identifier
 from ..deps import PublicLimit, StateDep, charge_identifiers, client_of, utcnow
-from ..errors import Invalid, field_error, responses
+from ..errors import Invalid, NotFoundProblem, field_error, responses
 from ..state import AppState
-from .public import lookup_target, search_subjects
+from .public import _masked_pattern, listed_subjects, lookup_target, search_subjects
 
 __all__ = ["MANIFEST_TYPES", "MAX_DEPTH", "ReconQuery", "router"]
 
@@ -39,6 +48,10 @@ MAX_QUERIES = 20
 MAX_DEPTH = 32  # a query batch is 5 levels deep; Python's parser fails near 1,000 (a RecursionError)
 _STRINGS = re.compile(r'"(?:[^"\\]|\\.)*"')
 _ID_PROPERTIES = ("id", "identifier")
+_NAME_PROPERTIES = ("birth_date", "region")
+BATCH_SIZE = (
+    10  # queries OpenRefine sends in one batch (the 1.0 draft's manifest `batchSize`); <= MAX_QUERIES
+)
 
 PropertyValue = str | float | bool | dict[str, Any]
 
@@ -82,6 +95,12 @@ def manifest(base: str) -> dict[str, Any]:
         "documentation": base + "docs",
         "defaultTypes": MANIFEST_TYPES,
         "view": {"url": base + "v1/public/search?q={{id}}"},
+        "preview": {
+            "url": base + "reconcile/preview?id={{id}}",
+            "width": PREVIEW_WIDTH,
+            "height": PREVIEW_HEIGHT,
+        },
+        "batchSize": BATCH_SIZE,
     }
 
 
@@ -139,11 +158,74 @@ def _text(q: ReconQuery) -> str:
     return (_identifier(q) or q.query or "").strip()
 
 
+def _is_identifier(text: str, codes: frozenset[str]) -> bool:
+    """Whether ``text`` is a full or masked identifier (matched exactly, as public search does)."""
+    if _masked_pattern(text) is not None:
+        return True
+    try:
+        parse(text, codes)
+    except IdentifierError:
+        return False
+    return True
+
+
+def _name_query(q: ReconQuery, loc: list[str | int]) -> NameQuery:
+    """The matcher's query: the text, the kind the types name (one), and the `birth_date` and `region`
+    properties; a bad property value is a 422 naming it."""
+    types = [q.type] if isinstance(q.type, str) else (q.type or [])
+    kinds = {t for t in types if t in ("person", "organisation")}
+    facts: dict[str, Any] = {}
+    for i, p in enumerate(q.properties or ()):
+        if p.pid not in _NAME_PROPERTIES:
+            continue
+        where = [*loc, "properties", i, "v"]
+        if not isinstance(p.v, str):
+            raise Invalid(f"{p.pid}: must be text", [field_error(where, _shown(p.v), "must be text")])
+        try:
+            facts[p.pid] = dt.date.fromisoformat(p.v.strip()) if p.pid == "birth_date" else p.v.strip()
+        except ValueError:
+            raise Invalid(
+                f"birth_date: {p.v!r} is not a date", [field_error(where, p.v, "not a date (YYYY-MM-DD)")]
+            ) from None
+    try:
+        return NameQuery((q.query or "").strip(), kinds.pop() if len(kinds) == 1 else None, **facts)
+    except ValueError as exc:
+        field = str(exc).split(":", 1)[0]
+        raise Invalid(str(exc), [field_error([*loc, field], None, str(exc))]) from None
+
+
+def _by_name(conn: Any, state: AppState, q: NameQuery, limit: int, now: dt.datetime) -> list[dict[str, Any]]:
+    """Candidates by the matcher (decision 0905): the listed subjects it scores at least POSSIBLE, best first,
+    each confirmed listed now; `match` only for a unique candidate at HIT or above."""
+    found = state.names.index(conn, state.catalogue, now).match(q, limit=limit * 2)
+    listed = listed_subjects(conn, state, [m.subject_id for m in found], now)
+    shown = [(m, listed[m.subject_id]) for m in found if m.subject_id in listed][:limit]
+    hits = [m for m, _ in shown if m.score >= HIT]
+    out = []
+    for m, h in shown:
+        out.append(
+            {
+                "id": h["id"],
+                "name": h["name"],
+                "score": round(m.score * 100, 1),
+                "match": len(hits) == 1 and hits[0] is m,
+                "type": [t for t in MANIFEST_TYPES if t["id"] == h["kind"]],
+                "description": "; ".join(
+                    [r["category_title"] for r in h["records"]] + ([m.explanation] if m.explanation else [])
+                ),
+                "features": [{"id": f, "value": round(v * 100, 1)} for f, v in m.features.items()],
+            }
+        )
+    return out
+
+
 async def _answer(request: Request, state: AppState, raw: str, loc: list[str | int]) -> dict[str, Any]:
     batch = _parse_batch(raw, loc)
     now = utcnow()
     codes = state.settings.allowlisted_codes()
     looked_up = {name: masked_identifier(_text(q), codes) for name, q in batch.items()}
+    by_id = {name: _identifier(q) is not None or _is_identifier(_text(q), codes) for name, q in batch.items()}
+    named = {name: _name_query(q, [*loc, name]) for name, q in batch.items() if not by_id[name]}
     n = sum(v is not None for v in looked_up.values())
     if n > state.budget.clients.capacity:
         raise Invalid(
@@ -161,25 +243,28 @@ async def _answer(request: Request, state: AppState, raw: str, loc: list[str | i
             for name, q in batch.items():
                 text = _text(q)
                 limit = max(1, min(int(q.limit or 5), 20))
+                if name in named:
+                    result = _by_name(conn, state, named[name], limit, now) if len(text) >= 2 else []
+                    out[name] = {"result": result}
+                    continue
                 types = [q.type] if isinstance(q.type, str) else (q.type or [])
                 hits = search_subjects(conn, state, text, now, 0, limit) if len(text) >= 2 else []
                 found += bool(hits) and looked_up[name] is not None
-                result = []
-                for h in hits:
-                    if types and h["kind"] not in types:
-                        continue
-                    exact = h["name"] == text or _identifier(q) is not None
-                    result.append(
+                # An identifier matches exactly: each subject listed under it scores 100.
+                out[name] = {
+                    "result": [
                         {
                             "id": h["id"],
                             "name": h["name"],
-                            "score": 100.0 if exact else 50.0,
-                            "match": exact and len(hits) == 1,
+                            "score": 100.0,
+                            "match": len(hits) == 1,
                             "type": [t for t in MANIFEST_TYPES if t["id"] == h["kind"]],
                             "description": "; ".join(r["category_title"] for r in h["records"]),
                         }
-                    )
-                out[name] = {"result": result}
+                        for h in hits
+                        if not types or h["kind"] in types
+                    ]
+                }
             # Looked-up identifiers are kept masked and keyed-hashed, names as sent, with the client.
             asked = {
                 k: _text(q) if looked_up[k] is None else lookup_target(state, str(looked_up[k]))
@@ -242,3 +327,57 @@ async def reconcile_post(request: Request, state: StateDep, _limit: PublicLimit)
     if not raw:
         raise Invalid("queries: required", [field_error(loc, None, "required")])
     return await _answer(request, state, raw, loc)
+
+
+PREVIEW_WIDTH, PREVIEW_HEIGHT = 400, 200
+
+
+def _preview_html(hits: list[dict[str, Any]]) -> str:
+    """The public fields of the subjects listed under one masked id, escaped, with no script or style."""
+    rows = []
+    for h in hits:
+        items = "".join(
+            f"<li>{html.escape(r['category_title'])}: {html.escape(r['authority'])}, "
+            f"{html.escape(r['decision_no'])} ({html.escape(r['decided_on'])}), "
+            f"until {html.escape(str(r['valid_until'] or '-'))}</li>"
+            for r in h["records"]
+        )
+        rows.append(
+            f"<section><h1>{html.escape(h['name'])}</h1><p>{html.escape(h['id'])} ({html.escape(h['kind'])})"
+            f"</p><ul>{items}</ul></section>"
+        )
+    return f'<!doctype html><html lang="zh"><meta charset="utf-8"><body>{"".join(rows)}</body></html>'
+
+
+@router.get("/reconcile/preview", include_in_schema=False, response_class=HTMLResponse)
+async def reconcile_preview(
+    request: Request,
+    state: StateDep,
+    _limit: PublicLimit,
+    id: Annotated[str, Query(min_length=2, max_length=100)],
+) -> HTMLResponse:
+    """An HTML preview of a candidate: what public search shows under its (masked) id. A full person's
+    identifier is not an id the service hands out, so it is not found (no oracle past the budget)."""
+    wanted = id.strip()
+    if masked_identifier(wanted, state.settings.allowlisted_codes()) is not None:
+        raise NotFoundProblem(f"id: {wanted[:6]}... is not a reconciliation id (use the masked identifier)")
+    now = utcnow()
+
+    def work() -> list[dict[str, Any]]:
+        with state.db.engine.connect() as conn:
+            found = search_subjects(conn, state, wanted, now, 0, 10) if len(wanted) >= 2 else []
+        return [h for h in found if h["id"] == wanted]  # a name is not an id
+
+    hits = await run_in_threadpool(work)
+    await state.audit.record(
+        AuditEntry(
+            "public",
+            "public",
+            "public.reconcile",
+            json.dumps({"client": client_of(request, state), "preview": wanted}, ensure_ascii=False),
+            f"ok: {len(hits)} subjects",
+        )
+    )
+    if not hits:
+        raise NotFoundProblem(f"id: no listed subject under {wanted!r}")
+    return HTMLResponse(_preview_html(hits))
