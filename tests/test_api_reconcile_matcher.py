@@ -1,4 +1,4 @@
-"""/reconcile matches names with the screening matcher (issue 17 §7, decision 0905): a pinyin spelling finds
+"""/reconcile matches names with the screening matcher (issue 17 §7, decision 0906): a pinyin spelling finds
 the listed Han name, a namesake born on another day is no match, scores and features explain themselves, and
 the manifest offers a preview of masked fields and a batch size. On main, name queries were a substring
 search: "Zhang Wei" found nothing, and every substring hit scored 50 whatever the birth date said."""

@@ -1,4 +1,4 @@
-"""The name index reconciliation matches against: every subject that may be publicly listed (decision 0905).
+"""The name index reconciliation matches against: every subject that may be publicly listed (decision 0906).
 
 The index holds subjects with a filed record of a public category not yet ended, a superset of what the
 public sees (a record whose notice period runs, or that is suspended, is held too): a candidate the matcher

@@ -6,7 +6,7 @@ identified by their masked identifier; the manifest's view URL is public search 
 which shows the subjects listed under it (never the full number), and its preview URL an HTML card of the
 same public fields. ``query`` text that is a full or masked identifier, or a property ``id`` (or
 ``identifier``), matches exactly (score 100); other text goes through the screening name matcher (decision
-0905), with the properties ``birth_date`` (YYYY-MM-DD) and ``region`` (a 2-, 4- or 6-digit code prefix) and a
+0906), with the properties ``birth_date`` (YYYY-MM-DD) and ``region`` (a 2-, 4- or 6-digit code prefix) and a
 single ``type`` as its kind: score is the matcher's 0-1 score times 100, ``features`` its contributions, and
 ``match`` is true only for a unique candidate at ``HIT`` or above. Other properties are accepted and ignored.
 Each query that looks up a person's full identifier costs one lookup of the identifier budget, and a batch
@@ -195,7 +195,7 @@ def _name_query(q: ReconQuery, loc: list[str | int]) -> NameQuery:
 
 
 def _by_name(conn: Any, state: AppState, q: NameQuery, limit: int, now: dt.datetime) -> list[dict[str, Any]]:
-    """Candidates by the matcher (decision 0905): the listed subjects it scores at least POSSIBLE, best first,
+    """Candidates by the matcher (decision 0906): the listed subjects it scores at least POSSIBLE, best first,
     each confirmed listed now; `match` only for a unique candidate at HIT or above."""
     found = state.names.index(conn, state.catalogue, now).match(q, limit=limit * 2)
     listed = listed_subjects(conn, state, [m.subject_id for m in found], now)
