@@ -28,7 +28,11 @@ class Served:
 
 
 def _free_port() -> int:
-    for port in PORTS:
+    # Each xdist worker starts in its own part of the range, so two workers never pick the same free port at
+    # once (one server would fail to bind while the other's answered its readiness probe).
+    worker = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0").removeprefix("gw") or 0)
+    start = worker * 25 % len(PORTS)
+    for port in [*PORTS[start:], *PORTS[:start]]:
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -69,6 +73,9 @@ def serve(tmp: Path, **settings: str) -> Iterator[Served]:
             if proc.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"serve did not start: {(tmp / 'serve.log').read_text()}")
             time.sleep(0.1)
+        time.sleep(0.2)
+        if proc.poll() is not None:  # another process answered on the port: ours could not bind it
+            raise RuntimeError(f"serve exited after start: {(tmp / 'serve.log').read_text()}")
         yield Served(url, port, proc)
     finally:
         proc.terminate()
