@@ -150,6 +150,15 @@ def test_a_checkpoint_feed_carries_only_events_reaching_its_actions(api: Api, fi
     assert page.json()["next_cursor"] == page.json()["head"]
     full = api.client.get("/v1/feed?limit=1000", headers=api.headers("auditor")).json()["events"]
     assert len(full) == 4
+    # An auditor follows every change, and reads no subject of it (nor a linked person's).
+    assert {k for e in full for k in e} == {
+        "cursor",
+        "event_id",
+        "record_id",
+        "type",
+        "category",
+        "recorded_at",
+    }
 
 
 def test_a_checkpoint_webhook_gets_what_its_feed_read_gets(

@@ -1,8 +1,9 @@
 """The feed over HTTP: the pull feed, webhook subscriptions and their deliveries, watchlists and monitors.
 
 The feed carries subject identifiers, so it is read by **checkpoint** keys (check nodes, banks, platforms
-following the registry), which state their purpose in ``X-Purpose`` like any read of personal data, and by
-auditors. Subscriptions and watchlists belong to the key that created them; another key sees none of them.
+following the registry), which state their purpose in ``X-Purpose`` like any read of personal data, each in
+the form of its action scope; and by auditors, in a form without subjects. Subscriptions and watchlists
+belong to the key that created them; another key sees none of them.
 """
 
 from __future__ import annotations
@@ -66,6 +67,19 @@ async def _run(
     return out
 
 
+def _audit_form(e: FeedEvent) -> dict[str, Any]:
+    """An auditor's form of an event: which record changed how and when, and no subject (an auditor checks that
+    changes travel, and reads no personal data: decision 0310)."""
+    return {
+        "cursor": str(e.seq),
+        "event_id": e.event_id,
+        "record_id": e.record_id,
+        "type": e.type,
+        "category": e.about[0],
+        "recorded_at": e.recorded_at.isoformat(),
+    }
+
+
 @router.get("/feed", responses=responses(401, 403, 404, 422))
 async def feed(
     key: FeedKey,
@@ -105,7 +119,7 @@ async def feed(
 
             page = read_after(conn, start, limit, keep)
         return {
-            "events": [e.as_json() if scope is None else scope.event(e) for e in page.events],
+            "events": [_audit_form(e) if scope is None else scope.event(e) for e in page.events],
             "next_cursor": str(page.next_cursor),
             "head": str(page.head),
         }
