@@ -16,20 +16,10 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..engine import Decision, UnknownAction, evaluate
 from ..identifiers import IdentifierError
-from ..registry import parse_instant
 from ..timefmt import for_json, for_people
-from .common import allowlist, audit_cli, console, fail, open_catalogue, open_db, utcnow
+from .common import allowlist, audit_cli, console, fail, open_catalogue, open_db, option_instant, utcnow
 
 __all__ = ["register"]
-
-
-def _instant(value: str | None, option: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError:
-        fail(f"{option}: {value!r}: expected an ISO 8601 date (YYYY-MM-DD) or datetime")
 
 
 def _show(d: Decision, known_at: dt.datetime, protected: bool) -> None:
@@ -97,8 +87,8 @@ def check(
 ) -> None:
     """Check whether SUBJECT may do ACTION: exit 0 allowed, 1 denied, 2 bad input."""
     now = utcnow()
-    as_of = _instant(at, "--at") or now
-    known = _instant(known_at, "--known-at")
+    as_of = option_instant(at, "--at") or now
+    known = option_instant(known_at, "--known-at")
     cat = open_catalogue()
     db = open_db()
     # Known "now" is what the registry holds when the command runs: echoed, so the answer says what it used.

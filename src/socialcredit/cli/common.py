@@ -27,6 +27,7 @@ __all__ = [
     "fail",
     "open_catalogue",
     "open_db",
+    "option_instant",
     "utcnow",
 ]
 
@@ -63,6 +64,18 @@ def open_catalogue() -> Catalogue:
         return default_catalogue()
     except CatalogueError as exc:
         fail(f"the catalogue does not load ({len(exc.issues)} errors; run `socialcredit catalogue validate`)")
+
+
+def option_instant(value: str | None, option: str) -> dt.datetime | None:
+    """An instant option (``--at``, ``--known-at``) parsed, or exit 2 naming the option and the value."""
+    from ..registry import parse_instant  # the registry package loads the store: only when an option is given
+
+    if value is None:
+        return None
+    try:
+        return parse_instant(value)
+    except (ValueError, OverflowError):
+        fail(f"{option}: {value!r}: expected an ISO 8601 date (YYYY-MM-DD) or datetime")
 
 
 def utcnow() -> dt.datetime:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from pathlib import Path
 from typing import Annotated
 
@@ -12,20 +11,10 @@ from sqlalchemy.exc import SQLAlchemyError
 from ..export import FORMATS
 from ..export.output import Refused, check_targets, companions
 from ..export.run import run_export
-from ..registry import parse_instant
 from ..settings import get_settings
-from .common import audit_cli, err_console, fail, open_catalogue, open_db, utcnow
+from .common import audit_cli, err_console, fail, open_catalogue, open_db, option_instant, utcnow
 
 __all__ = ["register"]
-
-
-def _instant(value: str | None) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except (ValueError, OverflowError):
-        fail(f"--at: {value!r}: expected an ISO 8601 date (YYYY-MM-DD) or datetime")
 
 
 def export(
@@ -52,7 +41,7 @@ def export(
     if fmt not in FORMATS:
         fail(f"--format: {format_!r}: expected one of {', '.join(FORMATS)}")
     started = utcnow()
-    as_of = _instant(at) or started
+    as_of = option_instant(at, "--at") or started
     to_stdout = out == "-"
     if to_stdout and fmt == "parquet":
         fail("--out: parquet is a binary file; give a file name")

@@ -17,9 +17,18 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from ..grading import Grade, GradingRefused, UnknownModel, UnknownSubject, grade
 from ..identifiers import IdentifierError
-from ..registry import parse_instant
 from ..timefmt import for_json, for_people
-from .common import EXIT_NOT_FOUND, allowlist, audit_cli, console, fail, open_catalogue, open_db, utcnow
+from .common import (
+    EXIT_NOT_FOUND,
+    allowlist,
+    audit_cli,
+    console,
+    fail,
+    open_catalogue,
+    open_db,
+    option_instant,
+    utcnow,
+)
 from .helptext import _Group, _tidy
 
 if TYPE_CHECKING:  # typer 0.29 carries its own click; these are its types
@@ -55,15 +64,6 @@ def _subject_command() -> Command:
         _tidy(command)
         _built.append(command)
     return _built[0]
-
-
-def _instant(value: str | None, option: str) -> dt.datetime | None:
-    if value is None:
-        return None
-    try:
-        return parse_instant(value)
-    except ValueError:
-        fail(f"{option}: {value!r}: expected an ISO 8601 date (YYYY-MM-DD) or datetime")
 
 
 def _show(g: Grade, known_at: dt.datetime) -> None:
@@ -108,8 +108,8 @@ def grade_cmd(
 ) -> None:
     """Grade SUBJECT: exit 0 graded, 2 bad input or refused (a person, punitive model), 3 unknown."""
     now = utcnow()
-    as_of = _instant(at, "--at") or now
-    known = _instant(known_at, "--known-at")
+    as_of = option_instant(at, "--at") or now
+    known = option_instant(known_at, "--known-at")
     cat = open_catalogue()
     db = open_db()
     try:
@@ -153,7 +153,7 @@ def impact_cmd(
     """Before a model changes: how many organisations would move between grades, and which rules move them."""
     from ..grading.impact import ModelFileError, impact, load_candidate, show
 
-    as_of = _instant(at, "--at") or utcnow()
+    as_of = option_instant(at, "--at") or utcnow()
     cat = open_catalogue()
     if not new.is_file():
         fail(f"--model: {new}: no such file", EXIT_NOT_FOUND)
