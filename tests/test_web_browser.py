@@ -10,9 +10,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,6 +21,7 @@ from socialcredit.identifiers import mask
 from socialcredit.registry import check_row, file_batch
 from socialcredit.settings import Settings
 from socialcredit.store import Database
+from test_api_helpers import uvicorn_in_thread
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = [
@@ -46,7 +44,6 @@ def server(tmp_path: Path, sqlite_template: Path, catalogue: Catalogue) -> Itera
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but /usr/bin/chromium is missing (.ci/run installs it)")
         pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium); CI runs this test")
-    import uvicorn
 
     from socialcredit.api import create_app
 
@@ -61,23 +58,10 @@ def server(tmp_path: Path, sqlite_template: Path, catalogue: Catalogue) -> Itera
     with db.engine.begin() as conn:
         file_batch(conn, [check_row(r, catalogue, now) for r in rows], catalogue, "test", now)
     app = create_app(db, catalogue, Settings(database_url=str(db.engine.url), public_rate_limit=1000))
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{port}"
+        with uvicorn_in_thread(app) as url:
+            yield url
     finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         db.engine.dispose()
 
 

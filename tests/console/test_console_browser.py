@@ -8,9 +8,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import shutil
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +18,7 @@ from socialcredit.catalogue import Catalogue
 from socialcredit.console.auth import create_user
 from socialcredit.settings import Settings
 from socialcredit.store import Database
+from test_api_helpers import uvicorn_in_thread
 
 from .conftest import PASSWORD
 
@@ -34,24 +32,12 @@ ARGS = [
 ]
 
 
-def _socket() -> socket.socket:
-    for port in range(19700, 19800):  # this branch's port range
-        sock = socket.socket()
-        try:
-            sock.bind(("127.0.0.1", port))
-            return sock
-        except OSError:
-            sock.close()
-    raise RuntimeError("no free port in 19700-19799")
-
-
 @pytest.fixture
 def server(tmp_path: Path, sqlite_template: Path, catalogue: Catalogue) -> Iterator[str]:
     if not CHROMIUM.exists():
         if os.environ.get("CI") == "true":
             pytest.fail("CI=true but /usr/bin/chromium is missing (.ci/run installs it)")
         pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium); CI runs this test")
-    import uvicorn
 
     from socialcredit.api import create_app
 
@@ -65,21 +51,10 @@ def server(tmp_path: Path, sqlite_template: Path, catalogue: Catalogue) -> Itera
     # Plain HTTP on 127.0.0.1: the documented development setting (docs/console.md).
     settings = Settings(database_url=str(db.engine.url), console_insecure_cookie=True)
     app = create_app(db, catalogue, settings)
-    sock = _socket()
-    srv = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=srv.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not srv.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.02)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+        with uvicorn_in_thread(app) as url:
+            yield url
     finally:
-        srv.should_exit = True
-        thread.join(timeout=10)
-        sock.close()
         db.engine.dispose()
 
 
