@@ -6,18 +6,16 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
-import os
 import secrets
-import socket
 import time
 from collections.abc import Iterator
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import delete, func, select
 from typer.testing import CliRunner
 
 from factories import person_id
+from nats_server import NATS_URL, require_nats
 from socialcredit import audit
 from socialcredit.anchor import Anchor, anchor_paths, check_heads, load_public_key, parse_head
 from socialcredit.anchor.heads import parse_heads
@@ -30,7 +28,6 @@ from socialcredit.store.tables import audit_log
 from test_api_helpers import serve
 
 ENTRY = audit.AuditEntry("cli", "admin", "keys.create", "key:a", "created")
-NATS_URL = os.environ.get("SOCIALCREDIT_NATS_URL") or "nats://127.0.0.1:4222"
 
 
 def _verify() -> tuple[int, dict[str, object], str]:
@@ -93,21 +90,9 @@ def test_adopt_anchors_an_existing_log_and_refuses_a_broken_one(db: Database) ->
     assert refused.exit_code == 1 and "nothing signed" in refused.output
 
 
-def _nats_reachable() -> bool:
-    parts = urlsplit(NATS_URL)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def nats_names() -> Iterator[tuple[str, str]]:
-    if not _nats_reachable():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"NATS is not reachable at {NATS_URL} (required in CI)")
-        pytest.skip(f"NATS is not reachable at {NATS_URL}")
+    require_nats()
     tag = secrets.token_hex(4)
     stream = f"SCTEST_AUDIT_{tag}"
     yield stream, f"sctest.{tag}.audit.heads"

@@ -12,19 +12,18 @@ import datetime as dt
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import select
 
 from factories import person_id
 from feed_receiver import Receiver
+from nats_server import NATS_URL, require_nats
 from process_helpers import file
 from socialcredit.catalogue import Catalogue
 from socialcredit.feed import create_subscription, read_after
@@ -32,7 +31,6 @@ from socialcredit.feed.nats import NatsPublisher
 from socialcredit.store import Database
 from socialcredit.store.tables import feed_cursors
 
-NATS_URL = os.environ.get("SOCIALCREDIT_NATS_URL") or "nats://127.0.0.1:4222"
 CLI = [str(Path(sys.executable).parent / "socialcredit")]
 
 
@@ -87,21 +85,9 @@ def test_dispatcher_killed_mid_delivery_and_restarted_loses_nothing(
         receiver.stop()
 
 
-def _nats_reachable() -> bool:
-    parts = urlsplit(NATS_URL)
-    try:
-        with socket.create_connection((parts.hostname or "127.0.0.1", parts.port or 4222), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def nats_stream() -> Iterator[tuple[str, str]]:
-    if not _nats_reachable():
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"NATS is not reachable at {NATS_URL} (required in CI)")
-        pytest.skip(f"NATS is not reachable at {NATS_URL}")
+    require_nats()
     tag = secrets.token_hex(4)
     stream, prefix = f"SCTEST_{tag}", f"sctest.{tag}"
     yield stream, prefix
