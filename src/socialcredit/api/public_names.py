@@ -1,14 +1,14 @@
 """The name index reconciliation matches against: every subject that may be publicly listed (decision 0906).
 
-The index holds subjects with a filed record of a public category not yet ended, a superset of what the
-public sees (a record whose notice period runs, or that is suspended, is held too): a candidate the matcher
-finds is shown only after the database confirms, at query time, that it is listed now. So the index can
-only be stale by missing a subject, never by showing one. It is rebuilt lazily: each query batch reads a
-fingerprint of the registry (the newest record event, an index-only read: every change that can add, drop or
-rename a candidate is a record event, a subject without records is no candidate), and the index is rebuilt
-when it changed since the last build, but spends at most a tenth of the time on building (``DUTY``): a build that took 0.5 s (100,000 subjects) is not redone within 5 s, so a
-registry under constant import does not make each batch pay for a build; a registry whose index builds in
-under ``CHEAP`` seconds is always fresh.
+The index holds subjects with a filed record of a public category not yet ended, a superset of what the public
+sees (a record whose notice period runs, or that is suspended, is held too): a candidate the matcher finds is
+shown only after the database confirms, at query time, that it is listed now. So the index can only be stale
+by missing a subject, never by showing one. It is rebuilt lazily: each query batch reads a fingerprint of the
+registry (the newest record event, an index-only read: every change that can add, drop or rename a candidate
+is a record event, a subject without records is no candidate), and the index is rebuilt when it changed since
+the last build, but spends at most a tenth of the time on building (``DUTY``): a build that took 0.5 s
+(100,000 subjects) is not redone within 5 s, so a registry under constant import does not make each batch pay
+for a build; a registry whose index builds in under ``CHEAP`` seconds is always fresh.
 """
 
 from __future__ import annotations
