@@ -8,7 +8,8 @@ in constant time. A key carries one role and that role's scope:
 * ``checkpoint``: ``actions`` (patterns; ``transport.air`` covers ``transport.air.*``, and ``transport.air.*``
   is accepted as that same prefix);
 * ``subject``: ``subject`` (the canonical identifier of its own file);
-* ``auditor`` and ``admin``: no scope.
+* ``screener`` (compliance teams screening files against the public listings), ``auditor`` and ``admin``:
+  no scope.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ __all__ = [
     "revoke_key",
 ]
 
-Role = Literal["registrar", "checkpoint", "subject", "auditor", "admin"]
+Role = Literal["registrar", "checkpoint", "subject", "screener", "auditor", "admin"]
 ROLES: tuple[Role, ...] = get_args(Role)
 _TOKEN = re.compile(r"^sc_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _DURATION = re.compile(r"^(\d{1,5})([hdw])$")

@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     serve_limit_concurrency: int = Field(default=1000, ge=1)
     # serve: largest request head (request line and headers) in bytes.
     serve_max_header_bytes: int = Field(default=16384, ge=1024, le=1_048_576)
+    # -- Screening over HTTP (POST /v1/screenings, docs/screening.md).
+    # Largest upload in bytes: refused by Content-Length before a byte is read, and while streaming.
+    screening_max_upload_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    # Directory of the jobs' uploads (deleted after the run) and results.
+    screening_dir: str = "var/screenings"
+    # Identifiers of persons a screener key may look up per hour (each distinct one in a file costs 1).
+    screener_identifier_lookups_per_hour: int = Field(default=100_000, ge=1)
     # Webhooks may target loopback, private and link-local addresses (tests' receivers; one private network).
     webhook_allow_private: bool = False
 

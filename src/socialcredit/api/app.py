@@ -1,8 +1,9 @@
 """``create_app()``: the FastAPI app, its routers, error handlers, middleware and the state it holds.
 
 Routers (one per audience or feature): records (registrars, subjects), checks (checkpoints, registrars),
-subjects, public (search, catalogue), reconcile (W3C 0.2), audit (auditors), keys (admins), health (/healthz,
-/metrics), and feed and process (due process) when they exist (owned by the feed area).
+subjects, public (search, catalogue), reconcile (W3C 0.2), screenings (file screening jobs), audit
+(auditors), keys (admins), health (/healthz, /metrics), and feed and process (due process) when they exist
+(owned by the feed area).
 """
 
 from __future__ import annotations
@@ -28,7 +29,18 @@ from ..settings import Settings, get_settings
 from ..store import Database
 from . import errors
 from .metrics import RequestGuard
-from .routers import audit, checks, grades, health, keys, public, reconcile, records, subjects
+from .routers import (
+    audit,
+    checks,
+    grades,
+    health,
+    keys,
+    public,
+    reconcile,
+    records,
+    screenings,
+    subjects,
+)
 from .schemas import BatchCheck, CheckQuery, Problem
 from .state import AppState
 
@@ -41,7 +53,8 @@ Records of adjudicated credit findings, joint measures, explained checks.
 
 Authenticate with `Authorization: Bearer <token>` (tokens from `socialcredit keys create`).
 Roles: **registrar** (files, amends, revokes its authority's categories), **checkpoint** (checks for the
-actions in its scope), **subject** (its own file), **auditor** (the audit log), **admin** (keys).
+actions in its scope), **subject** (its own file), **screener** (screens files of counterparties against the
+public listings, `POST /v1/screenings`), **auditor** (the audit log), **admin** (keys).
 No key: public endpoints only. Registrars and checkpoints state why they read personal data in
 `X-Purpose`. Every read or write of personal data is audited. Errors are RFC 9457 `application/problem+json`.
 """
@@ -105,7 +118,7 @@ def create_app(
     )
     app.state.sc = state
     errors.install(app)
-    for module in (records, checks, subjects, grades, public, reconcile, audit, keys, health):
+    for module in (records, checks, subjects, grades, public, reconcile, screenings, audit, keys, health):
         app.include_router(module.router)
     for router in _optional_routers():
         app.include_router(router)
@@ -120,7 +133,11 @@ def create_app(
     app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.add_api_route("/docs", _swagger_ui, include_in_schema=False)
-    app.add_middleware(RequestGuard, metrics=state.metrics)
+    app.add_middleware(
+        RequestGuard,
+        metrics=state.metrics,
+        limits={"/v1/screenings": settings.screening_max_upload_bytes},  # uploads: decision 0910
+    )
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -152,8 +152,13 @@ class IdentifierBudget:
     """Exact-identifier lookups: per client an hourly bucket, for everyone a daily bucket of misses."""
 
     def __init__(
-        self, per_client_hour: int, misses_per_day: int, clock: Callable[[], float] = time.monotonic
+        self,
+        per_client_hour: int,
+        misses_per_day: int,
+        clock: Callable[[], float] = time.monotonic,
+        per: str = "client",
     ) -> None:
+        self.per = per  # what a bucket belongs to, as the refusal names it ("client" or "key")
         self.clients = Bucket(per_client_hour, _HOUR, clock)
         self.misses = Bucket(misses_per_day, _DAY, clock)
         self._lock = threading.Lock()
@@ -171,7 +176,7 @@ class IdentifierBudget:
                 return None
         if own > 0.0:
             return Refusal(
-                f"at most {self.clients.capacity} identifier lookups an hour per client; this request has {n}",
+                f"at most {self.clients.capacity} identifier lookups an hour per {self.per}; this request has {n}",
                 math.ceil(own) if math.isfinite(own) else int(_HOUR),
             )
         return Refusal(

@@ -31,6 +31,7 @@ __all__ = [
     "Purpose",
     "ReaderKey",
     "RegistrarKey",
+    "ScreenerKey",
     "StateDep",
     "charge_identifiers",
     "check_role",
@@ -110,12 +111,16 @@ def require(*roles: Role) -> Callable[..., Awaitable[ApiKey]]:
     return dependency
 
 
-AnyKey = Annotated[ApiKey, Depends(require("registrar", "checkpoint", "subject", "auditor", "admin"))]
+AnyKey = Annotated[
+    ApiKey, Depends(require("registrar", "checkpoint", "subject", "screener", "auditor", "admin"))
+]
 RegistrarKey = Annotated[ApiKey, Depends(require("registrar"))]
 CheckerKey = Annotated[ApiKey, Depends(require("checkpoint", "registrar"))]
 ReaderKey = Annotated[ApiKey, Depends(require("registrar", "subject"))]
 AuditorKey = Annotated[ApiKey, Depends(require("auditor"))]
 AdminKey = Annotated[ApiKey, Depends(require("admin"))]
+# Who may screen files over HTTP (decision 0910): each gets its own view of the result.
+ScreenerKey = Annotated[ApiKey, Depends(require("registrar", "checkpoint", "screener"))]
 
 XPurpose = Annotated[
     str | None,
@@ -184,10 +189,14 @@ async def public_limit(request: Request, state: StateDep) -> None:
         )
 
 
-def charge_identifiers(request: Request, state: AppState, n: int) -> None:
+def charge_identifiers(request: Request, state: AppState, n: int, key: ApiKey | None = None) -> None:
     """Take ``n`` exact-identifier lookups from the client's budget and the day's shared misses, or refuse
-    the whole request with a 429 before any lookup."""
-    refusal = state.budget.charge(budget_key(client_of(request, state)), n)
+    the whole request with a 429 before any lookup. With a screener ``key``, from that key's own budget
+    (``screener_identifier_lookups_per_hour``) instead: a compliance team screens files, not one name."""
+    if key is not None:
+        refusal = state.screener_budget.charge(f"key:{key.id}", n)
+    else:
+        refusal = state.budget.charge(budget_key(client_of(request, state)), n)
     if refusal is not None:
         raise RateLimited(
             f"{refusal.detail}; retry in {refusal.retry_after} s",

@@ -70,16 +70,17 @@ class RequestGuard:
     """Rejects bodies over the route's limit with 413 (by Content-Length, or while streaming) and records
     request counts and latencies by route template."""
 
-    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: Metrics, limits: dict[str, int] | None = None) -> None:
         self.app = app
         self.metrics = metrics
+        self.limits = {**BODY_LIMITS, **(limits or {})}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         path: str = scope["path"]
-        limit = BODY_LIMITS.get(path, DEFAULT_BODY_LIMIT)
+        limit = self.limits.get(path, DEFAULT_BODY_LIMIT)
         started = time.perf_counter()
         status = {"code": 500}
 

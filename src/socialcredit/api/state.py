@@ -186,6 +186,9 @@ class AppState:
     lookups: LookupHasher
     typeahead: RateLimiter = field(default_factory=lambda: RateLimiter(300))
     names: PublicNames = field(default_factory=PublicNames)  # reconciliation's name index
+    # Screener keys' identifier lookups (POST /v1/screenings), per key; no shared bucket of misses (0911).
+    screener_budget: IdentifierBudget = field(default_factory=lambda: IdentifierBudget(1, 1, per="key"))
+    screenings: Any = None  # screening.jobs.Jobs, made on the first upload (api/routers/screenings.py)
     _keys: dict[str, tuple[ApiKey, float]] = field(default_factory=dict)
 
     @classmethod
@@ -203,6 +206,7 @@ class AppState:
             settings.trusted_proxy_networks(),
             LookupHasher(settings.lookup_hash_key_file),
             RateLimiter(settings.public_typeahead_limit),
+            screener_budget=IdentifierBudget(settings.screener_identifier_lookups_per_hour, 2**62, per="key"),
         )
 
     async def refresh_now(self) -> None:
@@ -246,4 +250,6 @@ class AppState:
         self._keys.clear()
 
     def close(self) -> None:
+        if self.screenings is not None:
+            self.screenings.close()
         self.audit.close()

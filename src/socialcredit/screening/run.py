@@ -12,6 +12,10 @@ Per row, in this order:
 With an action, every match carries the decision ``check`` gives its subject for the action at the instant.
 The output is written to a temporary file beside OUTPUT and renamed at the end: a failed run leaves no half
 file.
+
+A :class:`Shape` cuts what each audience sees (the HTTP route's views, decision 0910): it renders each
+decision and may rewrite a chunk's added columns before they are written and counted. The default is the
+operator's view, everything (the CLI).
 """
 
 from __future__ import annotations
@@ -32,13 +36,13 @@ import polars as pl
 from sqlalchemy import Engine
 
 from ..catalogue import Catalogue
-from ..engine import Checker, UnknownAction
+from ..engine import Checker, Decision, UnknownAction
 from .by_id import Listed, resolve
 from .files import FORMATS, Chunk, ScreenInputError, digest, open_reader, resolve_format
 from .matcher import HIT, POSSIBLE, NameIndex, NameMatch, NameQuery
 from .writers import Added, open_writer
 
-__all__ = ["HIT", "POSSIBLE", "Summary", "screen_file"]
+__all__ = ["HIT", "POSSIBLE", "Shape", "Summary", "screen_file"]
 
 CHUNK = 50_000
 _NO_MATCH: list[
@@ -73,6 +77,19 @@ class Summary:
             "rows": self.rows,
             **self.counts,
         }
+
+
+class Shape:
+    """The operator's view of a screening: every decision whole, every row as screened. Subclasses cut it."""
+
+    def decision(self, d: Decision) -> dict[str, Any]:
+        # What ``check --json`` prints (Decision.to_dict: a Reason's filing authority, kept for the API's
+        # views, is not part of the answer).
+        return d.to_dict()
+
+    def rows(self, added: Added, listed: Listed) -> Added:
+        """A chunk's added columns as this audience sees them (``listed`` holds the index's entries)."""
+        return added
 
 
 class _Names:
@@ -133,8 +150,15 @@ def _name_match(m: NameMatch, listed: Listed) -> dict[str, Any]:
 
 class _Screen:
     def __init__(
-        self, checker: Checker, listed: Listed, action: str | None, at: dt.datetime, threshold: float
+        self,
+        checker: Checker,
+        listed: Listed,
+        action: str | None,
+        at: dt.datetime,
+        threshold: float,
+        shape: Shape,
     ) -> None:
+        self.shape = shape
         self.checker = checker
         self.listed = listed
         self.action = action
@@ -201,10 +225,10 @@ class _Screen:
         assert self.action is not None
         queries = [(matches[i][j]["subject_id"], self.action) for i, j in flat]
         decisions = self.checker.check_many(queries, as_of=self.at)
+        view = self.shape.decision
         for (i, j), d in zip(flat, decisions, strict=True):
-            # What ``check --json`` prints (Decision.to_dict: a Reason's filing authority, kept for the API's
-            # views, is not part of the answer). The cached match is shared: the decision goes on a copy.
-            matches[i][j] = {**matches[i][j], "decision": d.to_dict()}
+            # The cached match is shared: the decision goes on a copy.
+            matches[i][j] = {**matches[i][j], "decision": view(d)}
 
 
 def screen_file(
@@ -222,6 +246,7 @@ def screen_file(
     chunk_size: int = CHUNK,
     progress: Callable[[int], None] | None = None,
     done: Callable[[Summary], None] | None = None,
+    shape: Shape | None = None,
 ) -> Summary:
     """Screen ``src`` into ``out`` (same format); raises ScreenInputError on bad input, UnknownAction.
 
@@ -249,7 +274,8 @@ def screen_file(
     gc.freeze()
     listed = Listed(checker, at.timestamp())
     gc.freeze()
-    screen = _Screen(checker, listed, action, at, threshold)
+    shape = Shape() if shape is None else shape
+    screen = _Screen(checker, listed, action, at, threshold, shape)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
     os.close(fd)
@@ -257,7 +283,7 @@ def screen_file(
     try:
         writer = open_writer(tmp, fmt, reader, text_enc)
         for c in reader.chunks(chunk_size):
-            added = screen.chunk(c)
+            added = shape.rows(screen.chunk(c), listed)
             writer.write(c, added)
             summary.rows += len(c)
             for status, k in Counter(added[0]).items():

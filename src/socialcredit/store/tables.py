@@ -15,6 +15,7 @@ from .tables_feed import (
 from .tables_process import objections, repair_requests
 from .tables_registry import record_events, records, subjects
 from .tables_reports import reports
+from .tables_screening import screenings
 
 __all__ = [
     "api_keys",
@@ -31,6 +32,7 @@ __all__ = [
     "records",
     "repair_requests",
     "reports",
+    "screenings",
     "subjects",
     "subscriptions",
     "watchlist_members",

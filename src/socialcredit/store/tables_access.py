@@ -12,7 +12,9 @@ api_keys = Table(
     "api_keys",
     metadata,
     Column("id", String(32), primary_key=True),  # the public key id, part of the token
-    Column("role", String(16), nullable=False),  # registrar | checkpoint | subject | auditor | admin
+    Column(
+        "role", String(16), nullable=False
+    ),  # registrar | checkpoint | subject | screener | auditor | admin
     Column("authority", String(64)),  # registrar: the authority it files for
     Column("actions", Text, nullable=False, default="[]"),  # checkpoint: JSON list of action patterns
     Column("subject", String(64)),  # subject: the canonical identifier of its own file
