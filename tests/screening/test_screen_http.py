@@ -137,7 +137,7 @@ def test_unknown_formats_and_bad_parameters_name_the_field(
     [
         (b"", "empty"),
         (b"ref,amount\nx,1\n", "missing header"),
-        (b"\xff\xfe\xfa\xfb" * 10, "neither UTF-8"),
+        (b"name\n\xff\xff\n", "neither UTF-8"),
     ],
 )
 def test_a_file_screening_refuses_is_a_422_and_nothing_stays(api: ScreenApi, body: bytes, says: str) -> None:
@@ -154,7 +154,7 @@ def test_roles_purpose_and_action_rules(api: ScreenApi) -> None:
     no_purpose = {"Authorization": api.headers("checkpoint")["Authorization"], "Content-Type": "text/csv"}
     problem(api.client.post("/v1/screenings?action=transport.air.ticket", content=b"x", headers=no_purpose), 422)
     assert problem(api.upload("checkpoint", csv_bytes()), 422)["errors"][0]["loc"] == ["query", "action"]
-    problem(api.upload("checkpoint", csv_bytes(), action="transport.rail.ticket"), 403)
+    problem(api.upload("checkpoint", csv_bytes(), action="transport.rail"), 403)
     assert problem(api.upload("screener", csv_bytes(), action="transport.air.ticket"), 422)["errors"][0][
         "value"
     ] == "transport.air.ticket"
