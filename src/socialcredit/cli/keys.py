@@ -22,7 +22,7 @@ group = typer.Typer(help="API keys: one role each, with that role's scope.", no_
 
 @group.command("create")
 def create(
-    role: Annotated[str, typer.Option(help="registrar, checkpoint, subject, auditor or admin.")],
+    role: Annotated[str, typer.Option(help="registrar, checkpoint, subject, screener, auditor or admin.")],
     authority: Annotated[str | None, typer.Option(help="Registrar: the authority it files for.")] = None,
     actions: Annotated[
         list[str] | None,
