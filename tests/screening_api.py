@@ -48,9 +48,7 @@ class ScreenApi:
             out["X-Purpose"] = purpose
         return out
 
-    def upload(
-        self, role: str, body: bytes, content_type: str = "text/csv", **params: Any
-    ) -> Any:
+    def upload(self, role: str, body: bytes, content_type: str = "text/csv", **params: Any) -> Any:
         h = {**self.headers(role), "Content-Type": content_type}
         return self.client.post("/v1/screenings", content=body, headers=h, params=params)
 

@@ -17,12 +17,12 @@ import pytest
 from sqlalchemy import func, select
 
 from screening_api import ScreenApi, csv_bytes, csv_rows, serve_screening
+from security.test_key_views import FILE_FIELDS, _keys_in
 from socialcredit.catalogue import Catalogue
 from socialcredit.identifiers import mask
 from socialcredit.store import Database
 from socialcredit.store.tables import screenings
 from test_api_helpers import OTHER, SUBJECT, problem
-from security.test_key_views import FILE_FIELDS, _keys_in
 
 LIMIT = 64 * 1024
 

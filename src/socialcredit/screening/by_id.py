@@ -189,7 +189,8 @@ def _known(checker: Checker, ids: list[str]) -> list[bool]:
 def resolve(raw: list[str | None], kinds: list[str | None], checker: Checker, listed: Listed) -> Resolved:
     n = len(raw)
     guess = canonical_guess(pl.Series("raw", raw, dtype=pl.String))
-    is_listed = guess.is_in(listed.series.implode()).fill_null(False)  # implode: polars 1.28+ reads a Series as a list
+    # implode: polars 1.28+ deprecates is_in on a Series of the same type (it wants the list made explicit).
+    is_listed = guess.is_in(listed.series.implode()).fill_null(False)
     canon: list[str | None] = guess.to_list()
     listed_col: list[bool] = is_listed.to_list()
     errors: list[str | None] = [None] * n

@@ -10,11 +10,12 @@ only its digest stays (decision 0910).
 
 from __future__ import annotations
 
-import concurrent.futures
 import datetime as dt
 import json
 import logging
+import queue
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,14 @@ CHUNK = 5_000  # rows per chunk over HTTP: progress moves at least this often
 MAX_ACTIVE = 2  # jobs queued or running per key
 STALE = dt.timedelta(minutes=30)  # a running job whose row has not moved this long was lost with its process
 EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet", "xlsx": ".xlsx"}
+
+
+_Hook = Callable[[Any], None]
+_STOPPED = "the server stopped during the run; upload the file again"
+
+
+class _Stopped(Exception):
+    """The server is stopping: the running job ends at its next chunk."""
 
 
 def new_id() -> str:
@@ -86,7 +95,7 @@ class Job:
 def _job(row: Any) -> Job:
     status, error = row.status, row.error
     if status in ("queued", "running") and _now() - row.updated_at > STALE:
-        status, error = "failed", "the server stopped during the run; upload the file again"
+        status, error = "failed", _STOPPED
     return Job(
         row.id,
         row.key_id,
@@ -114,7 +123,10 @@ class Jobs:
         self.engine = engine
         self.catalogue = catalogue
         self.directory = directory
-        self._pool = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="screening")
+        self._q: queue.SimpleQueue[tuple[Job, Shape, _Hook, _Hook] | None] = queue.SimpleQueue()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
 
     def upload_path(self, job_id: str, fmt: str) -> Path:
         return self.directory / f"{job_id}.in{EXTENSIONS[fmt]}"
@@ -196,10 +208,23 @@ class Jobs:
         shape: Shape,
         audit: Callable[[Summary], None],
         failed: Callable[[str], None],
-    ) -> concurrent.futures.Future[None]:
+    ) -> None:
         """Run ``job`` on the thread: ``audit`` is called once every row is written (if it raises, there is
         no result), ``failed`` with the reason when the run stops on bad input or an error."""
-        return self._pool.submit(self._run, job, shape, audit, failed)
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="screening", daemon=True)
+                self._thread.start()
+        self._q.put((job, shape, audit, failed))
+
+    def _loop(self) -> None:
+        while (item := self._q.get()) is not None:
+            job, shape, audit, failed = item
+            if self._stop.is_set():
+                self._fail(job, _STOPPED, failed)
+                self.upload_path(job.id, job.format).unlink(missing_ok=True)
+                continue
+            self._run(job, shape, audit, failed)
 
     def _run(
         self, job: Job, shape: Shape, audit: Callable[[Summary], None], failed: Callable[[str], None]
@@ -209,6 +234,8 @@ class Jobs:
         done = {"rows": 0}
 
         def progress(n: int) -> None:
+            if self._stop.is_set():
+                raise _Stopped
             done["rows"] += n
             self._set(job.id, rows_done=done["rows"])
 
@@ -227,6 +254,8 @@ class Jobs:
                 done=audit,
                 shape=shape,
             )
+        except _Stopped:
+            self._fail(job, _STOPPED, failed)
         except (ScreenInputError, UnknownAction) as exc:
             reason = str(exc).replace(str(src), "upload")[:500]
             self._fail(job, reason, failed)
@@ -252,4 +281,8 @@ class Jobs:
             self._set(job.id, status="failed", error=reason, finished_at=_now())
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        """Stop at the next chunk (the running job and the queued ones fail, saying so) and wait for that."""
+        self._stop.set()
+        self._q.put(None)
+        if self._thread is not None:
+            self._thread.join(timeout=30)

@@ -12,6 +12,7 @@ view (api/screening_views.py). A job is visible to the key that uploaded it only
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -60,6 +61,7 @@ _BY_MEDIA = {
 }
 # A resident identity number, or a passport: what the public is shown masked (organisations' codes are not).
 _PERSON = r"^(\d{17}[\dX]|PASSPORT:.*)$"
+_ID = re.compile(r"[0-9a-f]{24}")  # screening.jobs.new_id
 
 
 class UnsupportedMediaType(ApiError):
@@ -240,10 +242,11 @@ async def upload(
 
 async def _own(state: AppState, key: ApiKey, screening_id: str) -> Job:
     job = None
-    if len(screening_id) <= 64:
+    if _ID.fullmatch(screening_id):  # anything else names no job (and never reaches the database)
         job = await run_in_threadpool(_jobs(state).get, screening_id, key.id)
     if job is None:
-        raise NotFoundProblem(f"no screening {screening_id[:64]!r} for this key")
+        shown = screening_id[:64].encode("unicode_escape").decode("ascii")
+        raise NotFoundProblem(f"no screening {shown!r} for this key")
     return job
 
 
