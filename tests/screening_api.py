@@ -93,7 +93,6 @@ def serve_screening(
     tokens = make_keys(db, catalogue)
     with db.engine.begin() as conn:
         now = dt.datetime.now(dt.UTC)
-        tokens["screener"] = create_key(conn, "screener", catalogue, now)[1]
         tokens["screener_other"] = create_key(conn, "screener", catalogue, now)[1]
     conf = Settings(
         database_url=str(db.engine.url), public_rate_limit=1000, screening_dir=str(directory), **settings

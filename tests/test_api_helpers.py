@@ -61,6 +61,7 @@ def make_keys(db: Database, catalogue: Catalogue) -> dict[str, str]:
         tokens["checkpoint"] = create_key(conn, "checkpoint", catalogue, now, actions=["transport.air"])[1]
         tokens["subject"] = create_key(conn, "subject", catalogue, now, subject=SUBJECT)[1]
         tokens["subject_other"] = create_key(conn, "subject", catalogue, now, subject=OTHER)[1]
+        tokens["screener"] = create_key(conn, "screener", catalogue, now)[1]
         tokens["auditor"] = create_key(conn, "auditor", catalogue, now)[1]
         tokens["admin"] = create_key(conn, "admin", catalogue, now)[1]
     return tokens

@@ -27,7 +27,7 @@ def api(db: Database, catalogue: Catalogue) -> Iterator[Api]:
 
 ROW = row(subject_id=SUBJECT)
 CHECK = {"subject": SUBJECT, "action": "transport.air.ticket"}
-ROLES = ("registrar", "checkpoint", "subject", "auditor", "admin")
+ROLES = ("registrar", "checkpoint", "subject", "screener", "auditor", "admin")
 
 # (method, path, body, roles allowed): every personal-data and management endpoint.
 ENDPOINTS = [

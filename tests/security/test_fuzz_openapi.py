@@ -34,7 +34,7 @@ from socialcredit.settings import Settings
 from socialcredit.store import Database, upgrade
 from test_api_helpers import SUBJECT, make_keys
 
-ROLES = ("none", "registrar", "checkpoint", "subject", "auditor", "admin")
+ROLES = ("none", "registrar", "checkpoint", "subject", "screener", "auditor", "admin")
 
 
 @dataclass(frozen=True)
