@@ -168,7 +168,7 @@ def test_a_key_has_at_most_two_jobs_in_flight(api: ScreenApi) -> None:
     third = api.upload("screener", csv_bytes())
     if third.status_code == 202:  # the first two finished already on a fast machine
         return
-    assert problem(third, 429)["detail"].startswith("at most 2 screenings")
+    assert problem(third, 429)["detail"].startswith("at most 2 screenings uploading, queued or running")
     assert api.upload("screener_other", csv_bytes()).status_code == 202  # per key
 
 
@@ -180,3 +180,17 @@ def test_keys_create_role_screener(db: Database) -> None:
             conn.execute(select(api_keys.c.role).where(api_keys.c.label == "compliance")).scalar()
             == "screener"
         )
+
+
+def test_uploads_still_arriving_count_against_the_two(
+    api: ScreenApi, db: Database, catalogue: Catalogue
+) -> None:
+    """Two slow uploads of one key hold its two places while they stream: a third is refused before it is
+    read, so one key cannot fill the disk with bodies it never finishes."""
+    from socialcredit.screening.jobs import Jobs
+
+    jobs = Jobs(db.engine, catalogue, api.directory)
+    assert jobs.reserve("k1") and jobs.reserve("k1")
+    assert not jobs.reserve("k1") and jobs.reserve("k2")
+    jobs.release("k1")
+    assert jobs.reserve("k1")

@@ -127,6 +127,7 @@ class Jobs:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._uploading: dict[str, int] = {}  # key id -> uploads being received (not jobs yet)
 
     def upload_path(self, job_id: str, fmt: str) -> Path:
         return self.directory / f"{job_id}.in{EXTENSIONS[fmt]}"
@@ -149,6 +150,25 @@ class Jobs:
                     )
                 ).scalar_one()
             )
+
+    def reserve(self, key_id: str) -> bool:
+        """Claim one of the key's ``MAX_ACTIVE`` places for an upload about to be received (its jobs queued
+        or running, and its uploads in flight, count): False if none is free. ``release`` once the upload is
+        a job or refused."""
+        active = self.active(key_id)
+        with self._lock:
+            if active + self._uploading.get(key_id, 0) >= MAX_ACTIVE:
+                return False
+            self._uploading[key_id] = self._uploading.get(key_id, 0) + 1
+            return True
+
+    def release(self, key_id: str) -> None:
+        with self._lock:
+            left = self._uploading.get(key_id, 0) - 1
+            if left > 0:
+                self._uploading[key_id] = left
+            else:
+                self._uploading.pop(key_id, None)
 
     def get(self, job_id: str, key_id: str) -> Job | None:
         """The job, if ``key_id`` uploaded it; None otherwise (another key's job is as absent as none)."""

@@ -170,6 +170,33 @@ def _audit_entry(key: ApiKey, job: Job, purpose: str | None, outcome: str) -> Au
     return AuditEntry(key.id, key.role, "screen.file", target, outcome[:200], purpose)
 
 
+async def _accept(
+    request: Request, state: AppState, key: ApiKey, jobs: Jobs, fmt: str, action: str | None, threshold: float
+) -> Job:
+    """Receive the upload, check it, charge a screener's budget and make the job; on any refusal no file
+    stays."""
+    job_id = new_id()
+    path = jobs.upload_path(job_id, fmt)
+    size, sha = await _receive(request, path)
+    try:
+        if size == 0:
+            raise Invalid("body: empty: upload the file as the request body",
+                          [field_error(["body"], None, "empty body")])  # fmt: skip
+        try:
+            rows, persons = await run_in_threadpool(_survey, path, fmt)
+        except ScreenInputError as exc:
+            reason = str(exc).replace(str(path), "upload")
+            raise Invalid(f"body: {reason}", [field_error(["body"], fmt, reason)]) from None
+        if key.role == "screener":
+            charge_identifiers(request, state, persons, key)
+        return await run_in_threadpool(
+            jobs.create, job_id, key.id, key.role, fmt, action, threshold, size, sha, rows
+        )
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+
+
 @router.post(
     "",
     status_code=202,
@@ -202,31 +229,15 @@ async def upload(
     fmt = _format(request, format)
     checked = _action(state, key, action)
     jobs = _jobs(state)
-    if await run_in_threadpool(jobs.active, key.id) >= MAX_ACTIVE:
+    if not await run_in_threadpool(jobs.reserve, key.id):
         raise RateLimited(
-            f"at most {MAX_ACTIVE} screenings queued or running per key; retry when one is done",
+            f"at most {MAX_ACTIVE} screenings uploading, queued or running per key; retry when one is done",
             headers={"Retry-After": "60"},
         )
-    job_id = new_id()
-    path = jobs.upload_path(job_id, fmt)
-    size, sha = await _receive(request, path)
     try:
-        if size == 0:
-            raise Invalid("body: empty: upload the file as the request body",
-                          [field_error(["body"], None, "empty body")])  # fmt: skip
-        try:
-            rows, persons = await run_in_threadpool(_survey, path, fmt)
-        except ScreenInputError as exc:
-            reason = str(exc).replace(str(path), "upload")
-            raise Invalid(f"body: {reason}", [field_error(["body"], fmt, reason)]) from None
-        if key.role == "screener":
-            charge_identifiers(request, state, persons, key)
-        job = await run_in_threadpool(
-            jobs.create, job_id, key.id, key.role, fmt, checked, threshold, size, sha, rows
-        )
-    except BaseException:
-        path.unlink(missing_ok=True)
-        raise
+        job = await _accept(request, state, key, jobs, fmt, checked, threshold)
+    finally:
+        jobs.release(key.id)
 
     def audit(s: Summary) -> None:
         c = s.counts
