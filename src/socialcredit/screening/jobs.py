@@ -11,6 +11,7 @@ only its digest stays (decision 0910).
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import json
 import logging
 import queue
@@ -259,6 +260,9 @@ class Jobs:
             done["rows"] += n
             self._set(job.id, rows_done=done["rows"])
 
+        # screen_file freezes the collector for its run and unfreezes it at the end; a server that froze its
+        # index at startup (``serve``) gets that back afterwards, or its full collections would rescan it.
+        frozen = gc.get_freeze_count() > 0
         try:
             self._set(job.id, status="running")
             summary = screen_file(
@@ -293,6 +297,8 @@ class Jobs:
             )
         finally:
             src.unlink(missing_ok=True)
+            if frozen and gc.get_freeze_count() == 0:
+                gc.freeze()
 
     def _fail(self, job: Job, reason: str, failed: Callable[[str], None]) -> None:
         try:
