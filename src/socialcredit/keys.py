@@ -47,7 +47,7 @@ __all__ = [
     "revoke_key",
 ]
 
-Role = Literal["registrar", "checkpoint", "subject", "auditor", "admin"]
+Role = Literal["registrar", "checkpoint", "subject", "auditor", "admin", "screener"]
 ROLES: tuple[Role, ...] = get_args(Role)
 _TOKEN = re.compile(r"^sc_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$")
 _DURATION = re.compile(r"^(\d{1,5})([hdw])$")

@@ -222,11 +222,14 @@ def screen_file(
     chunk_size: int = CHUNK,
     progress: Callable[[int], None] | None = None,
     done: Callable[[Summary], None] | None = None,
+    rows: Callable[[Chunk, Added], None] | None = None,
+    public_only: bool = False,
 ) -> Summary:
     """Screen ``src`` into ``out`` (same format); raises ScreenInputError on bad input, UnknownAction.
 
     ``done`` runs once every row is written, before the output takes its name (the CLI's audit entry): if it
-    raises, there is no output."""
+    raises, there is no output. ``rows`` sees every chunk with its added columns (a saved screening's rows);
+    ``public_only`` screens against public categories' listings only (a screener's view)."""
     fmt = resolve_format(src, fmt)
     out_fmt = FORMATS.get(out.suffix.lower())
     if out_fmt is not None and out_fmt != fmt:
@@ -248,6 +251,8 @@ def screen_file(
     # subjects), so they are frozen out of it for the run.
     gc.freeze()
     listed = Listed(checker, at.timestamp())
+    if public_only:
+        listed.keep_public(catalogue)
     gc.freeze()
     screen = _Screen(checker, listed, action, at, threshold)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -259,6 +264,8 @@ def screen_file(
         for c in reader.chunks(chunk_size):
             added = screen.chunk(c)
             writer.write(c, added)
+            if rows is not None:
+                rows(c, added)
             summary.rows += len(c)
             for status, k in Counter(added[0]).items():
                 summary.counts[status] += k

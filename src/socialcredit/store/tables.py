@@ -15,6 +15,12 @@ from .tables_feed import (
 from .tables_process import objections, repair_requests
 from .tables_registry import record_events, records, subjects
 from .tables_reports import reports
+from .tables_screening_watch import (
+    screening_watch_keys,
+    screening_watch_rows,
+    screening_watch_runs,
+    screening_watches,
+)
 
 __all__ = [
     "api_keys",
@@ -31,6 +37,10 @@ __all__ = [
     "records",
     "repair_requests",
     "reports",
+    "screening_watch_keys",
+    "screening_watch_rows",
+    "screening_watch_runs",
+    "screening_watches",
     "subjects",
     "subscriptions",
     "watchlist_members",
