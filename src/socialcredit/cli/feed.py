@@ -18,8 +18,17 @@ from ..engine.rules import compile_rules
 from ..registry import parse_instant
 from ..screening.monitor import RunConflict, run_watch
 from ..settings import get_settings
-from .common import EXIT_NOT_FOUND, allowlist, console, err_console, fail, open_catalogue, open_db, utcnow
-from .screen import cli_actor
+from .common import (
+    EXIT_NOT_FOUND,
+    allowlist,
+    cli_actor,
+    console,
+    err_console,
+    fail,
+    open_catalogue,
+    open_db,
+    utcnow,
+)
 
 __all__ = ["register"]
 

@@ -30,10 +30,10 @@ from ..screening.run import HIT, Summary, screen_file
 from ..screening.watch import Collected, check_name, get_watch, save_watch
 from .common import EXIT_NOT_FOUND, console, err_console, fail, open_catalogue, open_db, utcnow
 
-__all__ = ["cli_actor", "register"]
+__all__ = ["register"]
 
 
-def cli_actor() -> str:
+def _actor() -> str:
     try:
         return f"cli:{getpass.getuser()}"
     except (KeyError, OSError):  # no user name for this uid (containers)
@@ -94,7 +94,7 @@ def _audit(conn: Connection, summary: Summary, action: str | None, saving: Savin
         conn,
         [
             AuditEntry(
-                cli_actor(),
+                _actor(),
                 "operator",
                 "screen.file",
                 f"file:{summary.input.name} sha256:{summary.sha256}"

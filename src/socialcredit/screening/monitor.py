@@ -152,10 +152,16 @@ def _cell(v: Any) -> str:
 
 
 def _rescore(
-    engine: Engine, catalogue: Catalogue, watch: dict[str, Any], saved: list[Any], at: dt.datetime
+    engine: Engine,
+    catalogue: Catalogue,
+    watch: dict[str, Any],
+    saved: list[Any],
+    at: dt.datetime,
+    checker: Checker | None,
 ) -> tuple[list[str], list[float | None], list[list[dict[str, Any]]]]:
-    old = at < dt.datetime.now(dt.UTC) - dt.timedelta(days=300)
-    checker = Checker(engine, catalogue, history=None if old else dt.timedelta(days=366))
+    if checker is None or at.timestamp() < checker.index.cutoff:
+        old = at < dt.datetime.now(dt.UTC) - dt.timedelta(days=300)
+        checker = Checker(engine, catalogue, history=None if old else dt.timedelta(days=366))
     listed = Listed(checker, at.timestamp())
     if watch["view"] == "public":
         listed.keep_public(catalogue)
@@ -178,9 +184,11 @@ def run_watch(
     actor: tuple[str, str],
     purpose: str | None = None,
     out: Path | None = None,
+    checker: Checker | None = None,
 ) -> dict[str, Any]:
     """Re-run the saved screening ``name`` of ``owner`` at ``at``; the report (summary and changed rows), also
-    written to ``out`` as CSV. LookupError when ``owner`` has no such screening, RunConflict on a race."""
+    written to ``out`` as CSV. LookupError when ``owner`` has no such screening, RunConflict on a race.
+    ``checker``: a live one to re-score with (the API's), else one is built when a row needs re-scoring."""
     at = _utc(at)
     with engine.connect() as conn:
         watch = get_watch(conn, name, owner)
@@ -200,7 +208,7 @@ def run_watch(
     changes: list[dict[str, Any]] = []
     updates: list[tuple[Any, str, float | None, str, list[dict[str, Any]]]] = []
     if saved:
-        status, scores, matches = _rescore(engine, catalogue, watch, saved, at)
+        status, scores, matches = _rescore(engine, catalogue, watch, saved, at, checker)
         for r, st, sc, ms in zip(saved, status, scores, matches, strict=True):
             outcome = outcome_of(st, ms)
             change = _change(r.status, st, outcome != r.outcome)
