@@ -225,6 +225,9 @@ def run_watch(
                     "change": change,
                     "score": sc,
                     "matches": shown,
+                    # The answers alone (allowed, effects per match), before and now: a checkpoint's view.
+                    "answers_before": [a[1:] for a in json.loads(r.outcome) if a[1] is not None],
+                    "answers": [a[1:] for a in json.loads(outcome) if a[1] is not None],
                 }
             )
     counts: dict[str, int] = {}
@@ -301,14 +304,13 @@ def run_watch(
     return report
 
 
-def last_report(engine: Engine, name: str, owner: str) -> dict[str, Any] | None:
+def last_report(conn: Connection, name: str, owner: str) -> dict[str, Any] | None:
     """The report of the screening's last run, or None before its first; LookupError if there is none."""
-    with engine.connect() as conn:
-        watch = get_watch(conn, name, owner)
-        got = conn.execute(
-            select(screening_watch_runs.c.report)
-            .where(screening_watch_runs.c.watch_id == watch["id"])
-            .order_by(screening_watch_runs.c.id.desc())
-            .limit(1)
-        ).scalar_one_or_none()
+    watch = get_watch(conn, name, owner)
+    got = conn.execute(
+        select(screening_watch_runs.c.report)
+        .where(screening_watch_runs.c.watch_id == watch["id"])
+        .order_by(screening_watch_runs.c.id.desc())
+        .limit(1)
+    ).scalar_one_or_none()
     return None if got is None else dict(json.loads(got))
