@@ -8,7 +8,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from factories import person_id
@@ -16,7 +16,7 @@ from socialcredit.catalogue import Catalogue
 from socialcredit.cli import app
 from socialcredit.registry.writer import revoke
 from socialcredit.store import Database
-from socialcredit.store.tables import audit_log
+from socialcredit.store.tables import audit_log, screening_watch_rows
 from test_engine_support import file
 
 runner = CliRunner()
@@ -138,3 +138,14 @@ def test_a_saved_screening_belongs_to_its_owner_and_bad_names_are_refused(
     )
     assert res.exit_code != 0 and "no saved screening book" in res.output
     assert not (tmp_path / "c.csv").exists()
+
+
+def test_a_failed_screening_saves_nothing_and_leaves_its_name_free(db: Database, tmp_path: Path) -> None:
+    src = _book(tmp_path, 5)
+    res = runner.invoke(app, ["screen", str(src), "--out", str(tmp_path / "o.jsonl"), "--save", "book"])
+    assert res.exit_code == 2 and "format" in res.output
+    with db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(screening_watch_rows)).scalar_one() == 0
+    _save(tmp_path, src)
+    with db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(screening_watch_rows)).scalar_one() == 5

@@ -6,11 +6,12 @@ Exit 0 when done, whatever was found; 2 on bad input with a one-line reason nami
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import json
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
@@ -27,7 +28,7 @@ from ..keys import get_key
 from ..registry import parse_instant
 from ..screening.files import ScreenInputError
 from ..screening.run import HIT, Summary, screen_file
-from ..screening.watch import Collected, check_name, get_watch, save_watch
+from ..screening.watch import Saver, check_name, get_watch, save_watch
 from .common import EXIT_NOT_FOUND, console, err_console, fail, open_catalogue, open_db, utcnow
 
 __all__ = ["register"]
@@ -48,7 +49,7 @@ class Saving:
     owner: str
     view: str
     cursor: int
-    collected: Collected = field(default_factory=Collected)
+    saver: Saver
 
     @classmethod
     def start(cls, engine: Engine, name: str, owner: str) -> Saving:
@@ -69,7 +70,7 @@ class Saving:
                 if key is None or key.role not in ("registrar", "checkpoint", "screener"):
                     raise LookupError(f"no registrar, checkpoint or screener key {owner}")
                 view = "public" if key.role == "screener" else "full"
-            return cls(name, owner, view, head(conn))
+            return cls(name, owner, view, head(conn), Saver(engine))
 
     def save(self, conn: Connection, summary: Summary, action: str | None, threshold: float) -> None:
         assert summary.at is not None
@@ -83,7 +84,7 @@ class Saving:
             source=f"{summary.input.name} sha256:{summary.sha256}",
             at=summary.at,
             cursor=self.cursor,
-            collected=self.collected,
+            saver=self.saver,
             now=utcnow(),
         )
 
@@ -157,11 +158,15 @@ def screen(
         if instant is None:
             instant = utcnow()
 
+    saved = False
+
     def finish(s: Summary) -> None:
+        nonlocal saved
         with db.engine.begin() as conn:
             if saving is not None:
                 saving.save(conn, s, action, threshold)
             _audit(conn, s, action, saving)
+        saved = True
 
     show = not quiet and sys.stderr.isatty()
     try:
@@ -194,7 +199,7 @@ def screen(
                 encoding=encoding,
                 progress=advance,
                 done=finish,
-                rows=None if saving is None else saving.collected,
+                rows=None if saving is None else saving.saver,
                 public_only=saving is not None and saving.view == "public",
             )
     except ScreenInputError as exc:
@@ -204,6 +209,9 @@ def screen(
     except SQLAlchemyError as exc:
         fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]} (run `socialcredit init`?)")
     finally:
+        if saving is not None and not saved:
+            with contextlib.suppress(SQLAlchemyError):
+                saving.saver.discard()  # the rows of a run that failed: no screening names them
         db.engine.dispose()
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), ensure_ascii=False))

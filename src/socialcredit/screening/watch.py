@@ -19,11 +19,10 @@ import json
 import re
 import secrets
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
-from sqlalchemy import Connection, insert, select
+from sqlalchemy import Connection, Engine, delete, insert, select
 
 from ..store.tables import screening_watch_keys, screening_watch_rows, screening_watches
 from .by_id import canonical_guess
@@ -35,8 +34,7 @@ from .writers import Added
 __all__ = [
     "KEY_COLUMNS",
     "NAME_RULE",
-    "Collected",
-    "WatchRow",
+    "Saver",
     "check_name",
     "get_watch",
     "outcome_of",
@@ -78,24 +76,22 @@ def outcome_of(status: str, matches: list[dict[str, Any]]) -> str:
     return json.dumps(sorted(out), ensure_ascii=False)
 
 
-@dataclass
-class WatchRow:
-    row: int
-    fields: dict[str, str | None]
-    status: str
-    score: float | None
-    outcome: str
-
-
-def row_keys(fields: dict[str, str | None], status: str, matches: list[dict[str, Any]]) -> set[str]:
-    """The row's keys in the reverse index (none for an invalid row: its key columns never become valid)."""
+def row_keys(
+    fields: dict[str, str | None],
+    status: str,
+    matches: list[dict[str, Any]],
+    canonical: str | None = None,
+) -> set[str]:
+    """The row's keys in the reverse index (none for an invalid row: its key columns never become valid);
+    ``canonical``, the canonical form of its ``subject_id`` when already computed for its chunk."""
     if status == "invalid":
         return set()
     keys = {"#" + m["subject_id"] for m in matches}
     sid = fields.get("subject_id")
     if sid is not None:
-        guess = canonical_guess(pl.Series([sid], dtype=pl.String)).item()
-        keys.add("#" + str(guess))
+        if canonical is None:
+            canonical = str(canonical_guess(pl.Series([sid], dtype=pl.String)).item())
+        keys.add("#" + canonical)
         return keys
     f: dict[str, list[str | None]] = {k: [v] for k, v in fields.items() if v is not None}
     q = _name_query(f, 0)
@@ -104,22 +100,52 @@ def row_keys(fields: dict[str, str | None], status: str, matches: list[dict[str,
     return keys
 
 
-@dataclass
-class Collected:
-    """What ``screen_file`` hands a save, chunk by chunk (its ``rows`` callback)."""
+class Saver:
+    """A screening's rows and keys, written chunk by chunk as ``screen_file`` hands them over (its ``rows``
+    callback: memory stays a chunk's) under a watch id that no saved screening names until :func:`save_watch`
+    writes it, in the transaction of the run's audit entry. A failed run's rows are :meth:`discard`-ed; a
+    crash leaves rows no screening names, never a half-saved screening."""
 
-    rows: list[WatchRow] = field(default_factory=list)
-    keys: list[tuple[str, int]] = field(default_factory=list)
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.watch_id = "sw_" + secrets.token_hex(8)
+        self.rows = 0
 
     def __call__(self, c: Chunk, added: Added) -> None:
         status, scores, matches, _ = added
-        absent: list[str | None] = [None] * len(c)
+        n = len(c)
+        absent: list[str | None] = [None] * n
         cols = {k: c.fields.get(k, absent) for k in KEY_COLUMNS}
-        for i in range(len(c)):
-            n = len(self.rows) + 1
+        canon = canonical_guess(pl.Series(cols["subject_id"], dtype=pl.String)).to_list()
+        rows: list[dict[str, Any]] = []
+        keys: list[dict[str, Any]] = []
+        for i in range(n):
+            row = self.rows + i + 1
             fields = {k: cols[k][i] for k in KEY_COLUMNS}
-            self.rows.append(WatchRow(n, fields, status[i], scores[i], outcome_of(status[i], matches[i])))
-            self.keys.extend((stored_key(k), n) for k in row_keys(fields, status[i], matches[i]))
+            rows.append(
+                {
+                    "watch_id": self.watch_id,
+                    "row": row,
+                    # Over-long values are invalid rows (never re-scored): cut to their columns.
+                    **{k: (None if v is None else v[: _WIDTH.get(k)]) for k, v in fields.items()},
+                    "status": status[i],
+                    "score": scores[i],
+                    "outcome": outcome_of(status[i], matches[i]),
+                }
+            )
+            got = row_keys(fields, status[i], matches[i], canon[i])
+            keys.extend(
+                {"watch_id": self.watch_id, "key": k, "row": row} for k in {stored_key(k) for k in got}
+            )
+        with self.engine.begin() as conn:
+            _insert(conn, screening_watch_rows, rows)
+            _insert(conn, screening_watch_keys, keys)
+        self.rows += n
+
+    def discard(self) -> None:
+        with self.engine.begin() as conn:
+            for t in (screening_watch_rows, screening_watch_keys):
+                conn.execute(delete(t).where(t.c.watch_id == self.watch_id))
 
 
 def get_watch(conn: Connection, name: str, owner: str) -> dict[str, Any]:
@@ -154,10 +180,11 @@ def save_watch(
     source: str,
     at: dt.datetime,
     cursor: int,
-    collected: Collected,
+    saver: Saver,
     now: dt.datetime,
 ) -> str:
-    """Store a screening's rows and keys under ``name``; a ScreenInputError when the owner has one so named."""
+    """Name the rows ``saver`` wrote as the screening ``name``; a ScreenInputError when the owner has one so
+    named (the unique constraint refuses a race)."""
     check_name(name)
     exists = conn.execute(
         select(screening_watches.c.id).where(
@@ -166,41 +193,19 @@ def save_watch(
     ).first()
     if exists is not None:
         raise ScreenInputError(f"--save: {name!r}: a saved screening of that name exists; choose another")
-    wid = "sw_" + secrets.token_hex(8)
     conn.execute(
         insert(screening_watches).values(
-            id=wid,
+            id=saver.watch_id,
             owner=owner,
             name=name,
             view=view,
             action=action,
             threshold=threshold,
             source=source[:300],
-            rows=len(collected.rows),
+            rows=saver.rows,
             cursor=cursor,
             last_at=at,
             created_at=now,
         )
     )
-    _insert(
-        conn,
-        screening_watch_rows,
-        (
-            {
-                "watch_id": wid,
-                "row": r.row,
-                # Over-long values are invalid rows (never re-scored): cut to their columns.
-                **{k: (None if v is None else v[: _WIDTH.get(k)]) for k, v in r.fields.items()},
-                "status": r.status,
-                "score": r.score,
-                "outcome": r.outcome,
-            }
-            for r in collected.rows
-        ),
-    )
-    _insert(
-        conn,
-        screening_watch_keys,
-        ({"watch_id": wid, "key": k, "row": n} for k, n in sorted(set(collected.keys))),
-    )
-    return wid
+    return saver.watch_id
