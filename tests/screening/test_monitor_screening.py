@@ -44,7 +44,17 @@ def _book(tmp_path: Path, rows: int = 1000) -> Path:
 def _save(tmp_path: Path, src: Path, *extra: str) -> None:
     res = runner.invoke(
         app,
-        ["screen", str(src), "--out", str(tmp_path / "out.csv"), "--save", "book", "--at", T0.isoformat(), *extra],
+        [
+            "screen",
+            str(src),
+            "--out",
+            str(tmp_path / "out.csv"),
+            "--save",
+            "book",
+            "--at",
+            T0.isoformat(),
+            *extra,
+        ],
     )
     assert res.exit_code == 0, res.output
 
