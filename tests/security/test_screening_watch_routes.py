@@ -65,7 +65,6 @@ def _file_both(api: Api, catalogue: Catalogue) -> None:
         authority="samr",
         external_id="KA-1",
     )
-    api.client.app.state.sc.checker.refresh()  # type: ignore[attr-defined]
 
 
 def test_only_the_saving_key_runs_or_reads_it_and_others_learn_nothing(

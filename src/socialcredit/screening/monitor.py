@@ -159,6 +159,10 @@ def _rescore(
     at: dt.datetime,
     checker: Checker | None,
 ) -> tuple[list[str], list[float | None], list[list[dict[str, Any]]]]:
+    if checker is not None:
+        # A live checker applies events on its own tick: catch it up to (at least) the events this run reads,
+        # or a filing just made would be passed by the cursor without being re-scored against.
+        checker.refresh()
     if checker is None or at.timestamp() < checker.index.cutoff:
         old = at < dt.datetime.now(dt.UTC) - dt.timedelta(days=300)
         checker = Checker(engine, catalogue, history=None if old else dt.timedelta(days=366))
