@@ -66,6 +66,7 @@ def _optional_routers() -> list[Any]:
         "socialcredit.api.routers.feed",
         "socialcredit.api.routers.process",
         "socialcredit.api.routers.reports",
+        "socialcredit.api.routers.screening_watch",
     ):
         try:
             out.append(importlib.import_module(name).router)

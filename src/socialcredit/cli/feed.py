@@ -16,8 +16,19 @@ import typer
 from .. import feed
 from ..engine.rules import compile_rules
 from ..registry import parse_instant
+from ..screening.monitor import RunConflict, run_watch
 from ..settings import get_settings
-from .common import EXIT_NOT_FOUND, allowlist, console, err_console, fail, open_catalogue, open_db, utcnow
+from .common import (
+    EXIT_NOT_FOUND,
+    allowlist,
+    cli_actor,
+    console,
+    err_console,
+    fail,
+    open_catalogue,
+    open_db,
+    utcnow,
+)
 
 __all__ = ["register"]
 
@@ -25,7 +36,9 @@ feed_group = typer.Typer(help="The pull feed of lifecycle events.", no_args_is_h
 sub_group = typer.Typer(help="Webhook subscriptions and their deliveries.", no_args_is_help=True)
 dispatch_group = typer.Typer(help="The dispatcher: webhooks, NATS, expiry.", no_args_is_help=True)
 watch_group = typer.Typer(help="Watchlists: a subscriber's own subject ids.", no_args_is_help=True)
-monitor_group = typer.Typer(help="Re-screen a watchlist and report what changed.", no_args_is_help=True)
+monitor_group = typer.Typer(
+    help="Re-screen a watchlist or a saved screening and report what changed.", no_args_is_help=True
+)
 
 Owner = Annotated[str, typer.Option(help="The owner (an API key id, or cli).")]
 
@@ -231,6 +244,32 @@ def monitor_run(
     except LookupError as exc:
         fail(str(exc).strip("'\""), EXIT_NOT_FOUND)
     _out(report.as_json())
+
+
+@monitor_group.command("screening")
+def monitor_screening(
+    name: Annotated[str, typer.Argument(help="The saved screening (screen --save NAME).")],
+    out: Annotated[Path, typer.Option("--out", help="CSV of the rows whose result changed.")],
+    at: Annotated[str | None, typer.Option("--at", help="Screen as of this instant (default now).")] = None,
+    owner: Owner = "cli",
+) -> None:
+    """Re-run a saved screening on what changed since its last run; only the rows whose result changed."""
+    try:
+        now = parse_instant(at) if at else utcnow()
+    except ValueError:
+        fail(f"--at: {at!r}: not an ISO 8601 date or datetime")
+    db = open_db()
+    try:
+        report = run_watch(
+            db.engine, open_catalogue(), name, owner, now, actor=(cli_actor(), "operator"), out=out
+        )
+    except LookupError as exc:
+        fail(str(exc).strip("'\""), EXIT_NOT_FOUND)
+    except RunConflict as exc:
+        fail(str(exc))
+    finally:
+        db.engine.dispose()
+    _out(report["summary"])
 
 
 def register(app: typer.Typer) -> None:

@@ -6,25 +6,30 @@ Exit 0 when done, whatever was found; 2 on bad input with a one-line reason nami
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import getpass
 import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from .. import audit
 from ..audit import AuditEntry
 from ..engine import UnknownAction
+from ..feed.reader import head
+from ..keys import get_key
 from ..registry import parse_instant
 from ..screening.files import ScreenInputError
 from ..screening.run import HIT, Summary, screen_file
-from .common import console, err_console, fail, open_catalogue, open_db, utcnow
+from ..screening.watch import Saver, check_name, get_watch, save_watch
+from .common import EXIT_NOT_FOUND, console, err_console, fail, open_catalogue, open_db, utcnow
 
 __all__ = ["register"]
 
@@ -36,24 +41,71 @@ def _actor() -> str:
         return "cli:unknown"
 
 
-def _audit(db_engine: Engine, summary: Summary, action: str | None) -> None:
-    c = summary.counts
-    with db_engine.begin() as conn:
-        audit.append(
-            conn,
-            [
-                AuditEntry(
-                    _actor(),
-                    "operator",
-                    "screen.file",
-                    f"file:{summary.input.name} sha256:{summary.sha256}"
-                    + (f" action:{action}" if action else ""),
-                    f"{summary.rows} rows: {c['hit']} hits, {c['possible_match']} possible, "
-                    f"{c['invalid']} invalid",
+@dataclass
+class Saving:
+    """A screening being saved (``--save``): its name, owner and view, the feed cursor before it ran."""
+
+    name: str
+    owner: str
+    view: str
+    cursor: int
+    saver: Saver
+
+    @classmethod
+    def start(cls, engine: Engine, name: str, owner: str) -> Saving:
+        """Refuse a bad or taken name, or an unknown owner, before the file is read."""
+        check_name(name)
+        with engine.connect() as conn:
+            try:
+                get_watch(conn, name, owner)
+            except LookupError:
+                pass
+            else:
+                raise ScreenInputError(
+                    f"--save: {name!r}: a saved screening of that name exists; choose another"
                 )
-            ],
-            utcnow(),
+            view = "full"
+            if owner != "cli":
+                key = get_key(conn, owner)
+                if key is None or key.role not in ("registrar", "checkpoint", "screener"):
+                    raise LookupError(f"no registrar, checkpoint or screener key {owner}")
+                view = "public" if key.role == "screener" else "full"
+            return cls(name, owner, view, head(conn), Saver(engine))
+
+    def save(self, conn: Connection, summary: Summary, action: str | None, threshold: float) -> None:
+        assert summary.at is not None
+        save_watch(
+            conn,
+            owner=self.owner,
+            name=self.name,
+            view=self.view,
+            action=action,
+            threshold=threshold,
+            source=f"{summary.input.name} sha256:{summary.sha256}",
+            at=summary.at,
+            cursor=self.cursor,
+            saver=self.saver,
+            now=utcnow(),
         )
+
+
+def _audit(conn: Connection, summary: Summary, action: str | None, saving: Saving | None) -> None:
+    c = summary.counts
+    audit.append(
+        conn,
+        [
+            AuditEntry(
+                _actor(),
+                "operator",
+                "screen.file",
+                f"file:{summary.input.name} sha256:{summary.sha256}"
+                + (f" action:{action}" if action else "")
+                + (f" saved:{saving.name} owner:{saving.owner}" if saving else ""),
+                f"{summary.rows} rows: {c['hit']} hits, {c['possible_match']} possible, {c['invalid']} invalid",
+            )
+        ],
+        utcnow(),
+    )
 
 
 def screen(
@@ -76,6 +128,15 @@ def screen(
     ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bar.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    save: Annotated[
+        str | None,
+        typer.Option(
+            "--save", help="Keep the screening under this name for `socialcredit monitor screening`."
+        ),
+    ] = None,
+    owner: Annotated[
+        str, typer.Option("--owner", help="Who the saved screening belongs to (an API key id, or cli).")
+    ] = "cli",
 ) -> None:
     """Screen every row of INPUT into OUTPUT with status, score and matches: exit 0 done, 2 bad input."""
     instant: dt.datetime | None = None
@@ -86,6 +147,27 @@ def screen(
             fail(f"--at: {at!r}: expected an ISO 8601 date (YYYY-MM-DD) or datetime")
     cat = open_catalogue()
     db = open_db()
+    saving: Saving | None = None
+    if save is not None:
+        try:
+            saving = Saving.start(db.engine, save, owner)
+        except ScreenInputError as exc:
+            fail(str(exc))
+        except LookupError as exc:
+            fail(f"--owner: {exc}".strip("'\""), EXIT_NOT_FOUND)
+        if instant is None:
+            instant = utcnow()
+
+    saved = False
+
+    def finish(s: Summary) -> None:
+        nonlocal saved
+        with db.engine.begin() as conn:
+            if saving is not None:
+                saving.save(conn, s, action, threshold)
+            _audit(conn, s, action, saving)
+        saved = True
+
     show = not quiet and sys.stderr.isatty()
     try:
         with Progress(
@@ -116,7 +198,9 @@ def screen(
                 fmt=fmt,
                 encoding=encoding,
                 progress=advance,
-                done=lambda s: _audit(db.engine, s, action),
+                done=finish,
+                rows=None if saving is None else saving.saver,
+                public_only=saving is not None and saving.view == "public",
             )
     except ScreenInputError as exc:
         fail(str(exc))
@@ -125,6 +209,9 @@ def screen(
     except SQLAlchemyError as exc:
         fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]} (run `socialcredit init`?)")
     finally:
+        if saving is not None and not saved:
+            with contextlib.suppress(SQLAlchemyError):
+                saving.saver.discard()  # the rows of a run that failed: no screening names them
         db.engine.dispose()
     if as_json:
         typer.echo(json.dumps(summary.to_dict(), ensure_ascii=False))

@@ -26,6 +26,7 @@ import numpy as np
 import polars as pl
 from sqlalchemy import Engine, and_, or_, select, union
 
+from ..catalogue import Catalogue
 from ..engine import Checker
 from ..engine.index import Entry, as_tuple
 from ..identifiers import IdentifierError, SubjectKind, parse
@@ -82,6 +83,17 @@ class Listed:
 
     def __len__(self) -> int:
         return len(self.entries)
+
+    def keep_public(self, catalogue: Catalogue) -> None:
+        """Keep only public categories' listings (a screener's view: what the public sees)."""
+        public = {c for c, cat in catalogue.categories.items() if cat.public}
+        kept: dict[str, Entry | tuple[Entry, ...]] = {}
+        for sid, value in self.entries.items():
+            es = tuple(e for e in as_tuple(value) if e.rule.category in public)
+            if es:
+                kept[sid] = es[0] if len(es) == 1 else es
+        self.entries = kept
+        self.series = pl.Series("id", list(kept), dtype=pl.String)
 
     def subjects(self) -> list[tuple[str, str, str]]:
         """(canonical id, name, kind) of every listed subject: what the name index is built over."""

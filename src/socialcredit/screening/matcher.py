@@ -23,7 +23,16 @@ from .. import identifiers
 from .names import MAX_NAME, PersonName, person_keys, read_person
 from .orgnames import OrgName, organisation_keys, read_organisation
 
-__all__ = ["HIT", "POSSIBLE", "NameIndex", "NameMatch", "NameQuery", "score_pair"]
+__all__ = [
+    "HIT",
+    "POSSIBLE",
+    "NameIndex",
+    "NameMatch",
+    "NameQuery",
+    "listed_keys",
+    "lookup_keys",
+    "score_pair",
+]
 
 HIT = 0.70
 POSSIBLE = 0.50
@@ -361,6 +370,24 @@ class NameIndex:
                     out.append(got)
         out.sort(key=_order)
         return out[:limit]
+
+
+def lookup_keys(query: NameQuery) -> set[str]:
+    """Every listed-name key a query may look up (at once, for near matches, and its surname bucket): a listed
+    subject whose name has none of these keys cannot be among the query's matches (the reverse index of a
+    saved screening, screening/watch.py)."""
+    strong, near, person = NameIndex()._lookups(query)
+    out = strong | near
+    if person is not None and person.han is None:
+        out.update(f"I{r.surname}:{r.initials[0]}" for r in person.readings if r.initials)
+    return out
+
+
+def listed_keys(name: str, kind: str) -> set[str]:
+    """The keys a listed subject's name is indexed under."""
+    if not isinstance(name, str) or not name.strip():
+        return set()
+    return _keys_of(name[:MAX_NAME], kind)
 
 
 def _order(m: NameMatch) -> tuple[float, str]:

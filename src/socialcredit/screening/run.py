@@ -247,11 +247,14 @@ def screen_file(
     progress: Callable[[int], None] | None = None,
     done: Callable[[Summary], None] | None = None,
     shape: Shape | None = None,
+    rows: Callable[[Chunk, Added], None] | None = None,
+    public_only: bool = False,
 ) -> Summary:
     """Screen ``src`` into ``out`` (same format); raises ScreenInputError on bad input, UnknownAction.
 
     ``done`` runs once every row is written, before the output takes its name (the CLI's audit entry): if it
-    raises, there is no output."""
+    raises, there is no output. ``rows`` sees every chunk with its added columns (a saved screening's rows);
+    ``public_only`` screens against public categories' listings only (a screener's view)."""
     fmt = resolve_format(src, fmt)
     out_fmt = FORMATS.get(out.suffix.lower())
     if out_fmt is not None and out_fmt != fmt:
@@ -273,6 +276,8 @@ def screen_file(
     # subjects), so they are frozen out of it for the run.
     gc.freeze()
     listed = Listed(checker, at.timestamp())
+    if public_only:
+        listed.keep_public(catalogue)
     gc.freeze()
     shape = Shape() if shape is None else shape
     screen = _Screen(checker, listed, action, at, threshold, shape)
@@ -285,6 +290,8 @@ def screen_file(
         for c in reader.chunks(chunk_size):
             added = shape.rows(screen.chunk(c), listed)
             writer.write(c, added)
+            if rows is not None:
+                rows(c, added)
             summary.rows += len(c)
             for status, k in Counter(added[0]).items():
                 summary.counts[status] += k

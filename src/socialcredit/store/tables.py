@@ -16,6 +16,12 @@ from .tables_process import objections, repair_requests
 from .tables_registry import record_events, records, subjects
 from .tables_reports import reports
 from .tables_screening import screenings
+from .tables_screening_watch import (
+    screening_watch_keys,
+    screening_watch_rows,
+    screening_watch_runs,
+    screening_watches,
+)
 
 __all__ = [
     "api_keys",
@@ -32,6 +38,10 @@ __all__ = [
     "records",
     "repair_requests",
     "reports",
+    "screening_watch_keys",
+    "screening_watch_rows",
+    "screening_watch_runs",
+    "screening_watches",
     "screenings",
     "subjects",
     "subscriptions",
