@@ -15,6 +15,7 @@ from .tables_feed import (
 from .tables_process import objections, repair_requests
 from .tables_registry import record_events, records, subjects
 from .tables_reports import reports
+from .tables_selfservice import evidence, portal_sessions
 
 __all__ = [
     "api_keys",
@@ -22,11 +23,13 @@ __all__ = [
     "console_sessions",
     "console_users",
     "deliveries",
+    "evidence",
     "feed_cursors",
     "monitor_hits",
     "monitor_runs",
     "objections",
     "outbox",
+    "portal_sessions",
     "record_events",
     "records",
     "repair_requests",
