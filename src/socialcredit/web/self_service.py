@@ -138,7 +138,7 @@ async def _file_context(request: Request, key: ApiKey) -> tuple[dict[str, Any], 
         live = r.get("display_status") in LIVE and r.get("status") == "filed"
         pending = {s["kind"] for s in steps if s["status"] == "pending"}
         r["can_object"] = live and "objection" not in pending
-        repair_from = (r.get("rights") or {}).get("repair_from")
+        repair_from = getattr(r.get("rights"), "repair_from", None)
         r["can_repair"] = (
             live
             and "repair" not in pending
@@ -163,6 +163,16 @@ async def _file_page(
     done: str | None = None,
 ) -> HTMLResponse:
     ctx, file_status = await _file_context(request, session.key)
+    form_errors = dict(form_errors or {})
+    shown = {str(r["id"]): r for r in (ctx["file"] or {}).get("records", [])}
+    for rid, fe in list(form_errors.items()):
+        if rid == "page":
+            continue
+        r = shown.get(rid)
+        if r is None or not r.get("can_object" if fe["kind"] == "objection" else "can_repair"):
+            # No form on the page to carry the error (not one's own record, or no longer open): say it on top.
+            form_errors.pop(rid)
+            form_errors["page"] = {"detail": fe["detail"], "errors": fe["errors"]}
     ctx.update(
         {
             "page_title": "本人档案 My file",
