@@ -117,7 +117,12 @@ def test_png_evidence_is_accepted_by_its_bytes_whatever_its_name(me: Self) -> No
     ("fields", "file", "status", "needle"),
     [
         ({"grounds": ""}, None, 422, "grounds"),
-        ({"grounds": "x"}, ("a.pdf", b"MZ\x90\x00 not a pdf", "application/pdf"), 422, "not a PDF, JPEG or PNG"),
+        (
+            {"grounds": "x"},
+            ("a.pdf", b"MZ\x90\x00 not a pdf", "application/pdf"),
+            422,
+            "not a PDF, JPEG or PNG",
+        ),
         ({"grounds": "x"}, ("a.pdf", b"%PDF-" + b"0" * MAX_BYTES, "application/pdf"), 413, "larger than"),
         ({"grounds": "x", "record_id": "nope"}, None, 422, "record_id"),
     ],
@@ -137,7 +142,9 @@ def test_bad_objection_input_is_answered_on_the_form_and_writes_nothing(
 def test_a_record_not_ones_own_is_404_and_writes_nothing(me: Self) -> None:
     csrf = me.sign_in()
     before = me.counts()
-    resp = me.post("/portal/me/objection", {"csrf": csrf, "record_id": str(me.records["other"]), "grounds": "x"})
+    resp = me.post(
+        "/portal/me/objection", {"csrf": csrf, "record_id": str(me.records["other"]), "grounds": "x"}
+    )
     assert resp.status_code == 404 and "record_id" in resp.text and "周芷若" not in resp.text
     assert 'role="alert"' in resp.text
     assert me.counts() == before
@@ -149,7 +156,9 @@ def test_a_second_pending_repair_request_is_refused_on_the_form(me: Self) -> Non
     assert me.post("/portal/me/repair", fields).status_code == 200
     before = me.counts()
     resp = me.post("/portal/me/repair", fields)
-    assert resp.status_code == 409 and 'role="alert"' in resp.text and "already has repair request" in resp.text
+    assert (
+        resp.status_code == 409 and 'role="alert"' in resp.text and "already has repair request" in resp.text
+    )
     assert me.counts() == before
 
 
@@ -170,7 +179,9 @@ def test_oversized_body_is_refused_by_its_length_before_reading(me: Self) -> Non
 def test_missing_or_forged_csrf_is_refused_and_audited(me: Self, token: str) -> None:
     me.sign_in()
     before = me.counts()
-    resp = me.post("/portal/me/objection", {"csrf": token, "record_id": str(me.records["court"]), "grounds": "x"})
+    resp = me.post(
+        "/portal/me/objection", {"csrf": token, "record_id": str(me.records["court"]), "grounds": "x"}
+    )
     assert resp.status_code == 403 and "csrf" in resp.text
     assert ("missing" if not token else "forged") in resp.text
     assert me.counts() == before
@@ -188,7 +199,9 @@ def test_sign_out_ends_the_session_and_a_replayed_cookie_opens_nothing(me: Self)
     page = me.client.get("/portal/me")
     assert "Sign in and open my file" in page.text and SUBJECT not in page.text
     before = me.counts()
-    replay = me.post("/portal/me/objection", {"csrf": csrf, "record_id": str(me.records["court"]), "grounds": "x"})
+    replay = me.post(
+        "/portal/me/objection", {"csrf": csrf, "record_id": str(me.records["court"]), "grounds": "x"}
+    )
     assert replay.status_code == 401 and me.counts() == before
 
 
@@ -216,7 +229,11 @@ def test_revoking_the_key_ends_the_session(me: Self) -> None:
 
 def test_pages_are_bilingual_and_fit_a_narrow_screen(me: Self) -> None:
     html = me.client.get("/portal/me").text
-    assert "登录并查看档案" in html and "Sign in and open my file" in html and "<script" not in html.split("</head>")[1]
+    assert (
+        "登录并查看档案" in html
+        and "Sign in and open my file" in html
+        and "<script" not in html.split("</head>")[1]
+    )
     csrf = me.sign_in()
     html = me.client.get("/portal/me").text
     assert "在线提出异议" in html and "Object online" in html and 'enctype="multipart/form-data"' in html

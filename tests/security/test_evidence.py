@@ -104,7 +104,11 @@ def test_objecting_to_another_subjects_record_writes_nothing(me: Self) -> None:
         ("/portal/me/objection", {"grounds": "x"}),
         ("/portal/me/repair", {"evidence": "x", "commitment": "y"}),
     ):
-        resp = me.post(path, {"csrf": csrf, "record_id": str(me.records["other"]), **fields}, ("p.pdf", PDF, "application/pdf"))
+        resp = me.post(
+            path,
+            {"csrf": csrf, "record_id": str(me.records["other"]), **fields},
+            ("p.pdf", PDF, "application/pdf"),
+        )
         assert resp.status_code == 404 and "周芷若" not in resp.text
     assert me.counts() == before
 
@@ -116,13 +120,17 @@ def test_csrf_from_another_session_is_forged(me: Self) -> None:
     me.client.cookies.clear()
     me.client.post("/portal/me", data={"token": me.tokens["subject"]})
     before = me.counts()
-    resp = me.post("/portal/me/objection", {"csrf": theirs, "record_id": str(me.records["court"]), "grounds": "x"})
+    resp = me.post(
+        "/portal/me/objection", {"csrf": theirs, "record_id": str(me.records["court"]), "grounds": "x"}
+    )
     assert resp.status_code == 403 and "forged" in resp.text and me.counts() == before
 
 
 def test_a_cross_site_post_without_the_cookie_is_not_signed_in(me: Self) -> None:
     before = me.counts()
-    resp = me.post("/portal/me/objection", {"csrf": "x", "record_id": str(me.records["court"]), "grounds": "x"})
+    resp = me.post(
+        "/portal/me/objection", {"csrf": "x", "record_id": str(me.records["court"]), "grounds": "x"}
+    )
     assert resp.status_code == 401 and me.counts() == before
 
 
@@ -196,7 +204,9 @@ def test_non_multipart_and_malformed_bodies_are_refused(me: Self) -> None:
     resp = me.client.post("/portal/me/objection", data={"grounds": "x"})
     assert resp.status_code == 415 and "multipart/form-data" in resp.text
     resp = me.client.post(
-        "/portal/me/objection", content=b"garbage", headers={"Content-Type": "multipart/form-data; boundary=zz"}
+        "/portal/me/objection",
+        content=b"garbage",
+        headers={"Content-Type": "multipart/form-data; boundary=zz"},
     )
     assert resp.status_code in (400, 403) and resp.status_code < 500
     assert me.counts() == before

@@ -19,7 +19,15 @@ from sqlalchemy import Connection, insert, or_, select
 
 from ..store.tables_selfservice import evidence
 
-__all__ = ["MEDIA_TYPES", "EvidenceInvalid", "EvidenceUpload", "attach", "evidence_for", "get_evidence", "sniff"]
+__all__ = [
+    "MEDIA_TYPES",
+    "EvidenceInvalid",
+    "EvidenceUpload",
+    "attach",
+    "evidence_for",
+    "get_evidence",
+    "sniff",
+]
 
 # Accepted types and their signatures (the first bytes of the file).
 MEDIA_TYPES: dict[str, tuple[bytes, ...]] = {

@@ -2,10 +2,10 @@
 
 Pages: ``/`` (home and public search box), ``/portal/search`` (public search; an htmx request gets only
 the results fragment), ``/portal/check`` (a checkpoint operator's check), ``/portal/me`` (a subject's own
-file, served by :mod:`.self_service`) and ``/portal/catalogue`` (memoranda, measures, categories). Personal data comes only through the
-JSON API (:mod:`.apiclient`), so every audience sees exactly what the API shows it. Tokens travel only in
-POST bodies: never in a URL, never echoed back into a page, never logged. Pages showing personal data are
-``no-store``. Every page works without JavaScript; htmx only swaps fragments in place.
+file: :mod:`.self_service`) and ``/portal/catalogue`` (memoranda, measures, categories). Personal data
+comes only through the JSON API (:mod:`.apiclient`), so every audience sees exactly what the API shows it.
+Tokens travel only in POST bodies: never in a URL, never echoed back into a page, never logged. Pages showing
+personal data are ``no-store``. Every page works without JavaScript; htmx only swaps fragments in place.
 """
 
 from __future__ import annotations

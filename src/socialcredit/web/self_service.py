@@ -51,7 +51,9 @@ __all__ = ["COOKIE", "FORM_OVERHEAD", "router"]
 
 router = APIRouter(include_in_schema=False)
 COOKIE = "sc_portal"
-FORM_OVERHEAD = 64 * 1024  # bytes beside the file: the CSRF token, the record number, grounds up to 10,000 chars
+FORM_OVERHEAD = (
+    64 * 1024
+)  # bytes beside the file: the CSRF token, the record number, grounds up to 10,000 chars
 LIVE = ("in_force", "notified", "suspended")
 
 
@@ -140,10 +142,7 @@ async def _file_context(request: Request, key: ApiKey) -> tuple[dict[str, Any], 
         r["can_object"] = live and "objection" not in pending
         repair_from = getattr(r.get("rights"), "repair_from", None)
         r["can_repair"] = (
-            live
-            and "repair" not in pending
-            and repair_from is not None
-            and repair_from <= today.date()
+            live and "repair" not in pending and repair_from is not None and repair_from <= today.date()
         )
     pending_steps = [s for s in objections + repairs if s["status"] == "pending"]
     return {
@@ -213,9 +212,7 @@ async def me_sign_in(request: Request) -> Response:
     except FormError as exc:
         return _sign_in_page(request, exc.status, error=exc.detail)
     if not token:
-        return _sign_in_page(
-            request, 422, error="token: required", field_errors=[_err("token", "required")]
-        )
+        return _sign_in_page(request, 422, error="token: required", field_errors=[_err("token", "required")])
     if not _same_origin(request):
         return _sign_in_page(request, 403, error="the sign-in form was sent from another site")
     try:
@@ -236,7 +233,9 @@ async def me_sign_in(request: Request) -> Response:
 
     cookie, session = await run_in_threadpool(open_session)
     resp = await _file_page(request, session)
-    resp.set_cookie(COOKIE, cookie, max_age=state.settings.portal_session_minutes * 60, **_cookie_args(request))
+    resp.set_cookie(
+        COOKIE, cookie, max_age=state.settings.portal_session_minutes * 60, **_cookie_args(request)
+    )
     return resp
 
 
@@ -297,14 +296,16 @@ async def _submit(request: Request, kind: str) -> Response:
     """One objection or repair request from the file page, with an optional evidence file."""
     session = await _session(request)
     if session is None:
-        return _sign_in_page(request, 401, error="you are not signed in (or the session ended): sign in again")
+        return _sign_in_page(
+            request, 401, error="you are not signed in (or the session ended): sign in again"
+        )
     state = _state(request)
     max_bytes = state.settings.evidence_max_bytes
     limit = max_bytes + FORM_OVERHEAD
 
-    def page_error(status: int, field: str, detail: str) -> Any:
+    async def page_error(status: int, field: str, detail: str) -> HTMLResponse:
         errors = {"page": {"detail": f"{field}: {detail}", "errors": [_err(field, detail)]}}
-        return _file_page(request, session, status, errors)
+        return await _file_page(request, session, status, errors)
 
     declared = declared_length(request)
     if declared is not None and declared > limit:  # refused before a byte of the body is read
@@ -317,7 +318,9 @@ async def _submit(request: Request, kind: str) -> Response:
         return await page_error(exc.status, "form", exc.detail)
     why = await _csrf_refused(request, session, form.fields)
     if why is not None:
-        return await page_error(403, "csrf", f"the form's CSRF token is {why}: reload the page and send it again")
+        return await page_error(
+            403, "csrf", f"the form's CSRF token is {why}: reload the page and send it again"
+        )
     raw_id = form.fields.get("record_id", "")
     record_id = _record_number(raw_id)
     if record_id is None:
@@ -325,8 +328,8 @@ async def _submit(request: Request, kind: str) -> Response:
     values = dict(form.fields)
     values.pop("csrf", None)
 
-    def on_form(status: int, errors: list[dict[str, Any]], detail: str) -> Any:
-        return _file_page(
+    async def on_form(status: int, errors: list[dict[str, Any]], detail: str) -> HTMLResponse:
+        return await _file_page(
             request,
             session,
             status,
@@ -402,13 +405,13 @@ async def me_evidence(request: Request, evidence_id: str) -> Response:
     """One's own evidence file, through the API's endpoint function (audited as ``evidence.read``)."""
     session = await _session(request)
     if session is None:
-        return _sign_in_page(request, 401, error="you are not signed in (or the session ended): sign in again")
+        return _sign_in_page(
+            request, 401, error="you are not signed in (or the session ended): sign in again"
+        )
     number = _record_number(evidence_id)
     try:
         if number is None:
             raise NotFoundProblem(f"no evidence {evidence_id[:40]!r}")
         return await api_evidence.read_evidence(number, session.key, _state(request), None)
     except ApiError as exc:
-        return await _file_page(
-            request, session, exc.status, {"page": {"detail": exc.detail, "errors": []}}
-        )
+        return await _file_page(request, session, exc.status, {"page": {"detail": exc.detail, "errors": []}})

@@ -48,7 +48,7 @@ def may_read(conn: Connection, key: ApiKey, item: dict[str, Any]) -> bool:
         return False
     if item["objection_id"] is not None:
         try:
-            return process.get_objection(conn, int(item["objection_id"]))["authority"] == key.authority
+            return bool(process.get_objection(conn, int(item["objection_id"]))["authority"] == key.authority)
         except NotFound:
             return False
     return state.authority == key.authority
@@ -68,7 +68,11 @@ async def list_evidence(
     if (objection_id is None) == (repair_id is None):
         raise Invalid(
             "give exactly one of objection_id and repair_id",
-            [field_error(["query", "objection_id"], objection_id, "give exactly one of objection_id, repair_id")],
+            [
+                field_error(
+                    ["query", "objection_id"], objection_id, "give exactly one of objection_id, repair_id"
+                )
+            ],
         )
     target = f"objection:{objection_id}" if objection_id is not None else f"repair:{repair_id}"
 
@@ -95,7 +99,9 @@ async def list_evidence(
     response_class=Response,
     responses={**responses(401, 403, 404), 200: {"content": {t: {} for t in MEDIA_TYPES}}},
 )
-async def read_evidence(evidence_id: Id, key: AnyKey, state: StateDep, x_purpose: XPurpose = None) -> Response:
+async def read_evidence(
+    evidence_id: Id, key: AnyKey, state: StateDep, x_purpose: XPurpose = None
+) -> Response:
     """The file itself, with its SHA-256 in ``X-Content-SHA256`` (as listed when it was uploaded)."""
     _parties_only(key)
     purpose = purpose_for(key, x_purpose)
@@ -134,4 +140,3 @@ async def read_evidence(evidence_id: Id, key: AnyKey, state: StateDep, x_purpose
             "Cache-Control": "no-store",
         },
     )
-

@@ -28,7 +28,9 @@ def upgrade() -> None:
         batch_op.create_index("ix_portal_sessions_key_id", ["key_id"], unique=False)
     op.create_table(
         "evidence",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("record_id", sa.BigInteger(), nullable=False),
         sa.Column("objection_id", sa.BigInteger(), nullable=True),
         sa.Column("repair_id", sa.BigInteger(), nullable=True),
