@@ -12,7 +12,7 @@ from .evidence import (
     get_evidence,
     sniff,
 )
-from .sessions import SubjectSession, end_sessions_of, session_for, sign_in, sign_out
+from .sessions import SubjectSession, session_for, sign_in, sign_out
 
 __all__ = [
     "MEDIA_TYPES",
@@ -22,7 +22,6 @@ __all__ = [
     "attach",
     "check_upload",
     "clean_name",
-    "end_sessions_of",
     "evidence_for",
     "get_evidence",
     "session_for",

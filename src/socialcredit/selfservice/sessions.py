@@ -19,7 +19,7 @@ from sqlalchemy import Connection, insert, select, update
 from ..keys import ApiKey, get_key
 from ..store.tables_selfservice import portal_sessions
 
-__all__ = ["SubjectSession", "end_sessions_of", "session_for", "sign_in", "sign_out"]
+__all__ = ["SubjectSession", "session_for", "sign_in", "sign_out"]
 
 _SESSION_ID = re.compile(r"^[A-Za-z0-9_-]{43}$")  # token_urlsafe(32): 256 bits
 
@@ -78,12 +78,3 @@ def sign_out(conn: Connection, session: SubjectSession, now: dt.datetime) -> Non
         .values(ended_at=now)
     )
 
-
-def end_sessions_of(conn: Connection, key_id: str, now: dt.datetime) -> int:
-    """End every live session of a key (the key is checked on each request anyway; this makes it visible)."""
-    result = conn.execute(
-        update(portal_sessions)
-        .where(portal_sessions.c.key_id == key_id, portal_sessions.c.ended_at.is_(None))
-        .values(ended_at=now)
-    )
-    return int(result.rowcount or 0)
