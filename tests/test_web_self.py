@@ -212,10 +212,12 @@ def test_sign_out_needs_the_csrf_token(me: Self) -> None:
     assert me.client.get("/portal/me").text.count("Sign out") >= 1  # still signed in
 
 
-def test_a_cross_site_sign_in_is_refused(me: Self) -> None:
-    resp = me.client.post(
-        "/portal/me", data={"token": me.tokens["subject"]}, headers={"Origin": "https://evil.example"}
-    )
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site", "Origin": "null"}],
+)
+def test_a_cross_site_sign_in_is_refused(me: Self, headers: dict[str, str]) -> None:
+    resp = me.client.post("/portal/me", data={"token": me.tokens["subject"]}, headers=headers)
     assert resp.status_code == 403 and "set-cookie" not in resp.headers
 
 

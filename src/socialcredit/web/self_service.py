@@ -84,14 +84,16 @@ async def _session(request: Request) -> SubjectSession | None:
 
 
 def _same_origin(request: Request) -> bool:
-    """Login CSRF: a sign-in posted from another site is refused (the browser says where a form came from)."""
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
+    """Login CSRF: a sign-in posted from another site is refused. ``Sec-Fetch-Site`` decides where the browser
+    sends it; otherwise ``Origin``, unless it is ``null`` (the portal's ``Referrer-Policy: no-referrer`` makes
+    browsers send ``null`` for its own forms)."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site in ("same-origin", "none")
     origin = request.headers.get("origin")
     if origin is None or origin == "null":
-        return origin is None
-    host = request.headers.get("host", "")
-    return origin.split("://", 1)[-1] == host
+        return True
+    return origin.split("://", 1)[-1] == request.headers.get("host", "")
 
 
 # -- the file --------------------------------------------------------------------------------------------------
