@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     # ... for this many minutes (a correct password is refused while locked).
     console_lockout_minutes: int = Field(default=15, ge=1, le=10080)
 
+    # -- Subject self-service on the portal (docs/portal.md).
+    # Minutes a subject's portal session lasts from sign-in (it ends sooner at sign-out or when the key is revoked).
+    portal_session_minutes: int = Field(default=60, ge=1, le=1440)
+    # Largest evidence file accepted with an objection or a repair request, in bytes (PDF, JPEG or PNG).
+    evidence_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:

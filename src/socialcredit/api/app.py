@@ -65,6 +65,7 @@ def _optional_routers() -> list[Any]:
     for name in (
         "socialcredit.api.routers.feed",
         "socialcredit.api.routers.process",
+        "socialcredit.api.routers.evidence",
         "socialcredit.api.routers.reports",
         "socialcredit.api.routers.screening_watch",
     ):
@@ -128,6 +129,7 @@ def create_app(
     # Reports' pages first: the portal's router ends in a catch-all for unknown /portal paths (its 404 page).
     app.include_router(importlib.import_module("socialcredit.web.verify").router)  # reports: decision 0605
     app.include_router(importlib.import_module("socialcredit.web.grade").router)  # grades: issue 19 point 5
+    app.include_router(importlib.import_module("socialcredit.web.self_service").router)  # decision 0615
     app.include_router(web.router)
     from ..console import router as console_router  # the officer console (HTML), after the API it reuses
 

@@ -22,6 +22,10 @@ BODY_LIMITS = {
     "/v1/checks/batch": 2 * 1024 * 1024,
     "/v1/reports/verify": 2**20,
     "/verify": 2**20 + 8192,
+    # Evidence uploads: the ceiling of the evidence_max_bytes setting plus the form's text; the portal refuses
+    # a body over the configured setting itself, before reading it (decision 0615).
+    "/portal/me/objection": 50 * 1024 * 1024 + 64 * 1024,
+    "/portal/me/repair": 50 * 1024 * 1024 + 64 * 1024,
 }  # reports: 0605
 
 

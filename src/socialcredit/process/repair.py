@@ -23,19 +23,42 @@ from ..registry import Conflict, NotFound, RecordState, apply_event, load_state
 from ..registry.state import local_date
 from ..registry.writer import write_lock
 from ..store.tables import repair_requests
+from ..workdays import deadline
 from .common import as_dict, required_text
 from .errors import NotAllowed, ProcessInvalid
 from .publication import publication_start
 
 __all__ = [
+    "REPAIR_DECISION_WORKING_DAYS",
     "decide_repair",
     "fulfil",
     "get_repair",
     "list_repairs",
+    "repair_due",
     "repair_eligible_from",
     "repair_from",
     "request_repair",
 ]
+
+
+# The filing authority's time to decide a repair request: Credit China reviews online repair applications
+# within 10 working days (issue 18); counted like objection deadlines, from the day after filing, ending at
+# local midnight (socialcredit.workdays.deadline). Derived from ``filed_at``, not stored.
+REPAIR_DECISION_WORKING_DAYS = 10
+
+
+def repair_due(filed_at: dt.datetime) -> dt.datetime:
+    """When the decision on a repair request filed at ``filed_at`` is due."""
+    return deadline(filed_at, REPAIR_DECISION_WORKING_DAYS, True)
+
+
+def _out(row: Any, now: dt.datetime | None = None) -> dict[str, Any]:
+    """A repair request as JSON-ready values, with ``due_at`` and (given ``now``) ``overdue``."""
+    d = as_dict(row)
+    due = repair_due(row.filed_at)
+    d["due_at"] = due.isoformat()
+    d["overdue"] = bool(row.status == "pending" and now is not None and due < now)
+    return d
 
 
 def repair_from(
@@ -65,7 +88,7 @@ def get_repair(conn: Connection, request_id: int) -> dict[str, Any]:
     row = conn.execute(select(repair_requests).where(repair_requests.c.id == request_id)).first()
     if row is None:
         raise NotFound(f"no repair request {request_id}")
-    return as_dict(row)
+    return _out(row)
 
 
 def _live(conn: Connection, record_id: int, now: dt.datetime) -> RecordState:
@@ -188,7 +211,9 @@ def list_repairs(
     status: str | None = None,
     record_ids: list[int] | None = None,
     limit: int = 1000,
+    now: dt.datetime | None = None,
 ) -> list[dict[str, Any]]:
+    """Repair requests, oldest first, each with ``due_at`` and (given ``now``) ``overdue``."""
     q = select(repair_requests)
     if record_id is not None:
         q = q.where(repair_requests.c.record_id == record_id)
@@ -196,7 +221,7 @@ def list_repairs(
         q = q.where(repair_requests.c.record_id.in_(record_ids))
     if status is not None:
         q = q.where(repair_requests.c.status == status)
-    return [as_dict(r) for r in conn.execute(q.order_by(repair_requests.c.id).limit(limit))]
+    return [_out(r, now) for r in conn.execute(q.order_by(repair_requests.c.id).limit(limit))]
 
 
 def fulfil(

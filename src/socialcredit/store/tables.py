@@ -22,6 +22,7 @@ from .tables_screening_watch import (
     screening_watch_runs,
     screening_watches,
 )
+from .tables_selfservice import evidence, portal_sessions
 
 __all__ = [
     "api_keys",
@@ -29,11 +30,13 @@ __all__ = [
     "console_sessions",
     "console_users",
     "deliveries",
+    "evidence",
     "feed_cursors",
     "monitor_hits",
     "monitor_runs",
     "objections",
     "outbox",
+    "portal_sessions",
     "record_events",
     "records",
     "repair_requests",

@@ -2,10 +2,10 @@
 
 Pages: ``/`` (home and public search box), ``/portal/search`` (public search; an htmx request gets only
 the results fragment), ``/portal/check`` (a checkpoint operator's check), ``/portal/me`` (a subject's own
-file) and ``/portal/catalogue`` (memoranda, measures, categories). Personal data comes only through the
-JSON API (:mod:`.apiclient`), so every audience sees exactly what the API shows it. Tokens travel only in
-POST bodies: never in a URL, never echoed back into a page, never logged. Pages showing personal data are
-``no-store``. Every page works without JavaScript; htmx only swaps fragments in place.
+file: :mod:`.self_service`) and ``/portal/catalogue`` (memoranda, measures, categories). Personal data
+comes only through the JSON API (:mod:`.apiclient`), so every audience sees exactly what the API shows it.
+Tokens travel only in POST bodies: never in a URL, never echoed back into a page, never logged. Pages showing
+personal data are ``no-store``. Every page works without JavaScript; htmx only swaps fragments in place.
 """
 
 from __future__ import annotations
@@ -17,12 +17,9 @@ from urllib.parse import parse_qsl
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
-from starlette.concurrency import run_in_threadpool
 
 from ..api.routers.public import MAX_PAGES, PAGE_SIZE
 from ..api.state import AppState
-from ..identifiers import kind_of
-from ..keys import InvalidToken
 from .apiclient import ApiAnswer, call_api
 from .labels import (
     EFFECTS,
@@ -332,57 +329,6 @@ def _decision_view(request: Request, decision: dict[str, Any]) -> dict[str, Any]
 
 
 # -- subject -------------------------------------------------------------------------------------------------
-
-
-def _me_context() -> dict[str, Any]:
-    return {"file": None, "error": None, "field_errors": [], "page_title": "本人档案 My file"}
-
-
-@router.get("/portal/me", response_class=HTMLResponse)
-async def me_form(request: Request) -> HTMLResponse:
-    """The subject's form: their own subject-role key opens their file."""
-    return _render(request, "me.html", _me_context(), private=True)
-
-
-@router.post("/portal/me", response_class=HTMLResponse)
-async def me_submit(request: Request) -> HTMLResponse:
-    """The subject's own file via ``GET /v1/subjects/{id}``, with deadlines and how to object or repair."""
-    ctx = _me_context()
-    status = 200
-    try:
-        token = (await _read_form(request)).get("token", "")
-    except FormError as exc:
-        token, ctx["error"], status = "", exc.detail, exc.status
-    if ctx["error"] is None and not token:
-        ctx["error"], status = "token: required", 422
-        ctx["field_errors"] = [{"loc": ["form", "token"], "reason": "required"}]
-    if ctx["error"] is None:
-        state = _state(request)
-        try:
-            key = await run_in_threadpool(state.key_for, token)
-        except InvalidToken as exc:
-            key, ctx["error"], status = None, f"the key was not accepted: {exc.reason}", 401
-        if key is not None and (key.role != "subject" or key.subject is None):
-            ctx["error"] = f"this page opens a subject's own file; {key.role} keys cannot (use a subject key)"
-            status = 403
-        elif key is not None and key.subject is not None:
-            answer = await call_api(request, "GET", f"/v1/subjects/{key.subject}", token=token)
-            if answer.ok:
-                ctx["file"] = _file_view(request, answer.body)
-            elif answer.status == 404:
-                # The registry has never heard of this subject: an empty file, not an error.
-                ctx["file"] = {
-                    "id": key.subject,
-                    "kind": kind_of(key.subject),
-                    "name": "",
-                    "region": None,
-                    "records": [],
-                }
-            else:
-                ctx.update(_problem_context(answer))
-                status = answer.status
-    template = "_file.html" if _is_fragment(request) else "me.html"
-    return _render(request, template, ctx, status, private=True)
 
 
 def _file_view(request: Request, subject: dict[str, Any]) -> dict[str, Any]:

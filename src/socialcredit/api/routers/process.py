@@ -289,7 +289,7 @@ async def list_repairs(
     def job() -> list[dict[str, Any]]:
         with state.db.engine.connect() as conn:
             out = []
-            for r in process.list_repairs(conn, status=status, limit=10_000):
+            for r in process.list_repairs(conn, status=status, limit=10_000, now=utcnow()):
                 st = load_state(conn, int(r["record_id"]))
                 if key.role == "registrar" and st.authority != key.authority:
                     continue
