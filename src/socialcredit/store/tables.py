@@ -15,6 +15,7 @@ from .tables_feed import (
 from .tables_process import objections, repair_requests
 from .tables_registry import record_events, records, subjects
 from .tables_reports import reports
+from .tables_supervision import supervision_plans
 
 __all__ = [
     "api_keys",
@@ -33,6 +34,7 @@ __all__ = [
     "reports",
     "subjects",
     "subscriptions",
+    "supervision_plans",
     "watchlist_members",
     "watchlists",
 ]
