@@ -81,6 +81,8 @@ def plan_cmd(
     except PlanRefused as exc:
         fail(str(exc))
     the_year = year if year is not None else local_date(now).year
+    if not 2000 <= the_year <= 2100:
+        fail(f"--year: {the_year}: a year from 2000 to 2100")
     if not out.parent.is_dir():
         fail(f"--out: {out}: no such directory {out.parent}")
     try:
@@ -93,8 +95,6 @@ def plan_cmd(
         fail(f"--inspectors: {inspectors}: cannot read ({exc.strerror})")
     except InspectorsError as exc:
         fail(f"--inspectors: {exc}")
-    if not given:
-        console.print(f"seed {seed} (none given: pass --seed {seed} to draw this plan again)")
     db = open_db()
     tmp = out.with_name(f".{out.name}.{secrets.token_hex(4)}.tmp")
     try:
@@ -121,6 +121,8 @@ def plan_cmd(
     for c in plan.counts:
         console.print(f"  class {c.risk_class}: {c.drawn} of {c.firms} firms drawn (rate {c.rate:g})")
     console.print(f"{len(plan.rows)} inspections, {plan.inspectors} inspectors of {authority}; written to {out}")
+    if not given:
+        console.print(f"seed {seed} (none given: pass --seed {seed} to draw this plan again)")
 
 
 @group.command("list")
