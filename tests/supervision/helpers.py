@@ -31,7 +31,9 @@ def populate(db: Database, catalogue: Catalogue, now: dt.datetime, sizes: dict[s
             if cls == "A":
                 rows.append(row(**base, authority="sta", category="tax.a_grade", external_id=f"a-{i}"))
             elif cls == "B":
-                rows.append(row(**base, authority="ndrc", category="credit.key_attention", external_id=f"b-{i}"))
+                rows.append(
+                    row(**base, authority="ndrc", category="credit.key_attention", external_id=f"b-{i}")
+                )
             else:
                 for k in range(1 if cls == "C" else 2):
                     ext = f"{cls}-{i}-{k}"

@@ -20,8 +20,8 @@ from socialcredit.cli import app
 from socialcredit.cli.common import cli_actor
 from socialcredit.store import Database
 from socialcredit.store.tables import audit_log, supervision_plans
-from socialcredit.supervision.plan import draw, rank, sample_size
 from socialcredit.supervision.inspectors import read_inspectors
+from socialcredit.supervision.plan import draw, rank, sample_size
 
 from .helpers import AT, SIZES, firm, inspectors, populate
 
@@ -41,15 +41,14 @@ def registry(db: Database, catalogue: Catalogue, now: dt.datetime) -> str:
     return (now + AT).isoformat()
 
 
-def test_same_seed_same_plan_and_rates_follow_the_class(
-    db: Database, registry: str, tmp_path: Path
-) -> None:
+def test_same_seed_same_plan_and_rates_follow_the_class(db: Database, registry: str, tmp_path: Path) -> None:
     team = str(inspectors(tmp_path))
     code, out, rows = plan(tmp_path, "--seed", "42", "--at", registry, "--inspectors", team, "--year", "2026")
     assert code == 0, out
     assert "seed 42" not in out  # a seed given is not echoed as a new one
-    code2, _, again = plan(tmp_path, "--seed", "42", "--at", registry, "--inspectors", team, "--year", "2026",
-                           out="again.csv")
+    code2, _, again = plan(
+        tmp_path, "--seed", "42", "--at", registry, "--inspectors", team, "--year", "2026", out="again.csv"
+    )
     assert code2 == 0 and again == rows
     drawn = {c: sum(1 for r in rows if r["class"] == c) for c in SIZES}
     # ceil(rate x firms): A 3 of 100, B 2 of 40, C 3 of 30, D 6 of 20.
@@ -65,8 +64,9 @@ def test_same_seed_same_plan_and_rates_follow_the_class(
     assert [r["firm"] for r in rows if r["class"] == "D"] == best
     other = plan(tmp_path, "--seed", "43", "--at", registry, "--inspectors", team, out="other.csv")[2]
     assert [r["firm"] for r in other] != [r["firm"] for r in rows]
-    next_year = plan(tmp_path, "--seed", "42", "--at", registry, "--inspectors", team, "--year", "2027",
-                     out="y.csv")[2]
+    next_year = plan(
+        tmp_path, "--seed", "42", "--at", registry, "--inspectors", team, "--year", "2027", out="y.csv"
+    )[2]
     assert [r["firm"] for r in next_year] != [r["firm"] for r in rows]
 
 
@@ -90,9 +90,9 @@ def test_the_plan_is_stored_and_audited_with_seed_counts_and_digest(
     digest = hashlib.sha256(team.read_bytes()).hexdigest()
     with db.engine.connect() as conn:
         stored = conn.execute(select(supervision_plans)).mappings().one()
-        entry = conn.execute(
-            select(audit_log).where(audit_log.c.action == "supervision.plan")
-        ).mappings().one()
+        entry = (
+            conn.execute(select(audit_log).where(audit_log.c.action == "supervision.plan")).mappings().one()
+        )
     assert stored["seed"] == "s-1" and stored["inspectors_digest"] == digest and stored["drawn"] == len(rows)
     assert [r["firm"] for r in json.loads(stored["rows"])] == [r["firm"] for r in rows]
     assert entry["actor"] == cli_actor() and entry["target"] == f"plan:{stored['id']}"
@@ -108,7 +108,9 @@ def test_the_plan_is_stored_and_audited_with_seed_counts_and_digest(
 
 def test_region_limits_the_firms(db: Database, registry: str, tmp_path: Path) -> None:
     team = str(inspectors(tmp_path))
-    code, out, rows = plan(tmp_path, "--seed", "1", "--at", registry, "--inspectors", team, "--region", "3101")
+    code, out, rows = plan(
+        tmp_path, "--seed", "1", "--at", registry, "--inspectors", team, "--region", "3101"
+    )
     assert code == 0, out
     assert rows and all(r["firm"][2:6] == "3101" for r in rows)
     assert "class A: 2 of 50 firms drawn" in out and "class D: 3 of 10 firms drawn" in out
@@ -121,7 +123,9 @@ def test_an_inspector_is_never_drawn_for_a_firm_in_conflict(
     # I00 and I01 are in conflict with every D firm; three inspectors in all, two per inspection.
     text = "id,name,authority,conflicts\n" + f"I00,甲,samr,{';'.join(d)}\n" + f"I01,乙,samr,{' '.join(d)}\n"
     text += "I02,丙,samr,\nI03,丁,samr,\n"
-    code, out, rows = plan(tmp_path, "--seed", "7", "--at", registry, "--inspectors", str(inspectors(tmp_path, text)))
+    code, out, rows = plan(
+        tmp_path, "--seed", "7", "--at", registry, "--inspectors", str(inspectors(tmp_path, text))
+    )
     assert code == 0, out
     for r in rows:
         if r["class"] == "D":
@@ -131,8 +135,15 @@ def test_an_inspector_is_never_drawn_for_a_firm_in_conflict(
     # Too few inspectors without a conflict: refused, nothing stored.
     text = "id,name,authority,conflicts\n" + f"I00,甲,samr,{d[0]}\nI02,丙,samr,\n"
     many = [f"X{k},人{k},samr,{';'.join(d)}" for k in range(3)]
-    code, out, _ = plan(tmp_path, "--seed", "7", "--at", registry, "--inspectors",
-                        str(inspectors(tmp_path, "\n".join([*text.splitlines(), *many]) + "\n")))
+    code, out, _ = plan(
+        tmp_path,
+        "--seed",
+        "7",
+        "--at",
+        registry,
+        "--inspectors",
+        str(inspectors(tmp_path, "\n".join([*text.splitlines(), *many]) + "\n")),
+    )
     assert code == 2 and "without a conflict" in out, out
     with db.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(supervision_plans)).scalar_one() == 1
@@ -143,7 +154,10 @@ def test_an_inspector_is_never_drawn_for_a_firm_in_conflict(
     [
         ("id,name,authority\nI1,甲,samr\n", "missing column(s) conflicts"),
         ("id,name,authority,conflicts,phone\nI1,甲,samr,,1\n", "unknown column(s) 'phone'"),
-        ("id,name,authority,conflicts\nI1,甲,samr,\nI1,乙,samr,\n", "inspectors.csv:3: id: 'I1' is also on line 2"),
+        (
+            "id,name,authority,conflicts\nI1,甲,samr,\nI1,乙,samr,\n",
+            "inspectors.csv:3: id: 'I1' is also on line 2",
+        ),
         ("id,name,authority,conflicts\nC1,甲,court,\n", "no inspector of 'samr' (the file has court)"),
         ("id,name,authority,conflicts\nI1,,samr,\n", "inspectors.csv:2: name: required"),
         ("id,name,authority,conflicts\nI1,甲,samr,91110105MA01H8K34B\n", "inspectors.csv:2: conflicts:"),
@@ -165,9 +179,17 @@ def test_a_bad_inspectors_file_is_refused(
 def test_exit_codes(db: Database, registry: str, tmp_path: Path) -> None:
     team = str(inspectors(tmp_path))
     assert plan(tmp_path, "--inspectors", str(tmp_path / "none.csv"))[0] == 3
-    r = runner.invoke(app, ["supervision", "plan", "--authority", "court", "--inspectors", team, "--out", "x.csv"])
+    r = runner.invoke(
+        app, ["supervision", "plan", "--authority", "court", "--inspectors", team, "--out", "x.csv"]
+    )
     assert r.exit_code == 3 and "no supervision policy" in r.output
-    for bad in (["--region", "1x"], ["--region", "123"], ["--year", "1900"], ["--seed", ""], ["--at", "soon"]):
+    for bad in (
+        ["--region", "1x"],
+        ["--region", "123"],
+        ["--year", "1900"],
+        ["--seed", ""],
+        ["--at", "soon"],
+    ):
         code, out, _ = plan(tmp_path, "--inspectors", team, *bad)
         assert code == 2 and out.startswith("error: "), (bad, out)
     code, out, _ = plan(tmp_path, "--inspectors", team, out="no/such/dir.csv")

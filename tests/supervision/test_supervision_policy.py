@@ -70,8 +70,11 @@ def test_a_policy_under_a_model_of_persons_is_refused(tmp_path: Path) -> None:
     root = tmp_path / "cat"
     shutil.copytree(default_dir(), root)
     model = yaml.safe_load((root / "models/samr_risk.yaml").read_text(encoding="utf-8"))
-    model.update(kind="person", reward_only=True, rules=[{"code": "red", "list": "red", "points": 5,
-                                                          "legal_basis": "x"}])
+    model.update(
+        kind="person",
+        reward_only=True,
+        rules=[{"code": "red", "list": "red", "points": 5, "legal_basis": "x"}],
+    )
     (root / "models/persons.yaml").write_text(yaml.safe_dump(model, allow_unicode=True), encoding="utf-8")
     data = yaml.safe_load((root / FILE).read_text(encoding="utf-8"))
     data["grading_model"] = "persons"

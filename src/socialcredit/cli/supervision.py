@@ -42,7 +42,9 @@ group = typer.Typer(
 
 @group.command("plan")
 def plan_cmd(
-    authority: Annotated[str, typer.Option("--authority", help="The inspecting authority's code (e.g. samr).")],
+    authority: Annotated[
+        str, typer.Option("--authority", help="The inspecting authority's code (e.g. samr).")
+    ],
     inspectors: Annotated[
         Path, typer.Option("--inspectors", help="CSV of the inspectors: id,name,authority,conflicts.")
     ],
@@ -51,9 +53,7 @@ def plan_cmd(
         str | None,
         typer.Option("--region", help="Only firms of this division code (2, 4 or 6 digits, e.g. 1101)."),
     ] = None,
-    year: Annotated[
-        int | None, typer.Option("--year", help="The plan's year (default: this year).")
-    ] = None,
+    year: Annotated[int | None, typer.Option("--year", help="The plan's year (default: this year).")] = None,
     seed: Annotated[
         str | None,
         typer.Option("--seed", help="The draw's seed: the same seed draws the same plan (default: random)."),
@@ -120,16 +120,16 @@ def plan_cmd(
     )
     for c in plan.counts:
         console.print(f"  class {c.risk_class}: {c.drawn} of {c.firms} firms drawn (rate {c.rate:g})")
-    console.print(f"{len(plan.rows)} inspections, {plan.inspectors} inspectors of {authority}; written to {out}")
+    console.print(
+        f"{len(plan.rows)} inspections, {plan.inspectors} inspectors of {authority}; written to {out}"
+    )
     if not given:
         console.print(f"seed {seed} (none given: pass --seed {seed} to draw this plan again)")
 
 
 @group.command("list")
 def list_cmd(
-    authority: Annotated[
-        str | None, typer.Option("--authority", help="Only this authority's plans.")
-    ] = None,
+    authority: Annotated[str | None, typer.Option("--authority", help="Only this authority's plans.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the plans as JSON Lines.")] = False,
 ) -> None:
     """The plans drawn, newest first (the 200 newest)."""
@@ -171,7 +171,13 @@ def list_cmd(
     for p in plans:
         by_class = " ".join(f"{c['class']} {c['drawn']}/{c['firms']}" for c in p.counts)
         table.add_row(
-            str(p.id), p.authority, str(p.year), p.region or "all", p.seed, str(p.drawn), by_class,
+            str(p.id),
+            p.authority,
+            str(p.year),
+            p.region or "all",
+            p.seed,
+            str(p.drawn),
+            by_class,
             for_people(p.created_at),
         )
     console.print(table)

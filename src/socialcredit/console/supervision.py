@@ -7,6 +7,8 @@ authority's plan answers as one that does not exist (404), so plan numbers are n
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import Request
 from fastapi.responses import HTMLResponse, Response
 from starlette.concurrency import run_in_threadpool
@@ -58,12 +60,17 @@ async def plan(request: Request, plan_id: str) -> Response:
     found = await run_in_threadpool(load)
     target = f"plan:{plan_id[:40]}"
     if found is None:
-        await audit_now(request, [AuditEntry(key.id, key.role, "console.supervision", target, "refused: 404")])
-        ctx = {"reason": f"no plan {plan_id[:40]!r} of {authority}", "page_title": "双随机抽查 Inspection plans"}
-        return render(request, "console/refused.html", ctx, 404, session=session)
+        await audit_now(
+            request, [AuditEntry(key.id, key.role, "console.supervision", target, "refused: 404")]
+        )
+        refused = {
+            "reason": f"no plan {plan_id[:40]!r} of {authority}",
+            "page_title": "双随机抽查 Inspection plans",
+        }
+        return render(request, "console/refused.html", refused, 404, session=session)
     rows = found.rows or []
     await audit_now(
         request, [AuditEntry(key.id, key.role, "console.supervision", target, f"ok: {len(rows)} rows")]
     )
-    ctx = {"plan": found, "rows": rows, "page_title": f"抽查计划 Plan {found.id}"}
+    ctx: dict[str, Any] = {"plan": found, "rows": rows, "page_title": f"抽查计划 Plan {found.id}"}
     return render(request, "console/supervision_plan.html", ctx, session=session)

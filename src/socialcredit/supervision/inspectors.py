@@ -75,7 +75,9 @@ def read_inspectors(
     if missing:
         problems.append(f"{name}:1: missing column(s) {', '.join(missing)} (expected {','.join(COLUMNS)})")
     if unknown:
-        problems.append(f"{name}:1: unknown column(s) {', '.join(map(repr, unknown))} (expected {','.join(COLUMNS)})")
+        problems.append(
+            f"{name}:1: unknown column(s) {', '.join(map(repr, unknown))} (expected {','.join(COLUMNS)})"
+        )
     if len(set(header)) != len(header):
         problems.append(f"{name}:1: a column is named twice")
     if problems:

@@ -152,7 +152,9 @@ def load_policies(
 
     folder = root / "supervision"
     model_dir = root / "models"
-    broken = {p.stem for p in model_dir.glob("*.yaml") if p.stem not in models} if model_dir.is_dir() else set()
+    broken = (
+        {p.stem for p in model_dir.glob("*.yaml") if p.stem not in models} if model_dir.is_dir() else set()
+    )
     out: dict[str, SupervisionPolicy] = {}
     files: dict[str, str] = {}
     for path in sorted(folder.iterdir()) if folder.is_dir() else []:
@@ -168,7 +170,9 @@ def load_policies(
         if policy.authority in files:
             issues.append(
                 CatalogueIssue(
-                    rel, "authority", f"authority {policy.authority!r} has a policy in {files[policy.authority]}"
+                    rel,
+                    "authority",
+                    f"authority {policy.authority!r} has a policy in {files[policy.authority]}",
                 )
             )
             continue

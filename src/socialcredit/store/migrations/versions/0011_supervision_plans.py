@@ -16,7 +16,9 @@ depends_on = None
 def upgrade() -> None:
     op.create_table(
         "supervision_plans",
-        sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False),
+        sa.Column(
+            "id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), autoincrement=True, nullable=False
+        ),
         sa.Column("authority", sa.String(length=64), nullable=False),
         sa.Column("region", sa.String(length=6), nullable=True),
         sa.Column("year", sa.Integer(), nullable=False),
