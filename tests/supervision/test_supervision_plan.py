@@ -214,3 +214,22 @@ def test_a_firm_added_moves_no_other_firm(
     with db.engine.connect() as conn:
         after = draw(conn, catalogue, "samr", team, digest, "s", 2026, at)
     assert [r for r in after.rows if r.risk_class == "D"] == [r for r in before.rows if r.risk_class == "D"]
+
+
+def test_spreadsheet_formulas_in_the_inspectors_file_are_made_inert(
+    db: Database, registry: str, tmp_path: Path
+) -> None:
+    text = 'id,name,authority,conflicts\n=1+1,=HYPERLINK("http://x"),samr,\n@A1,+甲,samr,\n'
+    code, out, rows = plan(
+        tmp_path, "--seed", "1", "--at", registry, "--inspectors", str(inspectors(tmp_path, text))
+    )
+    assert code == 0, out
+    cells = {c for r in rows for c in (r["inspectors"] + ";" + r["inspector_names"]).split(";")}
+    assert cells == {"'=1+1", "'@A1", '\'=HYPERLINK("http://x")', "'+甲"}
+
+
+def test_a_directory_or_a_huge_field_is_bad_input(db: Database, registry: str, tmp_path: Path) -> None:
+    assert plan(tmp_path, "--inspectors", str(tmp_path))[0] == 2
+    huge = "id,name,authority,conflicts\nI1,甲,samr," + "9" * 200_000 + "\n"
+    code, out, _ = plan(tmp_path, "--inspectors", str(inspectors(tmp_path, huge)))
+    assert code == 2 and out.startswith("error: --inspectors: "), out
