@@ -40,6 +40,7 @@ NOT_FOUND = [
     ("supervision", "plan", "--authority", "court", "--inspectors", "i.csv", "--out", "o.csv"),
     ("supervision", "plan", "--authority", "samr", "--inspectors", "missing.csv", "--out", "o.csv"),
     ("supervision", "list", "--authority", "nobody"),
+    ("supervision", "show", "999"),
 ]
 
 

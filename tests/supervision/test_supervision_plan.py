@@ -233,3 +233,27 @@ def test_a_directory_or_a_huge_field_is_bad_input(db: Database, registry: str, t
     huge = "id,name,authority,conflicts\nI1,甲,samr," + "9" * 200_000 + "\n"
     code, out, _ = plan(tmp_path, "--inspectors", str(inspectors(tmp_path, huge)))
     assert code == 2 and out.startswith("error: --inspectors: "), out
+
+
+def test_show_re_exports_the_plan_byte_for_byte_and_is_audited(
+    db: Database, registry: str, tmp_path: Path
+) -> None:
+    team = str(inspectors(tmp_path))
+    assert plan(tmp_path, "--seed", "9", "--at", registry, "--inspectors", team)[0] == 0
+    again = tmp_path / "again.csv"
+    r = runner.invoke(app, ["supervision", "show", "1", "--out", str(again)])
+    assert r.exit_code == 0, r.output
+    assert again.read_bytes() == (tmp_path / "plan.csv").read_bytes()
+    assert "seed 9" in r.output and "class D: 6 of 20 firms drawn" in r.output
+    shown = json.loads(runner.invoke(app, ["supervision", "show", "1", "--json"]).output)
+    assert shown["seed"] == "9" and len(shown["rows"]) == shown["drawn"] == 14
+    missing = runner.invoke(app, ["supervision", "show", "2"])
+    assert missing.exit_code == 3 and "no plan 2" in missing.output
+    with db.engine.connect() as conn:
+        q = select(audit_log.c.target, audit_log.c.outcome).where(audit_log.c.action == "supervision.show")
+        assert [tuple(e) for e in conn.execute(q.order_by(audit_log.c.seq))] == [
+            ("plan:1", "ok: 14 rows"),
+            ("plan:1", "ok: 14 rows"),
+            ("plan:2", "not found"),
+        ]
+    assert runner.invoke(app, ["supervision", "show", "0"]).exit_code == 2

@@ -1,5 +1,6 @@
 """``socialcredit supervision plan | list``: random-inspection plans (双随机、一公开) by risk class.
 
+``show`` prints or re-exports a stored plan (audited as ``supervision.show``; exit 3 for no such plan).
 ``plan`` exits 0 with the plan stored, written and audited (``supervision.plan``), 2 for bad input (a bad
 inspectors' file, region, year or seed, too few inspectors without a conflict), 3 for an authority without a
 policy or an inspectors' file that is not there (decision 0700). Nothing is stored unless the CSV is written.
@@ -11,7 +12,7 @@ import json
 import os
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.table import Table
@@ -23,6 +24,7 @@ from .common import (
     CLI_ROLE,
     EXIT_NOT_FOUND,
     allowlist,
+    audit_cli,
     cli_actor,
     console,
     fail,
@@ -31,6 +33,9 @@ from .common import (
     option_instant,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from ..supervision.store import StoredPlan
 
 __all__ = ["register"]
 
@@ -127,6 +132,24 @@ def plan_cmd(
         console.print(f"seed {seed} (none given: pass --seed {seed} to draw this plan again)")
 
 
+def _summary(p: StoredPlan) -> dict[str, Any]:
+    return {
+        "id": p.id,
+        "authority": p.authority,
+        "region": p.region,
+        "year": p.year,
+        "seed": p.seed,
+        "as_of": for_json(p.as_of),
+        "model": p.model,
+        "catalogue_version": p.catalogue_version,
+        "inspectors_digest": p.inspectors_digest,
+        "counts": p.counts,
+        "drawn": p.drawn,
+        "created_at": for_json(p.created_at),
+        "actor": p.actor,
+    }
+
+
 @group.command("list")
 def list_cmd(
     authority: Annotated[str | None, typer.Option("--authority", help="Only this authority's plans.")] = None,
@@ -148,21 +171,7 @@ def list_cmd(
         db.engine.dispose()
     if as_json:
         for p in plans:
-            d = {
-                "id": p.id,
-                "authority": p.authority,
-                "region": p.region,
-                "year": p.year,
-                "seed": p.seed,
-                "as_of": for_json(p.as_of),
-                "model": p.model,
-                "inspectors_digest": p.inspectors_digest,
-                "counts": p.counts,
-                "drawn": p.drawn,
-                "created_at": for_json(p.created_at),
-                "actor": p.actor,
-            }
-            typer.echo(json.dumps(d, ensure_ascii=False))
+            typer.echo(json.dumps(_summary(p), ensure_ascii=False))
         return
     if not plans:
         console.print("no plans")
@@ -181,6 +190,60 @@ def list_cmd(
             for_people(p.created_at),
         )
     console.print(table)
+
+
+@group.command("show")
+def show_cmd(
+    plan_id: Annotated[int, typer.Argument(help="The plan's number (see `supervision list`).", min=1)],
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the plan's rows as CSV here, as `plan` wrote them.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the plan as one JSON object.")] = False,
+) -> None:
+    """One stored plan: its seed, counts and rows (audited: it names the inspectors)."""
+    from ..supervision.plan import rows_csv
+    from ..supervision.store import get_plan
+
+    if out is not None and not out.parent.is_dir():
+        fail(f"--out: {out}: no such directory {out.parent}")
+    db = open_db()
+    now = utcnow()
+    try:
+        with db.engine.connect() as conn:
+            found = get_plan(conn, plan_id) if plan_id < 2**62 else None
+        if found is None:
+            audit_cli(db.engine, "supervision.show", f"plan:{plan_id}", "not found", now)
+            fail(f"no plan {plan_id}", EXIT_NOT_FOUND)
+        rows = found.rows or []
+        audit_cli(db.engine, "supervision.show", f"plan:{plan_id}", f"ok: {len(rows)} rows", now)
+    except SQLAlchemyError as exc:
+        fail(f"database: {type(exc).__name__}: {str(exc).splitlines()[0]} (run `socialcredit init`?)")
+    finally:
+        db.engine.dispose()
+    if out is not None:
+        try:
+            out.write_text(rows_csv(rows), encoding="utf-8")
+        except OSError as exc:
+            fail(f"--out: {out}: cannot write ({exc.strerror})")
+    if as_json:
+        d = _summary(found)
+        d["rows"] = rows
+        typer.echo(json.dumps(d, ensure_ascii=False))
+        return
+    region = f" region {found.region}" if found.region else ""
+    console.print(
+        f"plan {found.id}: {found.authority} {found.year}{region}, seed {found.seed}, graded by {found.model} "
+        f"as of {for_people(found.as_of)}"
+    )
+    console.print(f"inspectors' list sha256 {found.inspectors_digest}; drawn {for_people(found.created_at)}")
+    for c in found.counts:
+        console.print(f"  class {c['class']}: {c['drawn']} of {c['firms']} firms drawn (rate {c['rate']:g})")
+    if out is None:
+        for r in rows:
+            team = ", ".join(f"{i['name']} ({i['id']})" for i in r["inspectors"])
+            console.print(f"{r['firm']}  {r['class']}  {r['name']}  {team}", markup=False)
+    else:
+        console.print(f"{len(rows)} inspections written to {out}")
 
 
 def register(app: typer.Typer) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "check_seed",
     "draw",
     "rank",
+    "rows_csv",
     "sample_size",
 ]
 
@@ -124,23 +125,29 @@ class Plan:
         return " ".join(f"{c.risk_class} {c.drawn}/{c.firms}" for c in self.counts)
 
     def to_csv(self) -> str:
-        from ..screening.writers import escape  # a firm's name could read as a spreadsheet formula
+        return rows_csv([r.to_dict() for r in self.rows])
 
-        buf = io.StringIO()
-        w = csv.writer(buf, lineterminator="\n")
-        w.writerow(CSV_COLUMNS)
-        for r in self.rows:
-            w.writerow(
-                [
-                    r.firm,
-                    escape(r.name),
-                    r.risk_class,
-                    f"{r.rate:g}",
-                    ";".join(escape(i.id) for i in r.inspectors),
-                    ";".join(escape(i.name) for i in r.inspectors),
-                ]
-            )
-        return buf.getvalue()
+
+def rows_csv(rows: list[dict[str, Any]]) -> str:
+    """A plan's rows (as :meth:`PlanRow.to_dict` gives and the store keeps) as CSV, formulas made inert."""
+    from ..screening.writers import escape  # a firm's name could read as a spreadsheet formula
+
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        team = r["inspectors"]
+        w.writerow(
+            [
+                r["firm"],
+                escape(r["name"]),
+                r["class"],
+                f"{r['rate']:g}",
+                ";".join(escape(i["id"]) for i in team),
+                ";".join(escape(i["name"]) for i in team),
+            ]
+        )
+    return buf.getvalue()
 
 
 def rank(seed: str, *parts: str) -> bytes:
