@@ -37,6 +37,10 @@ NOT_FOUND = [
     ("subscription", "deliveries", "sub_00"),
     ("subscription", "redeliver", "sub_00"),
     ("subscription", "create", "http://hooks.invalid/x", "--watchlist", "wl_00"),
+    ("supervision", "plan", "--authority", "court", "--inspectors", "i.csv", "--out", "o.csv"),
+    ("supervision", "plan", "--authority", "samr", "--inspectors", "missing.csv", "--out", "o.csv"),
+    ("supervision", "list", "--authority", "nobody"),
+    ("supervision", "show", "999"),
 ]
 
 

@@ -97,6 +97,8 @@ def test_console_works_at_375px_without_javascript(server: str) -> None:
             assert "filed" in page.inner_text("[role=status]")
             page.goto(server + "/console/queues")
             fits(page)
+            page.goto(server + "/console/supervision")
+            fits(page)
             page.click("header form button[type=submit]")  # sign out
             page.wait_for_url(server + "/console/login")
             page.goto(server + "/console/queues")

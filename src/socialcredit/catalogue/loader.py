@@ -26,6 +26,7 @@ from .model import Action, Authority, Category, Measure, Memorandum
 
 if TYPE_CHECKING:
     from ..grading.model import ScoringModel
+    from ..supervision.policy import SupervisionPolicy
 
 __all__ = [
     "Catalogue",
@@ -83,6 +84,8 @@ class Catalogue:
     _by_category: dict[str, tuple[tuple[Memorandum, Measure], ...]] = field(default_factory=dict, repr=False)
     # Scoring models (models/*.yaml), by code: socialcredit.grading.
     models: dict[str, ScoringModel] = field(default_factory=dict)
+    # Random-inspection policies (supervision/*.yaml), by authority: socialcredit.supervision.
+    supervision: dict[str, SupervisionPolicy] = field(default_factory=dict)
 
     def measures_for(self, category: str) -> tuple[tuple[Memorandum, Measure], ...]:
         """Every (memorandum, measure) that a record of ``category`` triggers."""
@@ -382,6 +385,9 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
     from ..grading.lint import load_models  # scoring models are linted against the categories
 
     models = load_models(root, categories, issues)
+    from ..supervision.policy import load_policies  # inspection policies are linted against the models
+
+    supervision = load_policies(root, authorities, models, issues)
     if issues:
         raise CatalogueError(issues)
     by_category: dict[str, list[tuple[Memorandum, Measure]]] = {}
@@ -398,6 +404,7 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
         memoranda=memos.valid,
         _by_category={k: tuple(v) for k, v in by_category.items()},
         models=models,
+        supervision=supervision,
     )
 
 

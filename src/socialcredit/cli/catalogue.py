@@ -53,7 +53,7 @@ def validate(
     console.print(
         f"catalogue {name} {cat.version}: {len(cat.authorities)} authorities, {len(cat.categories)} categories, "
         f"{len(cat.actions)} actions, {len(cat.memoranda)} memoranda, {n_measures} measures, "
-        f"{len(cat.models)} scoring models: valid",
+        f"{len(cat.models)} scoring models, {len(cat.supervision)} supervision policies: valid",
         markup=False,
     )
 

@@ -23,6 +23,7 @@ from .tables_screening_watch import (
     screening_watches,
 )
 from .tables_selfservice import evidence, portal_sessions
+from .tables_supervision import supervision_plans
 
 __all__ = [
     "api_keys",
@@ -48,6 +49,7 @@ __all__ = [
     "screenings",
     "subjects",
     "subscriptions",
+    "supervision_plans",
     "watchlist_members",
     "watchlists",
 ]
