@@ -52,6 +52,7 @@ for _name in (
     "screen",
     "grade",
     "users",
+    "snapshot",
 ):
     try:
         _mod = __import__(f"socialcredit.cli.{_name}", fromlist=["register"])
