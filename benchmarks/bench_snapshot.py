@@ -25,12 +25,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from bench_engine import ACTIONS, NOW, generate  # noqa: E402
+from bench_engine import ACTIONS, NOW, generate
 
-from socialcredit.catalogue import default_catalogue  # noqa: E402
-from socialcredit.engine import Checker  # noqa: E402
-from socialcredit.node import load_snapshot, write_snapshot  # noqa: E402
-from socialcredit.store import connect  # noqa: E402
+from socialcredit.catalogue import default_catalogue
+from socialcredit.engine import Checker
+from socialcredit.node import load_snapshot, write_snapshot
+from socialcredit.store import connect
 
 
 def one(records: int) -> dict[str, float]:
