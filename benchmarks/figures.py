@@ -53,8 +53,6 @@ def _snapshot(d: dict[str, Any], cmd: str) -> list[Row]:
         out.append(figure(f"snapshot load, {n} active records (baseline: index build from the store)",
                           r["load_s"], "s", baseline=r["build_from_store_s"], goal=goal, better="lower",
                           command=cmd))  # fmt: skip
-        out.append(figure(f"snapshot file, {n} active records", r["bytes_per_record"], "B per record",
-                          better="lower", command=cmd))  # fmt: skip
     return out
 
 
