@@ -45,6 +45,17 @@ def figure(
     }
 
 
+def _snapshot(d: dict[str, Any], cmd: str) -> list[Row]:
+    out = []
+    for r in d["runs"]:
+        n = f"{r['records']:,}"
+        goal = 5 if r["records"] >= 1_000_000 else None
+        out.append(figure(f"snapshot load, {n} active records (baseline: index build from the store)",
+                          r["load_s"], "s", baseline=r["build_from_store_s"], goal=goal, better="lower",
+                          command=cmd))  # fmt: skip
+    return out
+
+
 def _import(d: dict[str, Any], cmd: str) -> list[Row]:
     out = []
     for store, name in (("sqlite", "SQLite"), ("postgresql", "PostgreSQL")):
@@ -220,6 +231,7 @@ def _grading(d: dict[str, Any], cmd: str) -> list[Row]:
 
 
 PICKERS: dict[str, Callable[[dict[str, Any], str], list[Row]]] = {
+    "bench_snapshot": _snapshot,
     "bench_import": _import,
     "bench_engine": _engine,
     "bench_demo": _demo,

@@ -42,7 +42,7 @@ from socialcredit.store import Database
 from socialcredit.store.tables import deliveries
 
 FAST = DispatchSettings(
-    max_attempts=60, backoff_base=0.01, backoff_max=0.05, timeout=2.0, poll_interval=0.005
+    max_attempts=60, backoff_base=0.01, backoff_max=0.05, timeout=0.5, poll_interval=0.005, lease=1.0
 )
 
 

@@ -34,13 +34,15 @@ from socialcredit.store.tables import feed_cursors
 CLI = [str(Path(sys.executable).parent / "socialcredit")]
 
 
-def _dispatcher(db: Database) -> subprocess.Popen[bytes]:
+def _dispatcher(db: Database, *extra: str) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "SOCIALCREDIT_DATABASE_URL": str(db.engine.url.render_as_string(hide_password=False)),
     }
     env.pop("SOCIALCREDIT_NATS_URL", None)
     args = ["dispatch", "run", "--poll", "0.005", "--backoff", "0.01", "--backoff-max", "0.05", "--no-expire"]
+    # A short lease: the killed dispatcher's claims are free again within a second (decision 1100).
+    args += ["--timeout", "0.5", "--lease", "1", *extra]
     return subprocess.Popen([*CLI, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 

@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # Public search as you type (requests marked X-Typeahead: 1, the portal's search box): a budget of its
     # own per client address, so keystrokes do not use up the searches a person submits (decision 0603).
     public_typeahead_limit: int = Field(default=300, ge=1)
+    # Seconds a dispatcher's claim on deliveries holds unless renewed (decision 1100): after a dispatcher is killed,
+    # its subscriptions wait this long for another dispatcher. Keep it well above the webhook timeout.
+    dispatch_lease: float = Field(default=60.0, gt=0, le=3600)
     # Audit anchoring (decision 0313): the Ed25519 key signing the audit chain's heads, and the append-only file
     # of signed heads; unset: beside an SQLite file (X.audit-key, X.audit-heads.jsonl), else var/<db name>.*.
     # Keep both out of reach of whoever can write the database.

@@ -53,6 +53,7 @@ for _name in (
     "grade",
     "users",
     "supervision",
+    "snapshot",
 ):
     try:
         _mod = __import__(f"socialcredit.cli.{_name}", fromlist=["register"])

@@ -139,21 +139,31 @@ def dispatch_run(
     poll: Annotated[float, typer.Option(min=0.001, help="Idle wait between rounds, in seconds.")] = 0.02,
     timeout: Annotated[float, typer.Option(min=0.1, help="Per-request timeout, in seconds.")] = 5.0,
     expire: Annotated[bool, typer.Option(help="Sweep records past their end date every 10 s.")] = True,
+    lease: Annotated[
+        float | None,
+        typer.Option(
+            min=0.1,
+            help="Seconds a claim on deliveries holds unless renewed (default SOCIALCREDIT_DISPATCH_LEASE).",
+        ),
+    ] = None,
 ) -> None:
-    """Deliver webhooks (and publish to NATS when SOCIALCREDIT_NATS_URL is set) until stopped."""
+    """Deliver webhooks (and publish to NATS when SOCIALCREDIT_NATS_URL is set) until stopped.
+
+    Several may run on one database: they share the subscriptions, each delivered in order by one at a time."""
     settings = feed.DispatchSettings(
         max_attempts=max_attempts,
         backoff_base=backoff,
         backoff_max=backoff_max,
         timeout=timeout,
         poll_interval=poll,
+        lease=lease if lease is not None else get_settings().dispatch_lease,
     )
     publisher = None
     nats_url = get_settings().nats_url
     if nats_url:
         from ..feed.nats import NatsPublisher
 
-        publisher = NatsPublisher(nats_url)
+        publisher = NatsPublisher(nats_url, lease=settings.lease)
     rules = compile_rules(open_catalogue())  # checkpoint subscriptions follow their key's scope
     d = feed.Dispatcher(open_db().engine, settings, publisher=publisher, rules=rules)
     try:

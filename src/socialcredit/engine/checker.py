@@ -51,16 +51,20 @@ class Checker:
         *,
         history: dt.timedelta | None = dt.timedelta(days=366),
         allowlist: frozenset[str] | None = None,
+        prebuilt: tuple[Index, int] | None = None,
     ) -> None:
         """Build the index from the store.
 
         ``history``: records that ended longer ago than this are not kept in memory, and checks with an
         ``as_of`` before ``now - history`` are answered from the store; None keeps every record.
         ``allowlist``: pilot-era codes accepted by identifier parsing (default: the settings').
+        ``prebuilt``: an index and the event sequence it reflects, made elsewhere (a snapshot,
+        ``socialcredit.node.load_snapshot``) for this catalogue: used as it is instead of a build; its cutoff
+        is the one it was made with.
         """
         self.engine = engine
         self.catalogue = catalogue
-        self.rules: Rules = compile_rules(catalogue)
+        self.rules: Rules = compile_rules(catalogue) if prebuilt is None else prebuilt[0].rules
         if allowlist is None:
             from ..settings import get_settings
 
@@ -69,6 +73,13 @@ class Checker:
         self._history = history
         self._lock = threading.Lock()
         self._canon: dict[str, str] = {}
+        if prebuilt is not None:
+            if prebuilt[0].rules.version != catalogue.version:
+                raise ValueError(
+                    f"the index is of catalogue {prebuilt[0].rules.version}, not {catalogue.version}"
+                )
+            self.index, self.last_seq = prebuilt
+            return
         self.index = Index(self.rules, self._cutoff())
         with engine.connect() as conn:
             self.last_seq = self.index.build(conn)

@@ -10,7 +10,11 @@ that is down costs one request a backoff step, not one per event.
 
 Crash safety: the status is written only after the endpoint answered, so a dispatcher killed between the two
 sends that event again on restart: a duplicate with the same ``event_id`` (at-least-once), never a loss.
-One dispatcher per database (enqueue locks each subscription row; delivery is not claimed).
+
+Several dispatchers may run on one database (decision 1100): enqueue locks each subscription row, and delivery
+works on *claims* (:mod:`.claims`): a subscription's oldest pending delivery and the run after it, held under a
+lease (``lease`` seconds, renewed while the run lasts), so a subscription is delivered by one dispatcher at a
+time and in order, and a dispatcher killed with claims held loses them after one lease.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from sqlalchemy import Connection, Engine, insert, select, update
 from ..catalogue import load_catalogue
 from ..engine.rules import Rules, compile_rules
 from ..store.tables import deliveries, outbox, record_events, subscriptions
+from .claims import claim_runs, dispatcher_name, release, renew
 from .reader import EVENT_COLUMNS, payload_of, state_about
 from .scope import Scope, owner_scope
 from .signing import HEADER, sign
@@ -52,6 +57,10 @@ class DispatchSettings:
     batch: int = 500  # outbox rows enqueued, deliveries attempted, per round
     poll_interval: float = 0.02  # idle wait between rounds
     expire_interval: float = 10.0  # how often the loop sweeps records past their date (<= 60 s)
+    lease: float = (
+        60.0  # seconds a claim on deliveries holds without renewal (a killed dispatcher's: then free)
+    )
+    run: int = 100  # deliveries of one subscription claimed together, oldest first
 
 
 @dataclass
@@ -92,6 +101,7 @@ class Dispatcher:
         self.client = client or httpx.Client(timeout=self.settings.timeout)
         self.clock = clock
         self.publisher = publisher  # e.g. a NatsPublisher; anything with publish_pending(engine) -> int
+        self.name = dispatcher_name()  # who holds this dispatcher's claims
         self._last_expire = 0.0
 
     def _scope(self, conn: Connection, owner: str) -> Scope | None:
@@ -183,10 +193,54 @@ class Dispatcher:
         )  # jitter: endpoints coming back are not hit in lockstep
 
     def deliver_due(self, result: RoundResult | None = None) -> RoundResult:
+        """Claim a subscription's head with its run and deliver the run in order, stopping at its first failure
+        (the rest waits for that one's next attempt); again, until ``batch`` attempts or nothing is due."""
         result = result or RoundResult()
-        now = self.clock()
+        s = self.settings
+        attempted = 0
+        while attempted < s.batch:  # one run claimed at a time: what this one is not sending, another may
+            with self.engine.begin() as conn:
+                runs = claim_runs(conn, self.name, self.clock(), s.lease, heads=1, run=s.run)
+            if not runs:
+                break
+            before = result.delivered + result.failed
+            self._deliver_run(runs[0], result)
+            attempted += max(1, result.delivered + result.failed - before)
+        return result
+
+    def _deliver_run(self, ids: list[int], result: RoundResult) -> None:
+        s = self.settings
+        until = self.clock() + dt.timedelta(seconds=s.lease)
+        loaded = self._load(ids)
+        if len(loaded) < len(ids):  # not ours to send after all: free at once, not after the lease
+            with self.engine.begin() as conn:
+                release(conn, self.name, [i for i in ids if i not in loaded])
+        for n, delivery_id in enumerate(ids):
+            now = self.clock()
+            if (until - now).total_seconds() < s.timeout + 1.0:  # the next request could outlast the lease
+                with self.engine.begin() as conn:
+                    if not renew(conn, self.name, ids[n:], now, s.lease):
+                        log.warning("claim on deliveries %s..%s lost (lease %ss)", ids[n], ids[-1], s.lease)
+                        return
+                until = now + dt.timedelta(seconds=s.lease)
+            d = loaded.get(delivery_id)
+            if d is None:  # no longer pending, or its subscription paused
+                continue
+            ok, status, error = self._post(d)
+            if ok:
+                self._mark_delivered(d.id, status)
+                result.delivered += 1
+                continue
+            dead = self._mark_failed(d, status, error)
+            result.failed += 1
+            result.dead += int(dead)
+            with self.engine.begin() as conn:
+                release(conn, self.name, ids[n + 1 :])
+            return
+
+    def _load(self, ids: list[int]) -> dict[int, Any]:
         with self.engine.connect() as conn:
-            due = conn.execute(
+            rows = conn.execute(
                 select(
                     deliveries.c.id,
                     deliveries.c.subscription_id,
@@ -203,27 +257,12 @@ class Dispatcher:
                 .join(record_events, record_events.c.seq == outbox.c.event_seq)
                 .join(subscriptions, subscriptions.c.id == deliveries.c.subscription_id)
                 .where(
+                    deliveries.c.id.in_(ids),
                     deliveries.c.status == "pending",
-                    deliveries.c.next_attempt_at <= now,
                     subscriptions.c.active.is_(True),
                 )
-                .order_by(deliveries.c.id)
-                .limit(self.settings.batch)
             ).all()
-        failing: set[str] = set()
-        for d in due:
-            if d.subscription_id in failing:
-                continue
-            ok, status, error = self._post(d)
-            if ok:
-                self._mark_delivered(d.id, status)
-                result.delivered += 1
-            else:
-                failing.add(d.subscription_id)
-                dead = self._mark_failed(d, status, error)
-                result.failed += 1
-                result.dead += int(dead)
-        return result
+        return {int(r.id): r for r in rows}
 
     def _post(self, d: Any) -> tuple[bool, int | None, str | None]:
         if d.owner in self._scopes:
@@ -274,6 +313,8 @@ class Dispatcher:
                     status="delivered",
                     attempts=deliveries.c.attempts + 1,
                     delivered_at=now,
+                    claimed_by=None,
+                    claimed_until=None,
                     last_error=None,
                     last_status=status,  # the 2xx that came back (issue 16 §2.17: it was left null)
                 )
@@ -290,6 +331,8 @@ class Dispatcher:
                 "last_error": error,
                 "last_status": status,
                 "next_attempt_at": nxt,
+                "claimed_by": None,
+                "claimed_until": None,
             }
             if dead:
                 values.update(status="dead", dead_at=now)

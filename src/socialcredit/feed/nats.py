@@ -4,6 +4,10 @@ Stream ``SOCIALCREDIT`` holds subjects ``socialcredit.events.<type>``; each mess
 with header ``Nats-Msg-Id: <event_id>``, so a republish after a crash (the cursor in ``feed_cursors`` is saved
 after the acks) is dropped by JetStream's duplicate window rather than delivered twice. Check nodes follow the
 stream with a durable consumer.
+
+With several dispatchers on one database, one publishes at a time (decision 1100): the cursor row is held under a
+lease (``held_by``, ``held_until``) taken by one atomic ``UPDATE``, so the stream keeps the outbox's order; a
+publisher killed while holding it is replaced after the lease.
 """
 
 from __future__ import annotations
@@ -16,9 +20,11 @@ from typing import Any
 import nats
 from nats.js.api import StreamConfig
 from nats.js.errors import NotFoundError
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
 
 from ..store.tables import feed_cursors, outbox
+from .claims import dispatcher_name
 from .reader import EVENT_COLUMNS, payload_of, with_event
 
 __all__ = ["CURSOR_NAME", "STREAM", "SUBJECT_PREFIX", "NatsPublisher"]
@@ -39,8 +45,11 @@ class NatsPublisher:
         prefix: str = SUBJECT_PREFIX,
         batch: int = 500,
         timeout: float = 5.0,
+        lease: float = 60.0,
     ) -> None:
         self.url, self.stream, self.prefix, self.batch, self.timeout = url, stream, prefix, batch, timeout
+        self.lease, self.name = lease, dispatcher_name()
+        self._engine: Engine | None = None  # where the lease is held, given back on close
         self._loop = asyncio.new_event_loop()
         self._nc: Any = None
         self._js: Any = None
@@ -61,6 +70,14 @@ class NatsPublisher:
             self._run(self._connect())
 
     def close(self) -> None:
+        if self._engine is not None:  # a clean stop frees the lease at once (a restart publishes at once)
+            with self._engine.begin() as conn:
+                conn.execute(
+                    update(feed_cursors)
+                    .where(feed_cursors.c.name == CURSOR_NAME, feed_cursors.c.held_by == self.name)
+                    .values(held_by=None, held_until=None)
+                )
+            self._engine = None
         if self._nc is not None and not self._nc.is_closed:
             self._run(self._nc.drain())
         self._nc = None
@@ -75,16 +92,42 @@ class NatsPublisher:
         ]
         await asyncio.gather(*futures)
 
+    def _hold(self, engine: Engine) -> int | None:
+        """Take (or keep) the publisher's lease; the cursor to publish after, or None if another holds it."""
+        now = dt.datetime.now(dt.UTC)
+        mine = feed_cursors.c.name == CURSOR_NAME
+        free = or_(
+            feed_cursors.c.held_by.is_(None),
+            feed_cursors.c.held_by == self.name,
+            feed_cursors.c.held_until <= now,
+        )
+        try:
+            with engine.begin() as conn:
+                if conn.execute(select(feed_cursors.c.seq).where(mine)).first() is None:
+                    conn.execute(insert(feed_cursors).values(name=CURSOR_NAME, seq=0, updated_at=now))
+        except IntegrityError:  # another dispatcher made the row first
+            pass
+        with engine.begin() as conn:
+            held = conn.execute(
+                update(feed_cursors)
+                .where(mine, free)
+                .values(held_by=self.name, held_until=now + dt.timedelta(seconds=self.lease))
+            ).rowcount
+            if not held:
+                return None
+            return int(conn.execute(select(feed_cursors.c.seq).where(mine)).scalar_one())
+
     def publish_pending(self, engine: Engine) -> int:
-        """Publish outbox rows after the saved cursor; returns how many."""
+        """Publish outbox rows after the saved cursor; returns how many (0 while another dispatcher publishes)."""
         self.connect()
+        self._engine = engine
+        cursor = self._hold(engine)
+        if cursor is None:
+            return 0
         with engine.connect() as conn:
-            cursor = conn.execute(
-                select(feed_cursors.c.seq).where(feed_cursors.c.name == CURSOR_NAME)
-            ).scalar_one_or_none()
             rows = conn.execute(
                 with_event(select(outbox.c.seq, outbox.c.event_seq, outbox.c.type, *EVENT_COLUMNS))
-                .where(outbox.c.seq > (cursor or 0))
+                .where(outbox.c.seq > cursor)
                 .order_by(outbox.c.seq)
                 .limit(self.batch)
             ).all()
@@ -92,13 +135,10 @@ class NatsPublisher:
             return 0
         self._run(self._publish(rows))
         now = dt.datetime.now(dt.UTC)
-        with engine.begin() as conn:
-            if cursor is None:
-                conn.execute(insert(feed_cursors).values(name=CURSOR_NAME, seq=rows[-1].seq, updated_at=now))
-            else:
-                conn.execute(
-                    update(feed_cursors)
-                    .where(feed_cursors.c.name == CURSOR_NAME)
-                    .values(seq=rows[-1].seq, updated_at=now)
-                )
+        with engine.begin() as conn:  # only while still ours: a publisher that took over has its own cursor
+            conn.execute(
+                update(feed_cursors)
+                .where(feed_cursors.c.name == CURSOR_NAME, feed_cursors.c.held_by == self.name)
+                .values(seq=rows[-1].seq, updated_at=now)
+            )
         return len(rows)

@@ -63,17 +63,24 @@ deliveries = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("delivered_at", UTCDateTime),
     Column("dead_at", UTCDateTime),
+    # The dispatcher working on it and until when (decision 1100): a claim past ``claimed_until`` is anyone's.
+    Column("claimed_by", String(64)),
+    Column("claimed_until", UTCDateTime),
     UniqueConstraint("subscription_id", "outbox_seq"),
     Index("ix_deliveries_due", "status", "next_attempt_at"),
+    Index("ix_deliveries_subscription_head", "subscription_id", "status", "id"),
 )
 
-# Where a publisher (e.g. NATS) has got to in the outbox.
+# Where a publisher (e.g. NATS) has got to in the outbox, and which dispatcher publishes until when (one at a
+# time, so the stream keeps the outbox's order; decision 1100).
 feed_cursors = Table(
     "feed_cursors",
     metadata,
     Column("name", String(64), primary_key=True),
     Column("seq", BigInteger, nullable=False),
     Column("updated_at", UTCDateTime, nullable=False),
+    Column("held_by", String(64)),
+    Column("held_until", UTCDateTime),
 )
 
 watchlists = Table(
