@@ -23,6 +23,7 @@ from ...identifiers import IdentifierError, mask, parse
 from ...process.publication import is_published
 from ...registry import display_status
 from ...registry.state import RecordState
+from ...screening.matcher import NameQuery
 from ...store.tables import record_events, records, subjects
 from ..budget import masked_identifier
 from ..deps import PublicLimit, StateDep, charge_identifiers, client_of, utcnow
@@ -101,12 +102,14 @@ def search_subjects(
     """Subjects matching ``q`` (exact identifier, masked identifier, else name substring) with public records
     in force."""
     masked = _masked_pattern(q)
+    by_name = False
     try:
         cond = subjects.c.id == parse(q, state.settings.allowlisted_codes()).canonical
     except IdentifierError:
         if masked is not None:
             cond = subjects.c.id.like(masked, escape="\\")
         else:
+            by_name = True
             cond = subjects.c.name.like(f"%{_escape(q)}%", escape="\\")
     listed = _in_force_public(state, now)
     # EXISTS, correlated on ix_records_subject_id: each candidate subject probes its own records. The form
@@ -121,12 +124,29 @@ def search_subjects(
         .limit(limit)
     ).all()
     # The LIKE pattern is looser than the mask (e.g. a passport's country): only exact masks are kept.
-    return [
-        hit
-        for _, hit in _shown(
-            conn, state, [f for f in found if masked is None or mask(f[0]) == q], listed, now
-        )
-    ]
+    hits = _shown(conn, state, [f for f in found if masked is None or mask(f[0]) == q], listed, now)
+    if by_name and offset == 0 and len(hits) < limit:
+        hits += _by_name_keys(conn, state, q, now, {sid for sid, _ in hits}, limit - len(hits))
+    return [hit for _, hit in hits]
+
+
+def _by_name_keys(
+    conn: Connection, state: AppState, q: str, now: dt.datetime, seen: set[str], room: int
+) -> list[tuple[str, dict[str, Any]]]:
+    """Subjects the screening matcher's name keys find for ``q`` (a pinyin "Zhang Wei" finds 张伟), after the
+    substring hits, each confirmed listed now (decisions 0906, 0610); on the first page only."""
+    try:
+        query = NameQuery(q)
+    except ValueError:
+        return []
+    found = state.names.index(conn, state.catalogue, now).match(query, limit=room * 2)
+    listed = listed_subjects(conn, state, [m.subject_id for m in found if m.subject_id not in seen], now)
+    out = []
+    for m in found:
+        if m.subject_id in listed and m.subject_id not in seen:
+            seen.add(m.subject_id)
+            out.append((m.subject_id, listed[m.subject_id]))
+    return out[:room]
 
 
 def listed_subjects(conn: Connection, state: AppState, ids: list[str], now: dt.datetime) -> dict[str, Any]:
