@@ -27,6 +27,7 @@ from ..anchor import publishing
 from ..catalogue import Catalogue, default_catalogue
 from ..settings import Settings, get_settings
 from ..store import Database
+from ..web.language import LanguageMiddleware
 from . import errors
 from .metrics import RequestGuard
 from .routers import (
@@ -136,6 +137,7 @@ def create_app(
     app.include_router(console_router)
     app.mount("/static", StaticFiles(directory=web.STATIC_DIR), name="static")
     app.add_api_route("/docs", _swagger_ui, include_in_schema=False)
+    app.add_middleware(LanguageMiddleware)  # the pages' ?lang= and lang cookie (decision 0620)
     app.add_middleware(
         RequestGuard,
         metrics=state.metrics,

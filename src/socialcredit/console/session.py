@@ -16,6 +16,7 @@ from .. import audit
 from ..api.state import AppState
 from ..audit import AuditEntry
 from ..keys import ApiKey
+from ..web import language
 from ..web.labels import local_minute
 from ..web.routes import _SECURITY_HEADERS
 from .auth import Session, session_for
@@ -37,6 +38,7 @@ PRE_COOKIE = "sc_console_pre"  # the sign-in form's own CSRF token (double submi
 FORM_LIMIT = 65536  # bytes: a record's form with a long legal basis and summary
 TEMPLATES = Jinja2Templates(directory=str(Path(__file__).parent.parent / "web" / "templates"))
 TEMPLATES.env.globals.update(local_minute=local_minute)
+language.install(TEMPLATES.env)
 
 
 class FormError(Exception):

@@ -20,6 +20,7 @@ from fastapi.templating import Jinja2Templates
 
 from ..api.routers.public import MAX_PAGES, PAGE_SIZE
 from ..api.state import AppState
+from . import language
 from .apiclient import ApiAnswer, call_api
 from .labels import (
     EFFECTS,
@@ -59,6 +60,7 @@ templates.env.globals.update(
 # The one name of the site, in the tab title and the header alike.
 BRAND = ("信用记录登记", "Credit records registry")
 templates.env.globals["BRAND"] = BRAND
+language.install(templates.env)
 # The header the search box's as-you-type requests carry (and the portal passes on to the API): they are
 # counted against the typeahead budget, not the public rate limit (decision 0603).
 TYPEAHEAD_HEADER = "X-Typeahead"
