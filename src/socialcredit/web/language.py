@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextvars
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode
 
@@ -76,7 +76,7 @@ def chosen(query: str, cookie_header: str) -> tuple[Lang, Lang | None]:
     jar: SimpleCookie = SimpleCookie()
     try:
         jar.load(cookie_header)
-    except Exception:  # a malformed Cookie header: as if there were none  # noqa: BLE001
+    except CookieError:  # a malformed Cookie header: as if there were none
         return "both", None
     morsel = jar.get(COOKIE)
     return (_valid(morsel.value if morsel else None) or "both"), None
@@ -182,7 +182,12 @@ def switch_links(path: str, query: str) -> list[dict[str, str]]:
             continue
         label, tag = names[lang]
         out.append(
-            {"href": f"{path}?{urlencode([*params, (COOKIE, lang)])}", "label": label, "lang": tag, "code": lang}
+            {
+                "href": f"{path}?{urlencode([*params, (COOKIE, lang)])}",
+                "label": label,
+                "lang": tag,
+                "code": lang,
+            }
         )
     return out
 
