@@ -18,12 +18,16 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import Engine, text
 
 from socialcredit.catalogue import Catalogue, load_catalogue
 from socialcredit.store import Database, connect, metadata, upgrade
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser
 
 PG_URL = os.environ.get("SOCIALCREDIT_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
@@ -113,3 +117,42 @@ def db(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
     yield database
     database.engine.dispose()
     get_settings.cache_clear()
+
+
+# -- the browser ---------------------------------------------------------------------------------------------
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def require_chromium() -> None:
+    """Skip where Debian's chromium is missing, except in CI (CI=true), where .ci/run installs it."""
+    if not CHROMIUM.exists():
+        if os.environ.get("CI") == "true":
+            pytest.fail("CI=true but /usr/bin/chromium is missing (.ci/run installs it)")
+        pytest.skip(
+            "/usr/bin/chromium is not installed (apt-get install chromium); CI runs the browser tests"
+        )
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """One headless chromium per test session (per xdist worker), driven by Playwright; nothing downloads a
+    browser: Playwright launches Debian's /usr/bin/chromium. Each test opens its own context."""
+    require_chromium()
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()

@@ -62,7 +62,7 @@ def using(lang: Lang) -> contextvars.Token[Lang]:
 
 def _valid(value: str | None) -> Lang | None:
     value = (value or "").strip().lower()
-    return value if value in LANGS else None  # type: ignore[return-value]
+    return value if value in LANGS else None
 
 
 def chosen(query: str, cookie_header: str) -> tuple[Lang, Lang | None]:
