@@ -25,6 +25,7 @@ __all__ = [
     "bi",
     "bn",
     "current",
+    "datum",
     "html_lang",
     "install",
     "pick",
@@ -127,6 +128,12 @@ def _span_for(text: Any, page: Lang) -> Markup:
     return Markup(escape(text))
 
 
+def datum(text: Any) -> Markup:
+    """A name or text from the data, in whatever language it is: tagged ``lang="zh-Hans"`` when Chinese on an
+    English page (a person's name, a decision number)."""
+    return _span_for(text, _current.get())
+
+
 def bi(zh: Any, en: Any) -> Markup:
     """A label in the chosen language; both (Chinese first, each tagged) when none is chosen."""
     lang = _current.get()
@@ -195,5 +202,11 @@ def switch_links(path: str, query: str) -> list[dict[str, str]]:
 def install(env: Environment) -> None:
     """Give a template environment the language's functions."""
     env.globals.update(
-        _bi=bi, _bn=bn, pick=pick, html_lang=html_lang, switch_links=switch_links, ui_lang=current
+        _bi=bi,
+        _bn=bn,
+        datum=datum,
+        pick=pick,
+        html_lang=html_lang,
+        switch_links=switch_links,
+        ui_lang=current,
     )
