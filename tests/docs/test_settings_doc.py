@@ -11,7 +11,7 @@ from .examples import ROOT
 
 OPERATORS_MD = ROOT / "docs" / "operators.md"
 # Names of that form that are no setting: the test suite's own variable, and the audit heads' JetStream stream.
-NOT_SETTINGS = {"SOCIALCREDIT_TEST_DATABASE_URL", "SOCIALCREDIT_AUDIT"}
+NOT_SETTINGS = {"SOCIALCREDIT_TEST_DATABASE_URL", "SOCIALCREDIT_AUDIT", "SOCIALCREDIT_JOURNEY_SCREENSHOTS"}  # test variables
 
 
 def _settings() -> set[str]:

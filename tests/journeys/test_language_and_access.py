@@ -110,3 +110,26 @@ def test_the_switch_changes_the_language_and_the_cookie_keeps_it(
     page.goto(world.url + "/?lang=fr")  # not a language of the portal: ignored, the cookie stays
     assert page.get_attribute("html", "lang") == "zh-Hans"
     assert [c["value"] for c in context.cookies() if c["name"] == "lang"] == ["zh"]
+
+
+@pytest.mark.parametrize("path", ["/portal/search?q=%E7%8E%8B%E8%8A%B3", "/console/login"])
+def test_the_keyboard_reaches_the_content_and_the_switch(world: World, context: BrowserContext, path: str) -> None:
+    """Tab first reaches the skip link, which moves focus to the content; the language switch is reachable
+    by Tab and shows where the focus is."""
+    page = context.new_page()
+    page.goto(world.url + path)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    assert page.evaluate("location.hash") == "#main"
+    page.goto(world.url + path)
+    for _ in range(30):
+        page.keyboard.press("Tab")
+        if page.evaluate("!!document.activeElement.closest('nav.lang-switch')"):
+            break
+    else:
+        raise AssertionError(f"{path}: the language switch is not reachable by Tab")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline != "none", "the focused switch link shows no focus outline"
+    page.keyboard.press("Enter")
+    page.wait_for_url("**lang=*")
