@@ -113,7 +113,9 @@ def test_the_switch_changes_the_language_and_the_cookie_keeps_it(
 
 
 @pytest.mark.parametrize("path", ["/portal/search?q=%E7%8E%8B%E8%8A%B3", "/console/login"])
-def test_the_keyboard_reaches_the_content_and_the_switch(world: World, context: BrowserContext, path: str) -> None:
+def test_the_keyboard_reaches_the_content_and_the_switch(
+    world: World, context: BrowserContext, path: str
+) -> None:
     """Tab first reaches the skip link, which moves focus to the content; the language switch is reachable
     by Tab and shows where the focus is."""
     page = context.new_page()
