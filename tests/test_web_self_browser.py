@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import Browser
 
 from factories import person_id, row
 from socialcredit.catalogue import Catalogue
@@ -20,7 +20,6 @@ from socialcredit.registry import check_row, file_batch
 from socialcredit.settings import Settings
 from socialcredit.store import Database
 from test_api_helpers import uvicorn_in_thread
-from test_web_browser import ARGS, CHROMIUM
 
 SUBJECT = person_id(41)
 PDF = b"%PDF-1.4\n% evidence\n%%EOF\n"
@@ -28,10 +27,6 @@ PDF = b"%PDF-1.4\n% evidence\n%%EOF\n"
 
 @pytest.fixture
 def served(tmp_path: Path, sqlite_template: Path, catalogue: Catalogue) -> Iterator[tuple[str, str]]:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but /usr/bin/chromium is missing (.ci/run installs it)")
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium); CI runs this test")
     from socialcredit.api import create_app
 
     path = tmp_path / "registry.db"
@@ -51,35 +46,31 @@ def served(tmp_path: Path, sqlite_template: Path, catalogue: Catalogue) -> Itera
 
 
 def test_subject_objects_with_evidence_without_javascript_at_375px(
-    served: tuple[str, str], tmp_path: Path
+    browser: Browser, served: tuple[str, str], tmp_path: Path
 ) -> None:
-    from playwright.sync_api import sync_playwright
-
     url, token = served
     evidence = tmp_path / "receipt.pdf"
     evidence.write_bytes(PDF)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
-        try:
-            context = browser.new_context(viewport={"width": 375, "height": 800}, java_script_enabled=False)
-            page = context.new_page()
-            page.goto(url + "/portal/me")
-            page.fill("#token", token)
-            page.click("form[action='/portal/me'] button[type=submit]")
-            assert "张无忌" in page.content(), page.inner_text("main")
-            assert token not in page.content()
-            [cookie] = [c for c in context.cookies() if c["name"] == "sc_portal"]
-            assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["secure"]
-            page.click("details.act summary")
-            page.fill("textarea[name=grounds]", "已履行完毕，附收据")
-            page.set_input_files("input[name=file]", str(evidence))
-            page.click("details.act button[type=submit]")
-            html = page.content()
-            assert hashlib.sha256(PDF).hexdigest() in html and "decision due by" in html
-            width = page.evaluate("document.documentElement.scrollWidth")
-            assert width <= 375, f"the page scrolls sideways at 375 px ({width} px wide)"
-            page.screenshot(path=str(tmp_path / "self-service-375.png"), full_page=True)
-            page.click("form[action='/portal/me/sign-out'] button")
-            assert page.locator("#token").count() == 1  # back at the sign-in form
-        finally:
-            browser.close()
+    context = browser.new_context(viewport={"width": 375, "height": 800}, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        page.goto(url + "/portal/me")
+        page.fill("#token", token)
+        page.click("form[action='/portal/me'] button[type=submit]")
+        assert "张无忌" in page.content(), page.inner_text("main")
+        assert token not in page.content()
+        [cookie] = [c for c in context.cookies() if c["name"] == "sc_portal"]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and cookie["secure"]
+        page.click("details.act summary")
+        page.fill("textarea[name=grounds]", "已履行完毕，附收据")
+        page.set_input_files("input[name=file]", str(evidence))
+        page.click("details.act button[type=submit]")
+        html = page.content()
+        assert hashlib.sha256(PDF).hexdigest() in html and "decision due by" in html
+        width = page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 375, f"the page scrolls sideways at 375 px ({width} px wide)"
+        page.screenshot(path=str(tmp_path / "self-service-375.png"), full_page=True)
+        page.click("form[action='/portal/me/sign-out'] button")
+        assert page.locator("#token").count() == 1  # back at the sign-in form
+    finally:
+        context.close()
