@@ -21,7 +21,13 @@ PORTAL = [
     "/verify",
     "/portal/no-such-page",
 ]
-REGISTRAR = ["/console", "/console/records/new", "/console/queues", "/console/catalogue"]
+REGISTRAR = [
+    "/console",
+    "/console/records/new",
+    "/console/queues",
+    "/console/catalogue",
+    "/console/supervision",
+]
 AUDITOR = ["/console/audit"]
 HTML_LANG = {"zh": "zh-Hans", "en": "en", "both": "zh-Hans"}
 

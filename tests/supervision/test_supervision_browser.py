@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import shutil
 from pathlib import Path
 
-import pytest
+from playwright.sync_api import Browser
 
-from console.test_console_browser import ARGS, CHROMIUM
 from socialcredit.catalogue import Catalogue
 from socialcredit.console.auth import create_user
 from socialcredit.settings import Settings
@@ -25,14 +23,8 @@ PASSWORD = "correct horse battery staple"
 
 
 def test_plans_fit_375px(
-    tmp_path: Path, sqlite_template: Path, catalogue: Catalogue, now: dt.datetime
+    browser: Browser, tmp_path: Path, sqlite_template: Path, catalogue: Catalogue, now: dt.datetime
 ) -> None:
-    if not CHROMIUM.exists():
-        if os.environ.get("CI") == "true":
-            pytest.fail("CI=true but /usr/bin/chromium is missing")
-        pytest.skip("/usr/bin/chromium is not installed")
-    from playwright.sync_api import sync_playwright
-
     from socialcredit.api import create_app
 
     path = tmp_path / "registry.db"
@@ -47,10 +39,9 @@ def test_plans_fit_375px(
         create_user(conn, "sam", "registrar", PASSWORD, catalogue, dt.datetime.now(dt.UTC), authority="samr")
     app = create_app(db, catalogue, Settings(database_url=str(db.engine.url), console_insecure_cookie=True))
     try:
-        with uvicorn_in_thread(app) as url, sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        with uvicorn_in_thread(app) as url:
+            ctx = browser.new_context(viewport={"width": 375, "height": 800}, java_script_enabled=False)
             try:
-                ctx = browser.new_context(viewport={"width": 375, "height": 800}, java_script_enabled=False)
                 page = ctx.new_page()
                 page.goto(url + "/console")
                 page.fill("#name", "sam")
@@ -64,6 +55,6 @@ def test_plans_fit_375px(
                 assert page.locator("[data-firm]").count() == len(plan.rows) == 4
                 assert page.evaluate("document.documentElement.scrollWidth") <= 375
             finally:
-                browser.close()
+                ctx.close()
     finally:
         db.engine.dispose()
