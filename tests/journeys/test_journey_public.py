@@ -36,6 +36,10 @@ def test_a_public_search_shows_a_masked_identifier_and_the_subject(
     shots(page, "search-page-english")
     assert mask(LISTED) in page.inner_text("#results") and LISTED not in page.content()
     assert page.get_attribute("html", "lang") == "en"
+    # A pinyin query finds the Chinese name through the screening matcher's name keys (decision 0610).
+    page.goto(world.url + "/portal/search?q=Wang+Fang")
+    assert mask(LISTED) in page.inner_text("#results")
+    shots(page, "pinyin")
     # An organisation's code is public in full (it is not personal data).
     page.goto(world.url + "/portal/search?q=" + COMPANY)
     assert COMPANY in page.inner_text("#results")
