@@ -15,16 +15,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from factories import row
 from screening_api import CLEAR, HEADER, ROWS, ScreenApi, csv_bytes, csv_rows, serve_screening
 from socialcredit.api import create_app
 from socialcredit.catalogue import Catalogue
 from socialcredit.cli import app as cli
+from socialcredit.identifiers import mask
 from socialcredit.settings import Settings
 from socialcredit.store import Database
-from socialcredit.store.tables import api_keys, audit_log
+from socialcredit.store.tables import api_keys, audit_log, screening_watch_rows, screening_watches
 from test_api_helpers import SUBJECT, problem
 
 
@@ -194,3 +196,106 @@ def test_uploads_still_arriving_count_against_the_two(
     assert not jobs.reserve("k1") and jobs.reserve("k2")
     jobs.release("k1")
     assert jobs.reserve("k1")
+
+
+# --- save=NAME: the job saves the screening for the uploading key (issue 17 point 6, decision 0916) -------------
+
+RUNS = "/v1/screening-watchlists/{}/runs"
+
+
+def _file_on_clear(api: ScreenApi) -> None:
+    """A court record on CLEAR (row 3 of ROWS), public: it touches that row and no other."""
+    fields = row(subject_id=CLEAR, subject_name="赵六", external_id="(2025)京0105执200号")
+    r = api.client.post(
+        "/v1/records", json=fields, headers={"Authorization": f"Bearer {api.tokens['registrar']}"}
+    )
+    assert r.status_code == 201, r.text
+
+
+@pytest.mark.parametrize(
+    ("role", "params"),
+    [("registrar", {}), ("checkpoint", {"action": "transport.air.ticket"}), ("screener", {})],
+)
+def test_save_keeps_the_screening_for_the_key_and_a_run_reports_the_row_a_record_touched(
+    api: ScreenApi, role: str, params: dict[str, str]
+) -> None:
+    job, _ = api.screen(role, csv_bytes(), save="book", **params)
+    assert job["counts"]["invalid"] == 1
+    with api.db.engine.connect() as conn:
+        (e,) = conn.execute(
+            select(audit_log).where(
+                audit_log.c.action == "screen.file", audit_log.c.target.contains(job["id"])
+            )
+        ).all()
+        saved = conn.execute(select(screening_watches).where(screening_watches.c.name == "book")).one()
+    assert e.target.endswith(" saved:book") and e.outcome.startswith("5 rows")
+    assert saved.owner == api.tokens[role].split("_")[1] and saved.rows == 5
+    assert saved.view == ("public" if role == "screener" else "full") and saved.action == params.get("action")
+
+    first = api.client.post(RUNS.format("book"), headers=api.headers(role))
+    assert first.status_code == 200, first.text
+    assert first.json()["changes"] == []  # nothing changed since the upload
+    _file_on_clear(api)
+    r = api.client.post(RUNS.format("book"), headers=api.headers(role))
+    assert r.status_code == 200, r.text
+    changes = r.json()["changes"]
+    assert [c["row"] for c in changes] == [3] and r.json()["summary"]["rescored"] == 1
+    if role == "checkpoint":
+        assert changes[0]["allowed_before"] is True and changes[0]["allowed"] is False
+        assert CLEAR not in str(changes)
+    else:
+        assert changes[0]["change"] == "newly_hit"
+        shown = changes[0]["matches"][0]["subject_id"]
+        assert shown == (mask(CLEAR) if role == "screener" else CLEAR)
+
+    # Any other key: the 404 of a name never saved, to run it or read its report.
+    for other in ("registrar_other", "screener_other", "checkpoint", "registrar"):
+        if other == role:
+            continue
+        for method, path in (("post", RUNS.format("book")), ("get", RUNS.format("book") + "/last")):
+            got = problem(api.client.request(method, path, headers=api.headers(other)), 404)
+            never = problem(
+                api.client.request(method, path.replace("book", "none"), headers=api.headers(other)), 404
+            )
+            assert got["detail"].replace("book", "X") == never["detail"].replace("none", "X")
+
+
+def test_a_taken_name_is_a_409_before_the_upload_is_read_another_key_may_use_it(api: ScreenApi) -> None:
+    api.screen("screener", csv_bytes(), save="book")
+    before = sorted(api.directory.iterdir())
+    got = problem(api.upload("screener", b"not,read\n" * 10, save="book"), 409)
+    assert "'book'" in got["detail"] and "exists" in got["detail"]
+    assert sorted(api.directory.iterdir()) == before
+    api.screen("screener_other", csv_bytes(), save="book")  # names are per key
+    with api.db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(screening_watches)).scalar_one() == 2
+
+
+@pytest.mark.parametrize("name", ["", "..", "-x", "a b", "名单", "a/b", "%00", "a" * 101, "a" * 5000])
+def test_a_bad_name_is_a_422_naming_save_and_nothing_is_kept(api: ScreenApi, name: str) -> None:
+    body = problem(api.upload("registrar", csv_bytes(), save=name), 422)
+    assert body["errors"][0]["loc"] == ["query", "save"]
+    assert not api.directory.exists() or not any(api.directory.iterdir())
+    with api.db.engine.connect() as conn:
+        for t in (screening_watches, screening_watch_rows):
+            assert conn.execute(select(func.count()).select_from(t)).scalar_one() == 0
+
+
+def test_a_run_that_loses_the_name_to_an_earlier_one_fails_and_leaves_no_rows(api: ScreenApi) -> None:
+    """Two uploads saving one name, both accepted while the first runs: the second fails at the end, saying
+    why, and its rows go (only the first's stay)."""
+    big = csv_bytes([[str(i), CLEAR, ""] for i in range(20_000)])
+    first = api.upload("registrar", big, save="book")
+    second = api.upload("registrar", csv_bytes(), save="book")
+    assert first.status_code == 202, first.text
+    if second.status_code == 409:
+        pytest.skip("the first was saved before the second upload arrived (a fast machine)")
+    assert api.wait("registrar", first.json()["id"])["status"] == "done"
+    job = api.wait("registrar", second.json()["id"])
+    assert job["status"] == "failed" and "save: 'book'" in job["error"] and "exists" in job["error"]
+    with api.db.engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(screening_watch_rows)).scalar_one() == 20_000
+        outcome = conn.execute(
+            select(audit_log.c.outcome).where(audit_log.c.target.contains(second.json()["id"]))
+        ).scalar_one()
+    assert outcome.startswith("failed: save: 'book'")

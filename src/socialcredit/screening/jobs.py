@@ -27,8 +27,9 @@ from sqlalchemy import Engine, func, insert, select, update
 from ..catalogue import Catalogue
 from ..engine import UnknownAction
 from ..store.tables import screenings
-from .files import ScreenInputError
+from .files import Chunk, ScreenInputError
 from .run import Shape, Summary, screen_file
+from .writers import Added
 
 __all__ = ["CHUNK", "MAX_ACTIVE", "STALE", "Job", "Jobs", "new_id"]
 
@@ -40,6 +41,7 @@ EXTENSIONS = {"csv": ".csv", "jsonl": ".jsonl", "parquet": ".parquet", "xlsx": "
 
 
 _Hook = Callable[[Any], None]
+_Rows = Callable[[Chunk, Added], None]
 _STOPPED = "the server stopped during the run; upload the file again"
 
 
@@ -124,7 +126,9 @@ class Jobs:
         self.engine = engine
         self.catalogue = catalogue
         self.directory = directory
-        self._q: queue.SimpleQueue[tuple[Job, Shape, _Hook, _Hook] | None] = queue.SimpleQueue()
+        self._q: queue.SimpleQueue[tuple[Job, Shape, _Hook, _Hook, _Rows | None, bool] | None] = (
+            queue.SimpleQueue()
+        )
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
@@ -229,26 +233,35 @@ class Jobs:
         shape: Shape,
         audit: Callable[[Summary], None],
         failed: Callable[[str], None],
+        rows: _Rows | None = None,
+        public_only: bool = False,
     ) -> None:
         """Run ``job`` on the thread: ``audit`` is called once every row is written (if it raises, there is
-        no result), ``failed`` with the reason when the run stops on bad input or an error."""
+        no result), ``failed`` with the reason when the run stops on bad input or an error; ``rows`` and
+        ``public_only`` as for ``screen_file`` (a screening being saved)."""
         with self._lock:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name="screening", daemon=True)
                 self._thread.start()
-        self._q.put((job, shape, audit, failed))
+        self._q.put((job, shape, audit, failed, rows, public_only))
 
     def _loop(self) -> None:
         while (item := self._q.get()) is not None:
-            job, shape, audit, failed = item
+            job, shape, audit, failed, rows, public_only = item
             if self._stop.is_set():
                 self._fail(job, _STOPPED, failed)
                 self.upload_path(job.id, job.format).unlink(missing_ok=True)
                 continue
-            self._run(job, shape, audit, failed)
+            self._run(job, shape, audit, failed, rows, public_only)
 
     def _run(
-        self, job: Job, shape: Shape, audit: Callable[[Summary], None], failed: Callable[[str], None]
+        self,
+        job: Job,
+        shape: Shape,
+        audit: Callable[[Summary], None],
+        failed: Callable[[str], None],
+        rows: _Rows | None,
+        public_only: bool,
     ) -> None:
         src = self.upload_path(job.id, job.format)
         out = self.result_path(job)
@@ -277,6 +290,8 @@ class Jobs:
                 progress=progress,
                 done=audit,
                 shape=shape,
+                rows=rows,
+                public_only=public_only,
             )
         except _Stopped:
             self._fail(job, _STOPPED, failed)

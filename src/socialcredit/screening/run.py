@@ -253,7 +253,8 @@ def screen_file(
     """Screen ``src`` into ``out`` (same format); raises ScreenInputError on bad input, UnknownAction.
 
     ``done`` runs once every row is written, before the output takes its name (the CLI's audit entry): if it
-    raises, there is no output. ``rows`` sees every chunk with its added columns (a saved screening's rows);
+    raises, there is no output. ``rows`` sees every chunk with its added columns before ``shape`` cuts their
+    matches (a saved screening's rows: what a later run re-scores and compares, whoever's view the file got);
     ``public_only`` screens against public categories' listings only (a screener's view)."""
     fmt = resolve_format(src, fmt)
     out_fmt = FORMATS.get(out.suffix.lower())
@@ -288,10 +289,11 @@ def screen_file(
     try:
         writer = open_writer(tmp, fmt, reader, text_enc)
         for c in reader.chunks(chunk_size):
-            added = shape.rows(screen.chunk(c), listed)
+            raw = screen.chunk(c)
+            added = shape.rows(raw, listed)
             writer.write(c, added)
             if rows is not None:
-                rows(c, added)
+                rows(c, raw)
             summary.rows += len(c)
             for status, k in Counter(added[0]).items():
                 summary.counts[status] += k

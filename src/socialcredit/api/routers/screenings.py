@@ -7,26 +7,39 @@ the whole file (429 before any lookup), and queues the job: 202 with the job. ``
 its progress, ``GET /v1/screenings/{id}/result`` the screened file, in the input's format, cut to the key's
 view (api/screening_views.py). A job is visible to the key that uploaded it only: any other key gets the same
 404 as for an id that does not exist, so ids are no oracle. Every run is audited (digest, rows, hits).
+
+With ``save=NAME`` the job also saves the screening for the uploading key (decision 0916), as
+``socialcredit screen --save NAME --owner <key id>`` does: its rows and keys as screened against the listings
+(a screener's against public listings only), its action and threshold, named in the transaction of the run's
+audit entry, so ``POST /v1/screening-watchlists/{name}/runs`` re-runs it. A name the key has saved already is a
+409 before the upload is read; a failed run leaves no saved screening.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import hashlib
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import polars as pl
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 
+from ... import audit as audit_log
 from ...audit import AuditEntry
+from ...feed.reader import head
 from ...keys import ApiKey
 from ...screening.files import ScreenInputError, open_reader
 from ...screening.jobs import MAX_ACTIVE, Job, Jobs, new_id
 from ...screening.matcher import HIT
 from ...screening.run import Summary
+from ...screening.watch import NAME_RULE, Saver, check_name, get_watch, save_watch
 from ..deps import Purpose, ScreenerKey, StateDep, charge_identifiers, purpose_for
 from ..errors import (
     PROBLEM,
@@ -165,9 +178,78 @@ def _survey(path: Path, fmt: str) -> tuple[int, int]:
     return rows, len(persons)
 
 
-def _audit_entry(key: ApiKey, job: Job, purpose: str | None, outcome: str) -> AuditEntry:
+def _audit_entry(
+    key: ApiKey, job: Job, purpose: str | None, outcome: str, saved: str | None = None
+) -> AuditEntry:
     target = f"screening:{job.id} sha256:{job.sha256}" + (f" action:{job.action}" if job.action else "")
+    target += f" saved:{saved}" if saved else ""
     return AuditEntry(key.id, key.role, "screen.file", target, outcome[:200], purpose)
+
+
+@dataclass
+class _Saving:
+    """A screening being saved (``save=NAME``) for the uploading key: the feed cursor before it ran, and
+    the rows written so far under a watch id no saved screening names yet."""
+
+    name: str
+    view: str
+    cursor: int
+    saver: Saver
+
+    def save(self, state: AppState, job: Job, s: Summary, entry: AuditEntry) -> None:
+        """Name the rows and append the run's audit entry in one transaction, on the audit writer's thread
+        (in turn with its commits)."""
+        assert s.at is not None
+        at = s.at
+
+        def commit() -> None:
+            now = dt.datetime.now(dt.UTC)
+            with state.db.engine.begin() as conn:
+                save_watch(
+                    conn,
+                    owner=job.key_id,
+                    name=self.name,
+                    view=self.view,
+                    action=job.action,
+                    threshold=job.threshold,
+                    source=f"upload screening:{job.id} sha256:{job.sha256}",
+                    at=at,
+                    cursor=self.cursor,
+                    saver=self.saver,
+                    now=now,
+                )
+                audit_log.append(conn, [entry], now)
+
+        try:
+            state.audit.run(commit).result(timeout=60)
+        except ScreenInputError as exc:
+            raise ScreenInputError(str(exc).replace("--save:", "save:", 1)) from None
+
+    def discard(self) -> None:
+        with contextlib.suppress(SQLAlchemyError):
+            self.saver.discard()
+
+
+def _saving(state: AppState, key: ApiKey, name: str | None) -> _Saving | None:
+    """Refuse a bad name (422) or one the key has saved already (409), before the upload is read."""
+    if name is None:
+        return None
+    try:
+        check_name(name)
+    except ScreenInputError:
+        raise Invalid(
+            f"save: {name!r}: {NAME_RULE}", [field_error(["query", "save"], name, NAME_RULE)]
+        ) from None
+    with state.db.engine.connect() as conn:
+        try:
+            get_watch(conn, name, key.id)
+        except LookupError:
+            pass
+        else:
+            raise ConflictProblem(f"save: {name!r}: a saved screening of that name exists; choose another")
+        cursor = head(conn)
+    view = "public" if key.role == "screener" else "full"
+    return _Saving(name, view, cursor, Saver(state.db.engine))
 
 
 async def _accept(
@@ -201,7 +283,7 @@ async def _accept(
     "",
     status_code=202,
     openapi_extra=_UPLOAD_DOC,
-    responses={**responses(401, 403, 413, 422, 429), **_415},
+    responses={**responses(401, 403, 409, 413, 422, 429), **_415},
 )
 async def upload(
     request: Request,
@@ -223,11 +305,21 @@ async def upload(
     threshold: Annotated[
         float, Query(gt=0, le=1, description=f"Name score for a hit (default {HIT}).")
     ] = HIT,
+    save: Annotated[
+        str | None,
+        Query(
+            max_length=100,
+            description="Also save the screening under this name for this key, to re-run it on what changed "
+            f"(`POST /v1/screening-watchlists/{{name}}/runs`): {NAME_RULE}.",
+            examples=["suppliers"],
+        ),
+    ] = None,
 ) -> Any:
     """Upload a file to screen: 202 with the job (poll its `id`, then download `result`)."""
     purpose = purpose_for(key, x_purpose)
     fmt = _format(request, format)
     checked = _action(state, key, action)
+    saving = await run_in_threadpool(_saving, state, key, save)
     jobs = _jobs(state)
     if not await run_in_threadpool(jobs.reserve, key.id):
         raise RateLimited(
@@ -242,12 +334,25 @@ async def upload(
     def audit(s: Summary) -> None:
         c = s.counts
         outcome = f"{s.rows} rows: {c['hit']} hits, {c['possible_match']} possible, {c['invalid']} invalid"
-        state.audit.submit(_audit_entry(key, job, purpose, outcome)).result(timeout=60)
+        entry = _audit_entry(key, job, purpose, outcome, save)
+        if saving is None:
+            state.audit.submit(entry).result(timeout=60)
+        else:
+            saving.save(state, job, s, entry)
 
     def failed(reason: str) -> None:
-        state.audit.submit(_audit_entry(key, job, purpose, f"failed: {reason}")).result(timeout=60)
+        if saving is not None:
+            saving.discard()  # the rows of a run that failed: no screening names them
+        state.audit.submit(_audit_entry(key, job, purpose, f"failed: {reason}", save)).result(timeout=60)
 
-    jobs.submit(job, shape_for(state, key.role, key.authority, threshold), audit, failed)
+    jobs.submit(
+        job,
+        shape_for(state, key.role, key.authority, threshold),
+        audit,
+        failed,
+        rows=None if saving is None else saving.saver,
+        public_only=saving is not None and saving.view == "public",
+    )
     return JSONResponse(job.to_dict(), status_code=202, headers={"Location": f"/v1/screenings/{job.id}"})
 
 
