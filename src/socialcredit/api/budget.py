@@ -236,3 +236,8 @@ class LookupHasher:
         """``idh:`` and the first 32 hex digits (128 bits) of the identifier's HMAC."""
         digest = hmac.new(self._load(), canonical.encode("utf-8"), hashlib.sha256).hexdigest()
         return "idh:" + digest[:32]
+
+    def keyed(self, domain: bytes, text: str) -> str:
+        """32 hex digits of the HMAC of ``text`` under the same secret in another ``domain`` (the portal's subject
+        references: never equal to an audit tag, and underivable from an identifier without the secret)."""
+        return hmac.new(self._load(), domain + text.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
