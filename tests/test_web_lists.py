@@ -77,7 +77,7 @@ def test_lists_index_counts_only_published_records(lists_api: Api) -> None:
     assert resp.status_code == 200
     assert "/portal/lists/court.judgment_defaulter" in resp.text
     assert "credit.key_attention" not in resp.text  # not a public category
-    row_html = resp.text.split("/portal/lists/court.judgment_defaulter\"")[1].split("</tr>")[0]
+    row_html = resp.text.split('/portal/lists/court.judgment_defaulter"')[1].split("</tr>")[0]
     assert "<td>2</td>" in row_html
 
 
@@ -105,7 +105,8 @@ def test_csv_is_the_page_shown_escaped(lists_api: Api) -> None:
 @pytest.mark.parametrize(
     ("params", "field"),
     [({"from": "2025-13-01"}, "from"), ({"page": "0"}, "page"), ({"page": "9" * 40}, "page"),
-     ({"region": "abc"}, "region"), ({"authority": "nobody"}, "authority"), ({"from": "2025-02-01", "to": "2025-01-01"}, "to"),
+     ({"region": "abc"}, "region"), ({"authority": "nobody"}, "authority"),
+     ({"from": "2025-02-01", "to": "2025-01-01"}, "to"),
      ({"format": "xlsx"}, "format")],
 )  # fmt: skip
 def test_bad_filters_name_the_field(lists_api: Api, params: dict[str, str], field: str) -> None:

@@ -60,3 +60,8 @@ def test_unknown_ref_is_404(api: Api) -> None:
     for ref in ("0" * 32, "xyz", LISTED, mask(LISTED)):
         resp = api.client.get(f"/portal/subjects/{ref}")
         assert resp.status_code == 404 and "Page not found" in resp.text
+
+
+def test_search_results_link_to_the_subject_page(api: Api) -> None:
+    resp = api.client.get("/portal/search", params={"q": "王五"})
+    assert f"/portal/subjects/{_ref(api)}" in resp.text

@@ -29,7 +29,7 @@ from ..store.tables_process import objections
 from .labels import authority_names, category_titles, rights_for
 from .routes import _render, _state
 
-__all__ = ["LIST_PAGE_SIZE", "MAX_LIST_PAGE", "escape_cell", "listing_of", "router"]
+__all__ = ["LIST_PAGE_SIZE", "MAX_LIST_PAGE", "escape_cell", "listing_of", "refs_by_shown", "router"]
 
 router = APIRouter(include_in_schema=False)
 LIST_PAGE_SIZE = 50
@@ -62,6 +62,16 @@ def listing_of(request: Request) -> Listing:
     now = dt.datetime.now(dt.UTC)
     with state.db.engine.connect() as conn:
         return cache.get(conn, state.catalogue, state.lookups, now)
+
+
+def refs_by_shown(request: Request) -> dict[tuple[str, str], str]:
+    """Each listed subject's reference by (masked id, name), as search shows them; a pair two subjects share
+    links to neither (search results carry no canonical id)."""
+    out: dict[tuple[str, str], str | None] = {}
+    for r in listing_of(request).records:
+        key = (r.masked_id, r.name)
+        out[key] = r.ref if out.get(key, r.ref) == r.ref else None
+    return {k: v for k, v in out.items() if v is not None}
 
 
 def _not_found(request: Request) -> HTMLResponse:

@@ -190,7 +190,7 @@ async def search(request: Request, q: str = "", page: str = "1") -> HTMLResponse
             extra_headers={TYPEAHEAD_HEADER: "1"} if typeahead else None,
         )
         if answer.ok:
-            ctx["results"] = _results_view(request, answer.body)
+            ctx["results"] = await run_in_threadpool(_results_view, request, answer.body)
             ctx["last_page"] = number >= MAX_PAGES
         else:
             ctx.update(_problem_context(answer))
@@ -205,9 +205,13 @@ def _results_view(request: Request, page: dict[str, Any]) -> dict[str, Any]:
     gives the authority by its Chinese name)."""
     cat = _state(request).catalogue
     english = {a.name: a.name_en or a.name for a in cat.authorities.values()}
+    from .lists import refs_by_shown  # the subject pages' references (lists imports this module)
+
+    refs = refs_by_shown(request)
     hits = [
         {
             **hit,
+            "ref": refs.get((str(hit.get("id")), str(hit.get("name")))),
             "records": [
                 {
                     **r,
