@@ -132,6 +132,7 @@ def create_app(
     app.include_router(importlib.import_module("socialcredit.web.grade").router)  # grades: issue 19 point 5
     app.include_router(importlib.import_module("socialcredit.web.self_service").router)  # decision 0615
     app.include_router(importlib.import_module("socialcredit.web.lists").router)  # lists, subjects: issue 18
+    app.include_router(importlib.import_module("socialcredit.web.stats").router)  # statistics: issue 18
     app.include_router(web.router)
     from ..console import router as console_router  # the officer console (HTML), after the API it reuses
 
