@@ -31,6 +31,17 @@ def test_a_public_search_shows_a_masked_identifier_and_the_subject(
     assert LISTED not in page.content()  # the full identifier never reaches the page
     assert_accessible(page, "the home page with results")
 
+    # The listing opens the subject's public page, addressed by a keyed reference, never by the identifier.
+    hit.locator("h3 a").click()
+    page.wait_for_url("**/portal/subjects/*")
+    shots(page, "subject-page")
+    ref = page.url.rsplit("/", 1)[1]
+    assert len(ref) == 32 and LISTED not in page.url and mask(LISTED) not in page.url
+    body = page.inner_text("main")
+    assert "王芳" in body and mask(LISTED) in body and "(2024)京0105民初100号" in body
+    assert LISTED not in page.content()
+    assert_accessible(page, "the subject page")
+
     # The search page itself (a link anyone can share) shows the same, in English when asked.
     page.goto(world.url + "/portal/search?q=%E7%8E%8B%E8%8A%B3&lang=en")
     shots(page, "search-page-english")
