@@ -16,6 +16,7 @@ from ... import audit
 from ...audit import AuditEntry
 from ...grading import GradingRefused, UnknownModel, choose_model
 from ...grading.explain import grade_states
+from ...grading.history import grade_history
 from ...identifiers import IdentifierError, parse
 from ...keys import ApiKey
 from ...registry.projection import states_for_subject
@@ -152,3 +153,105 @@ async def get_grade(
     record) the record; and what would raise it. A registrar states a purpose. Audited (`grades.single`)."""
     purpose = purpose_for(key, x_purpose)
     return await run_in_threadpool(_grade, state, key, subject_id, model, at, known_at, purpose)
+
+
+class GradeChangeOut(BaseModel):
+    at: str
+    old_grade: str | None
+    new_grade: str
+    old_score: float | None
+    new_score: float
+    record_id: int | None = Field(
+        description="The record whose event or date changed the grade; null for another authority's record."
+    )
+    cause: str = Field(description="Event type or date kind (starts, ends, suspended, resumed).")
+
+
+class GradeHistoryOut(BaseModel):
+    subject: str
+    model: str
+    known_at: str
+    changes: list[GradeChangeOut]
+
+
+def _history(
+    state: AppState,
+    key: ApiKey,
+    raw: str,
+    model: str | None,
+    frm: str | None,
+    to: str | None,
+    known_at: str | None,
+    purpose: str | None,
+) -> dict[str, Any]:
+    try:
+        sid = parse(raw, state.settings.allowlisted_codes())
+    except IdentifierError as exc:
+        raise Invalid(str(exc), [field_error(["path", "subject_id"], raw, exc.reason)]) from None
+    if key.role == "subject" and sid.canonical != key.subject:
+        raise Forbidden("a subject key reads only its own grade")
+    now = utcnow()
+    start = instant(frm, ["query", "from"])
+    end = instant(to, ["query", "to"]) or now
+    known = instant(known_at, ["query", "known_at"])
+    try:
+        chosen = choose_model(state.catalogue, model, sid.kind)
+    except UnknownModel as exc:
+        raise Invalid(
+            str(exc.args[0]), [field_error(["query", "model"], model, "not in the catalogue")]
+        ) from None
+    except GradingRefused as exc:
+        raise Invalid(str(exc), [field_error(["query", "model"], model, str(exc))]) from None
+    with state.db.engine.begin() as conn:
+        q = select(subjects.c.id).where(subjects.c.id == sid.canonical)
+        if known is not None:
+            q = q.where(subjects.c.created_at <= known)
+        found = conn.execute(q).first() is not None
+        changes = (
+            grade_history(conn, chosen, state.catalogue, sid.canonical, start, end, known) if found else []
+        )
+        outcome = f"history {chosen.code}: {len(changes)} changes" if found else "refused: 404"
+        entry = AuditEntry(key.id, key.role, "grades.history", f"subject:{sid.canonical}", outcome, purpose)
+        audit.append(conn, [entry], now)
+    if not found:
+        raise NotFoundProblem(f"no subject {sid.canonical} in the registry")
+    rows = []
+    for c in changes:
+        rid = c.record_id
+        if key.role == "registrar" and c.authority != key.authority:
+            rid = None
+        rows.append(
+            {
+                "at": for_json(c.at),
+                "old_grade": c.old_grade,
+                "new_grade": c.new_grade,
+                "old_score": c.old_score,
+                "new_score": c.new_score,
+                "record_id": rid,
+                "cause": c.cause,
+            }
+        )
+    return {
+        "subject": sid.canonical,
+        "model": chosen.code,
+        "known_at": for_json(known or now),
+        "changes": rows,
+    }
+
+
+@router.get("/{subject_id}/grades", response_model=GradeHistoryOut, responses=responses(401, 403, 404, 422))
+async def get_grade_history(
+    subject_id: SubjectPath,
+    key: ReaderKey,
+    state: StateDep,
+    model: ModelQuery = None,
+    from_: Annotated[InstantQuery, Query(alias="from")] = None,
+    to: InstantQuery = None,
+    known_at: InstantQuery = None,
+    x_purpose: XPurpose = None,
+) -> Any:
+    """The subject's grade history under a model: an entry at each instant where its grade changed, with the
+    old and new grade and score and the cause (record and event or date kind; the record named only where this
+    key may see it). Same access as the single grade. Audited (`grades.history`)."""
+    purpose = purpose_for(key, x_purpose)
+    return await run_in_threadpool(_history, state, key, subject_id, model, from_, to, known_at, purpose)
