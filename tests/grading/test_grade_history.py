@@ -4,6 +4,7 @@ grade and score and its cause (decision 1010). Each test fails on main (no such 
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 from collections.abc import Iterator
 
 import pytest
@@ -57,7 +58,7 @@ def test_history_has_an_entry_only_where_the_grade_changes(api: Api) -> None:
     changes = body["changes"]
     assert changes, body
     assert changes[0]["old_grade"] is None
-    for a, b in zip(changes, changes[1:], strict=False):
+    for a, b in itertools.pairwise(changes):
         assert b["old_grade"] == a["new_grade"] != b["new_grade"] and a["at"] < b["at"]
     assert changes[-1]["new_score"] < 1000
     assert all(isinstance(c["record_id"], int) and c["cause"] for c in changes[1:])
