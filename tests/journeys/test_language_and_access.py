@@ -18,6 +18,9 @@ PORTAL = [
     "/portal/check",
     "/portal/me",
     "/portal/grade",
+    "/portal/lists",
+    "/portal/lists/court.judgment_defaulter",
+    "/portal/stats",
     "/verify",
     "/portal/no-such-page",
 ]
