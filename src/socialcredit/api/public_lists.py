@@ -56,14 +56,24 @@ class Listing:
     records: list[Listed] = field(default_factory=list)
     by_ref: dict[str, str] = field(default_factory=dict)  # ref -> canonical id (never shown)
 
+    # Built once with the snapshot (``index``): a page reads its category or subject, not every record.
+    _by_category: dict[str, list[Listed]] = field(default_factory=dict)
+    _by_subject: dict[str, list[Listed]] = field(default_factory=dict)
+
+    def index(self) -> None:
+        self._by_category, self._by_subject = {}, {}
+        for r in self.records:  # already newest decision first: each part keeps that order
+            self._by_category.setdefault(r.state.category, []).append(r)
+            self._by_subject.setdefault(r.state.subject_id, []).append(r)
+
     def of_category(self, category: str) -> list[Listed]:
-        return [r for r in self.records if r.state.category == category]
+        return self._by_category.get(category, [])
+
+    def of_subject(self, subject_id: str) -> list[Listed]:
+        return self._by_subject.get(subject_id, [])
 
     def counts(self) -> dict[str, int]:
-        out: dict[str, int] = {}
-        for r in self.records:
-            out[r.state.category] = out.get(r.state.category, 0) + 1
-        return out
+        return {c: len(rs) for c, rs in self._by_category.items()}
 
 
 class Listings:
@@ -138,4 +148,5 @@ def _build(conn: Connection, catalogue: Catalogue, hasher: LookupHasher, now: dt
         name, kind, region, code = people.get(st.subject_id, (st.subject_name, "person", None, None))
         listing.records.append(Listed(st, mask(st.subject_id), name, kind, region, code, refs[st.subject_id]))
     listing.by_ref = {ref: sid for sid, ref in refs.items()}
+    listing.index()
     return listing

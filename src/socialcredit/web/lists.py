@@ -219,7 +219,9 @@ async def list_page(request: Request, category: str) -> Response:
         ctx["error"] = "; ".join(f"{e['loc'][1]}: {e['reason']} (got {e['value']!r})" for e in errors)
         return _render(request, "list.html", ctx, status=422)
     listing = await run_in_threadpool(listing_of, request)
-    shown = [r for r in listing.of_category(category) if _matches(r, f)]
+    rows = listing.of_category(category)
+    filtered = any(f[k] for k in ("region", "authority", "from", "to"))
+    shown = [r for r in rows if _matches(r, f)] if filtered else rows
     start = (f["page"] - 1) * LIST_PAGE_SIZE
     ctx["rows"] = [_row(request, r) for r in shown[start : start + LIST_PAGE_SIZE]]
     ctx["has_more"] = len(shown) > start + LIST_PAGE_SIZE
@@ -281,7 +283,7 @@ def _history(request: Request, sid: str) -> list[dict[str, Any]]:
 def _subject_view(request: Request, listing: Listing, sid: str) -> dict[str, Any]:
     cat = _state(request).catalogue
     now = dt.datetime.now(dt.UTC)
-    mine = [r for r in listing.records if r.state.subject_id == sid]
+    mine = listing.of_subject(sid)
     records = []
     for r in mine:
         s = r.state
