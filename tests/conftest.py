@@ -143,10 +143,12 @@ def require_chromium() -> None:
         )
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One headless chromium per test session (per xdist worker), driven by Playwright; nothing downloads a
-    browser: Playwright launches Debian's /usr/bin/chromium. Each test opens its own context."""
+    """One headless chromium per test module, driven by Playwright; nothing downloads a browser: Playwright
+    launches Debian's /usr/bin/chromium. Each test opens its own context. Not per session: Playwright's sync API
+    keeps an event loop running in the thread while it is started, and later modules of the same worker call
+    ``asyncio.run`` (NATS, the audit writer)."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 
