@@ -117,7 +117,8 @@ def test_delivery_checks_again_after_dns_and_sends_nothing(
         assert receiver.events == [] and receiver.refused == []  # no request reached it
         with db.engine.connect() as conn:
             (row,) = conn.execute(select(deliveries)).all()
-        assert row.status == "pending" and row.attempts == 1 and row.last_status is None
+        # FAST backs off briefly: one run_once may try the refused delivery again (claims re-read due rows).
+        assert row.status == "pending" and row.attempts >= 1 and row.last_status is None
         assert "refused" in row.last_error and "127.0.0.1" in row.last_error and "loopback" in row.last_error
     finally:
         receiver.stop()
