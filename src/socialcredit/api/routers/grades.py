@@ -5,19 +5,20 @@ shipped catalogue makes a grade the condition of an action."""
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
 
 from ... import audit
 from ...audit import AuditEntry
-from ...grading import GradingRefused, UnknownModel, choose_model
+from ...grading import GradingRefused, ScoringModel, UnknownModel, choose_model
 from ...grading.explain import grade_states
 from ...grading.history import grade_history
-from ...identifiers import IdentifierError, parse
+from ...identifiers import IdentifierError, SubjectId, parse
 from ...keys import ApiKey
 from ...registry.projection import states_for_subject
 from ...store.tables import subjects
@@ -88,24 +89,16 @@ class GradeOut(BaseModel):
     catalogue_version: str
 
 
-def _grade(
-    state: AppState,
-    key: ApiKey,
-    raw: str,
-    model: str | None,
-    at: str | None,
-    known_at: str | None,
-    purpose: str | None,
-) -> dict[str, Any]:
+def _subject_and_model(
+    state: AppState, key: ApiKey, raw: str, model: str | None
+) -> tuple[SubjectId, ScoringModel]:
+    """The subject's identifier and the model to grade it under, for the single grade and the history alike."""
     try:
         sid = parse(raw, state.settings.allowlisted_codes())
     except IdentifierError as exc:
         raise Invalid(str(exc), [field_error(["path", "subject_id"], raw, exc.reason)]) from None
     if key.role == "subject" and sid.canonical != key.subject:
         raise Forbidden("a subject key reads only its own grade")
-    now = utcnow()
-    as_of = instant(at, ["query", "at"]) or now
-    known = instant(known_at, ["query", "known_at"])
     try:
         chosen = choose_model(state.catalogue, model, sid.kind)
     except UnknownModel as exc:
@@ -115,11 +108,31 @@ def _grade(
     except GradingRefused as exc:
         # Refused for what the identifier says (its kind), before the store is read: no oracle of existence.
         raise Invalid(str(exc), [field_error(["query", "model"], model, str(exc))]) from None
+    return sid, chosen
+
+
+def _known(conn: Connection, subject_id: str, known: dt.datetime | None) -> bool:
+    q = select(subjects.c.id).where(subjects.c.id == subject_id)
+    if known is not None:
+        q = q.where(subjects.c.created_at <= known)
+    return conn.execute(q).first() is not None
+
+
+def _grade(
+    state: AppState,
+    key: ApiKey,
+    raw: str,
+    model: str | None,
+    at: str | None,
+    known_at: str | None,
+    purpose: str | None,
+) -> dict[str, Any]:
+    sid, chosen = _subject_and_model(state, key, raw, model)
+    now = utcnow()
+    as_of = instant(at, ["query", "at"]) or now
+    known = instant(known_at, ["query", "known_at"])
     with state.db.engine.begin() as conn:
-        q = select(subjects.c.id).where(subjects.c.id == sid.canonical)
-        if known is not None:
-            q = q.where(subjects.c.created_at <= known)
-        found = conn.execute(q).first() is not None
+        found = _known(conn, sid.canonical, known)
         # Every record counts, whoever asks: a grade that changed with the reader would be wrong (1002).
         states = states_for_subject(conn, sid.canonical, known_at=known, linked=False) if found else []
         g = grade_states(chosen, state.catalogue, sid.canonical, states, as_of, known) if found else None
@@ -184,29 +197,13 @@ def _history(
     known_at: str | None,
     purpose: str | None,
 ) -> dict[str, Any]:
-    try:
-        sid = parse(raw, state.settings.allowlisted_codes())
-    except IdentifierError as exc:
-        raise Invalid(str(exc), [field_error(["path", "subject_id"], raw, exc.reason)]) from None
-    if key.role == "subject" and sid.canonical != key.subject:
-        raise Forbidden("a subject key reads only its own grade")
+    sid, chosen = _subject_and_model(state, key, raw, model)
     now = utcnow()
     start = instant(frm, ["query", "from"])
     end = instant(to, ["query", "to"]) or now
     known = instant(known_at, ["query", "known_at"])
-    try:
-        chosen = choose_model(state.catalogue, model, sid.kind)
-    except UnknownModel as exc:
-        raise Invalid(
-            str(exc.args[0]), [field_error(["query", "model"], model, "not in the catalogue")]
-        ) from None
-    except GradingRefused as exc:
-        raise Invalid(str(exc), [field_error(["query", "model"], model, str(exc))]) from None
     with state.db.engine.begin() as conn:
-        q = select(subjects.c.id).where(subjects.c.id == sid.canonical)
-        if known is not None:
-            q = q.where(subjects.c.created_at <= known)
-        found = conn.execute(q).first() is not None
+        found = _known(conn, sid.canonical, known)
         changes = (
             grade_history(conn, chosen, state.catalogue, sid.canonical, start, end, known) if found else []
         )
