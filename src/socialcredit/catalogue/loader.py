@@ -139,6 +139,22 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 _UniqueKeyLoader.add_constructor("tag:yaml.org,2002:timestamp", _lenient_timestamp)
 
 
+def _one_mapping(path: Path, rel: str, issues: list[CatalogueIssue], what: str) -> dict[str, Any] | None:
+    """A file that holds one mapping (a scoring model, a supervision policy); None, with the issue, otherwise."""
+    before = len(issues)
+    data = _yaml(path, rel, issues)
+    if data is None:
+        if len(issues) == before:
+            issues.append(CatalogueIssue(rel, "", "the file is empty"))
+        return None
+    if not isinstance(data, dict):
+        issues.append(
+            CatalogueIssue(rel, "", f"expected a mapping with one {what}, got {type(data).__name__}")
+        )
+        return None
+    return data
+
+
 def _yaml(path: Path, rel: str, issues: list[CatalogueIssue]) -> Any:
     try:
         raw = path.read_bytes()

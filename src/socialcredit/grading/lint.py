@@ -32,18 +32,11 @@ def load_model_file(
     path: Path, rel: str, categories: Mapping[str, Category], issues: list[CatalogueIssue]
 ) -> ScoringModel | None:
     """One model file, validated and linted; problems are appended to ``issues`` (None if any)."""
-    from ..catalogue.loader import CatalogueIssue, _record, _yaml
+    from ..catalogue.loader import CatalogueIssue, _one_mapping, _record
 
     before = len(issues)
-    data = _yaml(path, rel, issues)
+    data = _one_mapping(path, rel, issues, "model")
     if data is None:
-        if len(issues) == before:
-            issues.append(CatalogueIssue(rel, "", "the file is empty"))
-        return None
-    if not isinstance(data, dict):
-        issues.append(
-            CatalogueIssue(rel, "", f"expected a mapping with one model, got {type(data).__name__}")
-        )
         return None
     raw_rules = data.get("rules")
     if isinstance(raw_rules, list):

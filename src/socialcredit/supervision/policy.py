@@ -112,18 +112,11 @@ def load_policy_file(
     broken_models: Set[str] = frozenset(),
 ) -> SupervisionPolicy | None:
     """One policy file, validated and linted; problems are appended to ``issues`` (None if any)."""
-    from ..catalogue.loader import CatalogueIssue, _record, _yaml
+    from ..catalogue.loader import CatalogueIssue, _one_mapping, _record
 
     before = len(issues)
-    data = _yaml(path, rel, issues)
+    data = _one_mapping(path, rel, issues, "policy")
     if data is None:
-        if len(issues) == before:
-            issues.append(CatalogueIssue(rel, "", "the file is empty"))
-        return None
-    if not isinstance(data, dict):
-        issues.append(
-            CatalogueIssue(rel, "", f"expected a mapping with one policy, got {type(data).__name__}")
-        )
         return None
     values = dict(data)
     values.setdefault("code", path.stem)
