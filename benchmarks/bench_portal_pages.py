@@ -40,7 +40,7 @@ from sqlalchemy import create_engine, text
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_http import PG_URL, free_port, stop  # noqa: E402
-from bench_public_search import _p99, build, person, start_server  # noqa: E402
+from bench_public_search import _p99, build, person, start_server, store_url  # noqa: E402
 from figures import figure  # noqa: E402
 
 CATEGORY = "court.judgment_defaulter"
@@ -200,13 +200,7 @@ def main() -> None:
     os.environ["SOCIALCREDIT_LOOKUP_HASH_KEY_FILE"] = str(
         key_file
     )  # the server's key: refs computed here match
-    url = f"sqlite:///{work / 'bench.db'}"
-    schema = None
-    if args.postgres:
-        schema = f"bench_pages_{os.getpid()}"
-        with create_engine(args.postgres).begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        url = f"{args.postgres}{'&' if '?' in args.postgres else '?'}options=-csearch_path%3D{schema}"
+    url, schema = store_url(work, args.postgres, "bench_pages")
     store = "PostgreSQL" if schema else "SQLite"
     try:
         t0 = time.perf_counter()

@@ -226,6 +226,16 @@ def serve_and_load(url: str, src: Path | None, seconds: float) -> dict[str, floa
     return {"one_p99_ms": one["p99_ms"], **many}
 
 
+def store_url(work: Path, postgres: str | None, prefix: str) -> tuple[str, str | None]:
+    """The registry's URL: an SQLite file in ``work``, or a fresh schema ``<prefix>_<pid>`` on PostgreSQL."""
+    if not postgres:
+        return f"sqlite:///{work / 'bench.db'}", None
+    schema = f"{prefix}_{os.getpid()}"
+    with create_engine(postgres).begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    return f"{postgres}{'&' if '?' in postgres else '?'}options=-csearch_path%3D{schema}", schema
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--quick", action="store_true", help="5,000 subjects, 3 s a run (make bench --quick)")
@@ -238,13 +248,7 @@ def main() -> None:
     args.seconds = args.seconds or (3.0 if args.quick else 10.0)
     command = "PYTHONPATH=src .venv/bin/python " + " ".join(sys.argv)
     work = Path(tempfile.mkdtemp(prefix="bench-search-"))
-    url = f"sqlite:///{work / 'bench.db'}"
-    schema = None
-    if args.postgres:
-        schema = f"bench_search_{os.getpid()}"
-        with create_engine(args.postgres).begin() as conn:
-            conn.execute(text(f"CREATE SCHEMA {schema}"))
-        url = f"{args.postgres}{'&' if '?' in args.postgres else '?'}options=-csearch_path%3D{schema}"
+    url, schema = store_url(work, args.postgres, "bench_search")
     store = "postgresql" if schema else "sqlite"
     try:
         t0 = time.perf_counter()
