@@ -92,10 +92,16 @@ class Session:
     expires_at: dt.datetime
 
     def csrf_ok(self, token: str | None) -> bool:
-        return token is not None and hmac.compare_digest(self.csrf.encode(), token.encode("utf-8", "replace"))
+        return csrf_matches(self.csrf, token)
 
 
-def _hash_id(session_id: str) -> str:
+def csrf_matches(expected: str, token: str | None) -> bool:
+    """A form's CSRF token against its session's, in constant time (the console's and the portal's sessions)."""
+    return token is not None and hmac.compare_digest(expected.encode(), token.encode("utf-8", "replace"))
+
+
+def hash_session_id(session_id: str) -> str:
+    """What a session table stores of a cookie's session id (never the id itself)."""
     return hashlib.sha256(session_id.encode("ascii")).hexdigest()
 
 
@@ -216,7 +222,7 @@ def sign_in(
     expires = now + dt.timedelta(minutes=settings.console_session_minutes)
     conn.execute(
         insert(console_sessions).values(
-            id_hash=_hash_id(session_id),
+            id_hash=hash_session_id(session_id),
             user_name=name,
             csrf=csrf,
             created_at=now,
@@ -224,7 +230,7 @@ def sign_in(
             ended_at=None,
         )
     )
-    return Session(_user(row), csrf, _hash_id(session_id), expires), session_id
+    return Session(_user(row), csrf, hash_session_id(session_id), expires), session_id
 
 
 def session_for(conn: Connection, session_id: str | None, now: dt.datetime) -> Session | None:
@@ -240,7 +246,7 @@ def session_for(conn: Connection, session_id: str | None, now: dt.datetime) -> S
             console_sessions.c.ended_at,
         )
         .join(console_users, console_users.c.name == console_sessions.c.user_name)
-        .where(console_sessions.c.id_hash == _hash_id(session_id))
+        .where(console_sessions.c.id_hash == hash_session_id(session_id))
     ).first()
     if row is None or row.ended_at is not None or now >= row.expires_at or row.disabled_at is not None:
         return None

@@ -8,14 +8,13 @@ sign-out sets ``ended_at``, so a copy of the cookie replayed afterwards opens no
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
-import hmac
 import re
 import secrets
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, insert, select, update
 
+from ..console.auth import csrf_matches, hash_session_id
 from ..keys import ApiKey, get_key
 from ..store.tables_selfservice import portal_sessions
 
@@ -32,11 +31,7 @@ class SubjectSession:
     expires_at: dt.datetime
 
     def csrf_ok(self, token: str | None) -> bool:
-        return token is not None and hmac.compare_digest(self.csrf.encode(), token.encode("utf-8", "replace"))
-
-
-def _hash_id(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
+        return csrf_matches(self.csrf, token)
 
 
 def sign_in(conn: Connection, key: ApiKey, now: dt.datetime, minutes: int) -> str:
@@ -46,7 +41,7 @@ def sign_in(conn: Connection, key: ApiKey, now: dt.datetime, minutes: int) -> st
     session_id = secrets.token_urlsafe(32)
     conn.execute(
         insert(portal_sessions).values(
-            id_hash=_hash_id(session_id),
+            id_hash=hash_session_id(session_id),
             key_id=key.id,
             csrf=secrets.token_urlsafe(32),
             created_at=now,
@@ -61,7 +56,7 @@ def session_for(conn: Connection, session_id: str | None, now: dt.datetime) -> S
     if not session_id or not _SESSION_ID.match(session_id):
         return None
     row = conn.execute(
-        select(portal_sessions).where(portal_sessions.c.id_hash == _hash_id(session_id))
+        select(portal_sessions).where(portal_sessions.c.id_hash == hash_session_id(session_id))
     ).first()
     if row is None or row.ended_at is not None or now >= row.expires_at:
         return None
