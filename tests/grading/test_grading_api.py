@@ -79,7 +79,7 @@ def test_the_grade_read_is_audited_with_its_purpose(api: Api) -> None:
 
 @pytest.mark.parametrize("role", ["checkpoint", "auditor", "admin", "subject_other"])
 def test_other_roles_and_other_subjects_are_refused(api: Api, role: str) -> None:
-    # A checkpoint gets no grade: no shipped measure makes a grade the condition of an action.
+    # This checkpoint (transport.air) reaches no grade-conditioned measure (tests/grading/test_grading_checkpoint.py).
     problem(api.client.get(url(), headers=api.headers(role)), 403)
 
 

@@ -3,7 +3,10 @@
 A category needs a legal basis and an end (a duration, or end-by-fulfilment bounded by a maximum); a measure
 needs a department (a signatory of its memorandum) and a legal basis; no measure may reach a protected action
 (seeing one's file, objecting, appealing, counsel, repair), whether it names the action, a prefix above it, or
-anything below it; red lists only reward and watch lists only review; every reference resolves.
+anything below it; red lists only reward and watch lists only review; every reference resolves. A measure with
+a ``grade_condition`` (decision 1003) names a model and grades that exist, reaches the subject only, never
+punishes a person, and sits in a document without triggers (a record and a grade both triggering one measure
+would leave a checkpoint unable to say which one applies it).
 """
 
 from __future__ import annotations
@@ -17,7 +20,10 @@ from .model import Action, Authority, Category, Memorandum
 if TYPE_CHECKING:
     from .loader import CatalogueIssue
 
-__all__ = ["lint"]
+if TYPE_CHECKING:
+    from ..grading.model import ScoringModel
+
+__all__ = ["lint", "lint_grade_conditions"]
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]*(\.[a-z][a-z0-9_]*)*$")
 # Reports one issue: file, path, message.
@@ -136,6 +142,8 @@ def _lint_memorandum(
 ) -> None:
     if not memo.source:
         issue(file, "source", "cite the source document")
+    if not memo.triggers and any(m.grade_condition is None for m in memo.measures):
+        issue(file, "triggers", "a document needs triggers, unless every measure has a grade_condition")
     for i, s in enumerate(memo.signatories):
         if s not in known["authority"]:
             issue(file, f"signatories.{i}", f"unknown authority {s!r}")
@@ -166,6 +174,14 @@ def _lint_memorandum(
             )
         if not m.legal_basis:
             issue(file, f"{where}.legal_basis", "a measure needs a legal basis")
+        if m.grade_condition is not None and memo.triggers:
+            issue(
+                file,
+                f"{where}.grade_condition",
+                f"measure {m.code!r} has a grade_condition in a document triggered by records "
+                f"({', '.join(memo.triggers)}): put grade-conditioned measures in a document without triggers, "
+                "so that each measure has one cause (decision 1003)",
+            )
         for k, pattern in enumerate(m.actions):
             path = f"{where}.actions.{k}"
             if pattern not in known["action"]:
@@ -204,3 +220,63 @@ def _lint_memorandum(
                         f"{where}.applies_to",
                         f"{reach!r} reaches organisations' linked persons; every trigger lists persons only",
                     )
+
+
+def lint_grade_conditions(
+    memoranda: Mapping[str, Memorandum],
+    memo_files: Mapping[str, str],
+    measure_positions: Mapping[str, tuple[int, ...]],
+    models: Mapping[str, ScoringModel],
+    declared_models: Set[str],
+) -> list[CatalogueIssue]:
+    """The grade conditions of every measure, against the scoring models (loaded after the memoranda)."""
+    from .loader import CatalogueIssue
+
+    out: list[CatalogueIssue] = []
+    for mcode, memo in memoranda.items():
+        file, positions = memo_files[mcode], measure_positions.get(mcode)
+        for j, m in enumerate(memo.measures):
+            cond = m.grade_condition
+            if cond is None:
+                continue
+            where = f"measures.{positions[j] if positions and j < len(positions) else j}.grade_condition"
+            if any(reach != "subject" for reach in m.applies_to):
+                out.append(
+                    CatalogueIssue(
+                        file,
+                        f"{where[: -len('grade_condition')]}applies_to",
+                        f"measure {m.code!r} is conditioned on the subject's own grade: it reaches the subject "
+                        "only (applies_to: [subject])",
+                    )
+                )
+            model = models.get(cond.model)
+            if model is None:
+                if cond.model not in declared_models:
+                    known = ", ".join(sorted(models)) or "none"
+                    out.append(
+                        CatalogueIssue(
+                            file, f"{where}.model", f"unknown model {cond.model!r} (known: {known})"
+                        )
+                    )
+                continue
+            bands = [b.grade for b in model.grades]
+            for k, g in enumerate(cond.grades):
+                if g not in bands:
+                    out.append(
+                        CatalogueIssue(
+                            file,
+                            f"{where}.grades.{k}",
+                            f"model {model.code!r} has no grade {g!r} (grades: {', '.join(bands)})",
+                        )
+                    )
+            if model.kind == "person" and (m.effect != "expedite" or not model.reward_only):
+                out.append(
+                    CatalogueIssue(
+                        file,
+                        f"{where}.model",
+                        f"measure {m.code!r} ({m.effect}) on a grade of persons under model {model.code!r}: a "
+                        "person's grade may only reward (expedite, under a reward-only model); national policy "
+                        "allows evaluating individuals for rewards, not for punishment (docs/grading.md)",
+                    )
+                )
+    return out

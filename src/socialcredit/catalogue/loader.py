@@ -91,6 +91,18 @@ class Catalogue:
         """Every (memorandum, measure) that a record of ``category`` triggers."""
         return self._by_category.get(category, ())
 
+    def graded_measures(self, action: str | None = None) -> tuple[tuple[Memorandum, Measure], ...]:
+        """Every (memorandum, measure) conditioned on a grade (decision 1003), on ``action`` if given: a measure
+        on ``approval`` is on ``approval.licence``, and a key scoped to ``approval`` reaches one on
+        ``approval.licence``."""
+        return tuple(
+            (memo, m)
+            for memo in self.memoranda.values()
+            for m in memo.measures
+            if m.grade_condition is not None
+            and (action is None or any(covers(p, action) or covers(action, p) for p in m.actions))
+        )
+
     def is_protected(self, action: str) -> bool:
         return any(covers(p, action) for p in self.protected)
 
@@ -401,6 +413,11 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
     from ..grading.lint import load_models  # scoring models are linted against the categories
 
     models = load_models(root, categories, issues)
+    from .lint import lint_grade_conditions  # grade conditions name models, so they are linted after them
+
+    model_dir = root / "models"
+    declared_models = {p.stem for p in model_dir.glob("*.yaml")} if model_dir.is_dir() else set()
+    issues.extend(lint_grade_conditions(memos.linted, memos.files, memos.positions, models, declared_models))
     from ..supervision.policy import load_policies  # inspection policies are linted against the models
 
     supervision = load_policies(root, authorities, models, issues)

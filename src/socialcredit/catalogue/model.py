@@ -25,6 +25,7 @@ __all__ = [
     "Category",
     "DocumentKind",
     "Effect",
+    "GradeCondition",
     "ListKind",
     "Measure",
     "Memorandum",
@@ -134,6 +135,14 @@ class Category(_Strict):
     source: str = ""
 
 
+class GradeCondition(_Strict):
+    """A measure that applies on a scoring model's grade instead of on a record (decision 1003): the grade of
+    ``model`` (a code of ``models/``) being one of ``grades``."""
+
+    model: str = Field(min_length=1)
+    grades: tuple[str, ...] = Field(min_length=1)
+
+
 class Measure(_Strict):
     """One consequence of a memorandum: a department applies an effect to actions, on a legal basis."""
 
@@ -149,10 +158,14 @@ class Measure(_Strict):
     source: str | None = None
     # Limits a checkpoint must know (e.g. the court may allow spending from genuinely personal property).
     note: str | None = None
+    # Applies where the subject's grade under a model is one of these grades, not on a record; only in a
+    # document without triggers (decision 1003).
+    grade_condition: GradeCondition | None = None
 
 
 class Memorandum(_Strict):
-    """A joint reward or punishment memorandum: trigger categories turn into measures."""
+    """A joint reward or punishment memorandum: trigger categories turn into measures (or, with no triggers,
+    a document whose every measure is conditioned on a grade: decision 1003)."""
 
     code: str = Field(min_length=1)
     kind: DocumentKind = "memorandum"
@@ -165,6 +178,6 @@ class Memorandum(_Strict):
     unverified: tuple[Unverifiable, ...] = ()
     # Signing departments modelled here; a measure's department must be one of them (when listed).
     signatories: tuple[str, ...] = ()
-    triggers: tuple[str, ...] = Field(min_length=1)
+    triggers: tuple[str, ...] = ()
     source: str = ""
     measures: tuple[Measure, ...] = Field(min_length=1)

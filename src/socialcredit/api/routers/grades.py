@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select
 from starlette.concurrency import run_in_threadpool
@@ -16,6 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from ... import audit
 from ...audit import AuditEntry
 from ...grading import GradingRefused, ScoringModel, UnknownModel, choose_model
+from ...grading.conditions import in_scope, reasons
 from ...grading.explain import grade_states
 from ...grading.history import grade_history
 from ...identifiers import IdentifierError, SubjectId, parse
@@ -23,7 +24,7 @@ from ...keys import ApiKey
 from ...registry.projection import states_for_subject
 from ...store.tables import subjects
 from ...timefmt import for_json
-from ..deps import ReaderKey, StateDep, XPurpose, purpose_for, utcnow
+from ..deps import ReaderKey, StateDep, XPurpose, purpose_for, require, utcnow
 from ..errors import Forbidden, Invalid, NotFoundProblem, field_error, responses
 from ..inputs import PlainText, instant
 from ..state import AppState
@@ -72,6 +73,36 @@ class GradeThreshold(BaseModel):
     min: int | None
 
 
+class GradeMeasure(BaseModel):
+    """A measure that makes the grade the condition of an action the checkpoint checks (decision 1003)."""
+
+    memorandum: str
+    document_no: str | None
+    measure: str
+    title: str
+    title_zh: str | None
+    department: str
+    effect: str
+    legal_basis: str
+    actions: list[str] = Field(description="The measure's actions within the key's scope.")
+    grades: list[str] = Field(description="The grades on which the measure applies.")
+    applies: bool = Field(description="Whether the subject's grade is one of them.")
+
+
+class CheckpointGradeOut(BaseModel):
+    """What a checkpoint is told: the letter and the measures that make it the condition of an action in its
+    scope, never the points or records (it is not the file)."""
+
+    subject: str
+    model: str
+    model_title: str
+    as_of: str
+    known_at: str
+    grade: str
+    measures: list[GradeMeasure]
+    catalogue_version: str
+
+
 class GradeOut(BaseModel):
     """What ``socialcredit grade --json`` prints (docs/grading.md)."""
 
@@ -99,6 +130,14 @@ def _subject_and_model(
         raise Invalid(str(exc), [field_error(["path", "subject_id"], raw, exc.reason)]) from None
     if key.role == "subject" and sid.canonical != key.subject:
         raise Forbidden("a subject key reads only its own grade")
+    if key.role == "checkpoint" and model is None:
+        # A checkpoint is graded under the model its scope's measures use, when they use one only.
+        used = {
+            g.measure.grade_condition.model
+            for g in in_scope(state.catalogue, key.actions)
+            if g.measure.grade_condition
+        }
+        model = used.pop() if len(used) == 1 else None
     try:
         chosen = choose_model(state.catalogue, model, sid.kind)
     except UnknownModel as exc:
@@ -108,6 +147,11 @@ def _subject_and_model(
     except GradingRefused as exc:
         # Refused for what the identifier says (its kind), before the store is read: no oracle of existence.
         raise Invalid(str(exc), [field_error(["query", "model"], model, str(exc))]) from None
+    if key.role == "checkpoint" and not in_scope(state.catalogue, key.actions, chosen.code):
+        raise Forbidden(
+            f"no measure of this key's scope ({', '.join(key.actions)}) makes a grade of model "
+            f"{chosen.code!r} the condition of an action: a checkpoint sees a grade only through such a measure"
+        )
     return sid, chosen
 
 
@@ -143,6 +187,11 @@ def _grade(
         raise NotFoundProblem(f"no subject {sid.canonical} in the registry")
     out = g.to_dict()
     out["known_at"] = for_json(known or now)
+    if key.role == "checkpoint":
+        # The letter and the measures that make it a condition, nothing of the file (decision 1003).
+        measures = reasons(in_scope(state.catalogue, key.actions, g.model), g.grade)
+        keep = ("subject", "model", "model_title", "as_of", "known_at", "grade", "catalogue_version")
+        return {**{k: out[k] for k in keep}, "measures": measures}
     if key.role == "registrar":
         # Other authorities' records count, but are not named: the registrar sees them as a checkpoint does.
         theirs = {s.id for s in states if s.authority != key.authority}
@@ -152,10 +201,17 @@ def _grade(
     return out
 
 
-@router.get("/{subject_id}/grade", response_model=GradeOut, responses=responses(401, 403, 404, 422))
+GraderKey = Annotated[ApiKey, Depends(require("registrar", "subject", "checkpoint"))]
+
+
+@router.get(
+    "/{subject_id}/grade",
+    response_model=GradeOut | CheckpointGradeOut,
+    responses=responses(401, 403, 404, 422),
+)
 async def get_grade(
     subject_id: SubjectPath,
-    key: ReaderKey,
+    key: GraderKey,
     state: StateDep,
     model: ModelQuery = None,
     at: InstantQuery = None,
@@ -163,7 +219,9 @@ async def get_grade(
     x_purpose: XPurpose = None,
 ) -> Any:
     """The subject's grade under a model, each point with its rule, legal basis and (where this key may see the
-    record) the record; and what would raise it. A registrar states a purpose. Audited (`grades.single`)."""
+    record) the record; and what would raise it. A checkpoint gets the letter only, under a model that a
+    measure of its scope makes the condition of an action, with those measures as the reason (decision 1003).
+    A registrar or checkpoint states a purpose. Audited (`grades.single`)."""
     purpose = purpose_for(key, x_purpose)
     return await run_in_threadpool(_grade, state, key, subject_id, model, at, known_at, purpose)
 
