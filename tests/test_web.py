@@ -437,6 +437,7 @@ def test_unverified_catalogue_facts_are_shown_as_such(portal: Portal) -> None:
         "ndrc_2014_3062": ["date"],
         "ndrc_2016_1962": ["date"],
         "ndrc_2017_1798": ["date"],
+        "samr_2022_6": ["date"],
         "ndrc_2016_1467": ["document_no"],
         "ndrc_2018_384": ["document_no"],
         "ndrc_2018_385": ["document_no"],

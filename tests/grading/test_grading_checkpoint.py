@@ -41,8 +41,17 @@ def api(db: Database, catalogue: Catalogue, now: dt.datetime) -> Iterator[Api]:
             external_id=ext,
             decided_on="2026-11-01",
         )
-    file(db.engine, catalogue, now, category="tax.major_violation", subject_id=CLEAN, external_id="t-3",
-         decided_on="2016-01-01", authority="sta", subject_name="公司72")
+    file(
+        db.engine,
+        catalogue,
+        now,
+        category="tax.major_violation",
+        subject_id=CLEAN,
+        external_id="t-3",
+        decided_on="2016-01-01",
+        authority="sta",
+        subject_name="公司72",
+    )
     for served in serve(db, catalogue):
         with db.engine.begin() as conn:
             for name, scope in (("inspector", ["inspection.random"]), ("supervision", ["inspection"])):
@@ -61,9 +70,18 @@ def test_a_checkpoint_in_scope_gets_the_letter_with_the_measure_as_reason(api: A
     resp = api.client.get(url(), headers=api.headers(key, "random inspection plan 2027"))
     assert resp.status_code == 200, resp.text
     body = resp.json()
-    assert body["model"] == "samr_risk" and body["grade"] == "D" and body["as_of"] == "2026-11-30T16:00:00+00:00"
+    assert (
+        body["model"] == "samr_risk" and body["grade"] == "D" and body["as_of"] == "2026-11-30T16:00:00+00:00"
+    )
     assert set(body) == {
-        "subject", "model", "model_title", "as_of", "known_at", "grade", "measures", "catalogue_version",
+        "subject",
+        "model",
+        "model_title",
+        "as_of",
+        "known_at",
+        "grade",
+        "measures",
+        "catalogue_version",
     }
     assert "record_id" not in resp.text and "points" not in resp.text and "score" not in resp.text
     by_code = {m["measure"]: m for m in body["measures"]}
@@ -120,7 +138,11 @@ def test_unknown_subject_is_404_and_audited(api: Api) -> None:
 
 @pytest.mark.parametrize(
     ("query", "field"),
-    [({"model": "no_such_model"}, "model"), ({"at": "yesterday"}, "at"), ({"known_at": "2026-13-01"}, "known_at")],
+    [
+        ({"model": "no_such_model"}, "model"),
+        ({"at": "yesterday"}, "at"),
+        ({"known_at": "2026-13-01"}, "known_at"),
+    ],
 )
 def test_bad_input_is_a_422_naming_the_field(api: Api, query: dict[str, str], field: str) -> None:
     body = problem(api.client.get(url(**query), headers=api.headers("inspector")), 422)
