@@ -162,6 +162,13 @@ class BatchCheck(_In):
     known_at: str | None = Field(default=None, max_length=40)
 
 
+class GradeBehind(BaseModel):
+    """The grade that meets a grade-conditioned measure (decision 1003)."""
+
+    model: str
+    grade: str
+
+
 class CheckpointReason(BaseModel):
     """Why a measure applies, as a checkpoint may know it: no record, decision number, summary or identity."""
 
@@ -171,6 +178,11 @@ class CheckpointReason(BaseModel):
     effect: str
     legal_basis: str
     valid_until: str | None
+    grade: GradeBehind | None = Field(
+        default=None,
+        description="For a measure conditioned on a grade (single checks): the model and the subject's grade "
+        "that meets it; then valid_until is null (the grade holds until the records behind it change).",
+    )
 
 
 class CheckpointDecision(BaseModel):

@@ -86,6 +86,8 @@ class Catalogue:
     models: dict[str, ScoringModel] = field(default_factory=dict)
     # Random-inspection policies (supervision/*.yaml), by authority: socialcredit.supervision.
     supervision: dict[str, SupervisionPolicy] = field(default_factory=dict)
+    # Per action, the grade-conditioned measures that cover it (decision 1003): a check looks it up once.
+    _graded_on: dict[str, tuple[tuple[Memorandum, Measure], ...]] = field(default_factory=dict, repr=False)
 
     def measures_for(self, category: str) -> tuple[tuple[Memorandum, Measure], ...]:
         """Every (memorandum, measure) that a record of ``category`` triggers."""
@@ -102,6 +104,10 @@ class Catalogue:
             if m.grade_condition is not None
             and (action is None or any(covers(p, action) or covers(action, p) for p in m.actions))
         )
+
+    def graded_on(self, action: str) -> tuple[tuple[Memorandum, Measure], ...]:
+        """The grade-conditioned measures that apply to a check of ``action`` (on it or a prefix above it)."""
+        return self._graded_on.get(action, ())
 
     def is_protected(self, action: str) -> bool:
         return any(covers(p, action) for p in self.protected)
@@ -427,6 +433,10 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
     for memo in memos.valid.values():
         for cat in memo.triggers:
             by_category.setdefault(cat, []).extend((memo, m) for m in memo.measures)
+    graded = [(memo, m) for memo in memos.valid.values() for m in memo.measures if m.grade_condition]
+    graded_on = {
+        a: tuple((memo, m) for memo, m in graded if any(covers(p, a) for p in m.actions)) for a in actions
+    }
     return Catalogue(
         version=f"{head.get('version', '0')}+{digest.hexdigest()[:10]}",
         title=str(head.get("title", "")),
@@ -438,6 +448,7 @@ def load_catalogue(directory: Path | str | None = None) -> Catalogue:
         _by_category={k: tuple(v) for k, v in by_category.items()},
         models=models,
         supervision=supervision,
+        _graded_on={a: hits for a, hits in graded_on.items() if hits},
     )
 
 

@@ -19,6 +19,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
+from starlette.concurrency import run_in_threadpool
 
 from ...audit import AuditEntry
 from ...engine import UnknownAction
@@ -27,6 +28,7 @@ from ...keys import ApiKey
 from ...registry import parse_instant
 from ..deps import check_role, key_from_header, purpose_for
 from ..errors import PROBLEM, ApiError, Forbidden, Invalid, Unavailable, field_error, responses
+from ..graded_checks import apply_to_view, graded_reasons
 from ..schemas import MAX_BATCH, BatchAnswer, BatchCheck, CheckpointDecision, CheckQuery, FullDecision
 from ..state import AppState
 from ..views import checkpoint_decisions, registrar_decision
@@ -194,12 +196,18 @@ async def check(request: Request) -> Response:
             AuditEntry(key.id, key.role, "checks.single", body.subject, f"refused: {exc.status}", purpose),
         )
         raise
-    outcome = "allowed" if d.allowed else "denied"
+    graded = state.catalogue.graded_on(d.action)
+    # Only an action a grade-conditioned measure covers pays for a grade (read from the store, decision 1003).
+    extra = await run_in_threadpool(graded_reasons, state, d, graded, known_at) if graded else None
+    allowed = d.allowed if extra is None else d.allowed and "deny" not in extra.effects
+    outcome = "allowed" if allowed else "denied"
     ref = await _audited(state, AuditEntry(key.id, key.role, "checks.single", d.subject, outcome, purpose))
     state.metrics.checks.labels(outcome).inc()
     if key.role == "checkpoint":
-        return _json(checkpoint_decisions([d], [body.subject], ref)[0])
-    return _json(registrar_decision(d, key.authority, ref))
+        view = checkpoint_decisions([d], [body.subject], ref)[0]
+    else:
+        view = registrar_decision(d, key.authority, ref)
+    return _json(view if extra is None else apply_to_view(view, extra, key.role))
 
 
 def _bad_check(state: AppState, subject: str, action: str) -> Invalid:
