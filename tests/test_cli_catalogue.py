@@ -56,7 +56,7 @@ def test_show_prints_categories_memoranda_and_measures_at_80_columns() -> None:
     for words in ("Record categories", "court.judgment_defaulter", "Memoranda", "ndrc_2016_141", "Measures"):
         assert words in out
     assert "bank_founding_ban" in out and "transport.rail_serious_misconduct" in out
-    # The days of 3062号, 1962号, 1798号 and 国市监信发〔2022〕6号 and the numbers of 1467号, 384号 and 385号 are marked.
+    # The days of 3062号, 1962号, 1798号 and 国市监信发〔2022〕6号, the numbers of 1467号, 384号, 385号 are marked.
     assert out.count("日期待核实") == 4 and out.count("文号待核实") == 3
 
 
