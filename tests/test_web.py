@@ -427,6 +427,8 @@ def test_catalogue_lists_memoranda_measures_departments_and_bases(
             assert (dept.name if dept else measure.department) in html
     for code in catalogue.categories:
         assert f"<code>{code}</code>" in html
+    # A measure on a grade (decision 1003) says so, and names its model and grades.
+    assert "Applied on a grade, not triggered by a record" in html and "<code>samr_risk</code>: C, D" in html
 
 
 def test_unverified_catalogue_facts_are_shown_as_such(portal: Portal) -> None:
