@@ -102,15 +102,38 @@ def test_other_actions_are_not_graded(api: Api) -> None:
     assert graded(check(api, ORG, role="registrar", action="transport.air.ticket")) == {}
 
 
-@pytest.fixture
-def denying(db: Database, now: dt.datetime, tmp_path: Path) -> Iterator[Api]:
+def _edited(db: Database, now: dt.datetime, tmp_path: Path, **changes: Any) -> Iterator[Api]:
+    """The API over a copy of the default catalogue whose SAMR measures are changed (by index)."""
     root = tmp_path / "catalogue"
     shutil.copytree(default_dir(), root)
     path = root / "memoranda" / "samr_2022_6.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    data["measures"][1]["effect"] = "deny"
+    for key, (i, value) in changes.items():
+        data["measures"][i][key] = value
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     yield from _serve(db, load_catalogue(root), now)
+
+
+@pytest.fixture
+def denying(db: Database, now: dt.datetime, tmp_path: Path) -> Iterator[Api]:
+    yield from _edited(db, now, tmp_path, effect=(1, "deny"))
+
+
+@pytest.fixture
+def reward_for_all(db: Database, now: dt.datetime, tmp_path: Path) -> Iterator[Api]:
+    grades = {"model": "samr_risk", "grades": ["A", "B", "C", "D"]}
+    yield from _edited(db, now, tmp_path, grade_condition=(0, grades))
+
+
+def test_a_grade_reward_is_withheld_while_a_black_list_record_is_in_force(reward_for_all: Api) -> None:
+    # Defect pinned: a grade's reward granted where a red list's would be withheld (docs/checks.md).
+    full = check(reward_for_all, ORG, role="registrar")
+    assert (
+        graded(full)["class_a_fewer_random_checks"]["withheld"] is True and "expedite" not in full["effects"]
+    )
+    seen = check(reward_for_all, ORG)
+    assert "class_a_fewer_random_checks" not in graded(seen) and "expedite" not in seen["effects"]
+    assert graded(check(reward_for_all, CLEAN))["class_a_fewer_random_checks"].get("withheld") is None
 
 
 def test_a_denying_grade_measure_denies_and_the_audit_says_so(denying: Api) -> None:

@@ -18,6 +18,7 @@ from ..engine import Decision
 from ..engine.decision import EFFECT_ORDER
 from ..grading.explain import GradingRefused, choose_model, grade_states
 from ..identifiers import IdentifierError, parse
+from ..registry import applies_at
 from ..registry.projection import states_for_subject
 from .state import AppState
 
@@ -46,11 +47,19 @@ def graded_reasons(
         kind = parse(d.subject, state.settings.allowlisted_codes()).kind
     except IdentifierError:
         return out
-    # A black-list record in force withholds red-list benefits (the engine's rule); a grade's reward too.
-    black = any(state.catalogue.categories[r.category].list == "black" for r in d.reasons if not r.withheld)
     grades: dict[str, str | None] = {}
+    cats = state.catalogue.categories
     with state.db.engine.connect() as conn:
         states = states_for_subject(conn, d.subject, known_at=known_at, linked=False)
+        # A black-list record about the subject in force withholds red-list benefits (the engine's rule), and
+        # a grade's reward too; a record reaching it only as a linked person does not.
+        black = any(
+            s.subject_id == d.subject
+            and s.category in cats
+            and cats[s.category].list == "black"
+            and applies_at(s, d.as_of)
+            for s in states
+        )
         for memo, m in measures:
             cond = m.grade_condition
             assert cond is not None  # graded_on holds only these
