@@ -325,7 +325,8 @@ def test_not_ready_without_the_stream_and_lag_on_metrics(
         node_max_lag_seconds=0.5,
     ) as node:
         r = node.client.get("/readyz")
-        assert r.status_code == 503 and r.json()["reason"] == "not yet following the stream"
+        assert r.status_code == 503 and r.json()["reason"].startswith("not yet following the stream")
+        until(lambda: "(" in node.client.get("/readyz").json()["reason"], "the reason why")
         text = node.client.get("/metrics").text
         for name in (
             "socialcredit_node_lag_events",

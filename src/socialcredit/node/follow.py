@@ -51,6 +51,12 @@ def durable_name(name: str) -> str:
     return re.sub(r"[^A-Za-z0-9_-]", "_", name)[:64] or "node"
 
 
+def _why(exc: Exception, stream: str) -> str:
+    if isinstance(exc, NotFoundError):
+        return f"stream {stream} not found: `dispatch run` with SOCIALCREDIT_NATS_URL set creates it"
+    return f"{type(exc).__name__}: {exc}"
+
+
 class _Gap(Exception):
     """The next event cannot be applied: re-sync."""
 
@@ -106,12 +112,13 @@ class Follower:
             except Exception as exc:
                 if self._need_resync is not None:
                     self.state.set_unsynced(f"re-sync failed ({exc}); retrying after: {self._need_resync}")
+                elif self.state.unsynced is not None:  # never positioned yet: say why in /readyz
+                    self.state.set_unsynced(f"not yet following the stream ({_why(exc, self.stream)})")
                 log.warning(
-                    "node %s: following %s failed (%s: %s); retrying",
+                    "node %s: following %s failed (%s); retrying",
                     self.state.name,
                     self.url,
-                    type(exc).__name__,
-                    exc,
+                    _why(exc, self.stream),
                 )
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
