@@ -43,6 +43,7 @@ __all__ = [
     "get_key",
     "hash_token",
     "issued_keys",
+    "key_from_row",
     "list_keys",
     "parse_duration",
     "revoke_key",
@@ -123,7 +124,8 @@ def parse_duration(text: str) -> dt.timedelta:
     return {"h": dt.timedelta(hours=n), "d": dt.timedelta(days=n), "w": dt.timedelta(weeks=n)}[unit]
 
 
-def _from_row(row: Any) -> ApiKey:
+def key_from_row(row: Any) -> ApiKey:
+    """An ApiKey from a row of ``api_keys`` (check nodes read the whole table, node/keys.py)."""
     return ApiKey(
         id=row.id,
         role=cast(Role, row.role),
@@ -235,7 +237,7 @@ def issued_keys(conn: Connection, subject: str, now: dt.datetime) -> list[dict[s
         by[target.split(" ", 1)[0].removeprefix("key:")] = actor
     out = []
     for r in rows:
-        k = _from_row(r)
+        k = key_from_row(r)
         out.append(
             {
                 "id": k.id,
@@ -252,12 +254,12 @@ def issued_keys(conn: Connection, subject: str, now: dt.datetime) -> list[dict[s
 
 def get_key(conn: Connection, key_id: str) -> ApiKey | None:
     row = conn.execute(select(api_keys).where(api_keys.c.id == key_id)).first()
-    return None if row is None else _from_row(row)
+    return None if row is None else key_from_row(row)
 
 
 def list_keys(conn: Connection) -> list[ApiKey]:
     return [
-        _from_row(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
+        key_from_row(r) for r in conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.id))
     ]
 
 
@@ -281,7 +283,7 @@ def authenticate(conn: Connection, token: str, now: dt.datetime) -> ApiKey:
     row = conn.execute(select(api_keys).where(api_keys.c.id == m.group(1))).first()
     if row is None or not hmac.compare_digest(row.token_hash, hash_token(token)):
         raise InvalidToken("token not accepted")
-    key = _from_row(row)
+    key = key_from_row(row)
     status = key.status(now)
     if status != "active":
         raise InvalidToken(f"key {key.id} is {status}")

@@ -91,6 +91,16 @@ class Settings(BaseSettings):
     # Largest evidence file accepted with an objection or a repair request, in bytes (PDF, JPEG or PNG).
     evidence_max_bytes: int = Field(default=5 * 1024 * 1024, ge=1024, le=50 * 1024 * 1024)
 
+    # -- Check nodes (``node serve``, decision 1102, docs/scale.md "Check nodes").
+    # /readyz fails while a node has more than this many stream messages not yet applied ...
+    node_max_lag_events: int = Field(default=1000, ge=0)
+    # ... or last held everything the stream held more than this many seconds ago.
+    node_max_lag_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # Seconds between a node's reads of the key table: the longest a revocation or a new key takes to reach it.
+    node_key_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
+    # A node's local hash-chained check audit file (until the audit sink of issue 20 point 3 replaces it).
+    node_audit_file: str = "var/node-audit.jsonl"
+
     @field_validator("trusted_proxies")
     @classmethod
     def _networks(cls, value: str) -> str:

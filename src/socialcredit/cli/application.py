@@ -54,6 +54,7 @@ for _name in (
     "users",
     "supervision",
     "snapshot",
+    "node",
 ):
     try:
         _mod = __import__(f"socialcredit.cli.{_name}", fromlist=["register"])

@@ -219,26 +219,72 @@ class Index:
         drop: dict[str, set[int]] = {}
         add: dict[str, list[Entry]] = {}
         for rid, st in finals.items():
-            for sid in touched.get(rid, ()):
-                drop.setdefault(sid, set()).add(rid)
-                self.known.add(sid)  # every subject an event ever named is in the subjects table
-            for sid, _ in reached(st):
-                drop.setdefault(sid, set()).add(rid)
-                self.known.add(sid)
-            until = timestamp(st.valid_until)
-            pauses = tuple((timestamp(a), timestamp(b)) for a, b in st.suspensions)
-            for person, entry in self._entries_for(
-                st.id,
+            self._plan(
+                drop,
+                add,
+                rid,
+                (*touched.get(rid, ()), *(sid for sid, _ in reached(st))),
                 st.category,
                 st.subject_id,
                 st.legal_representative_id,
                 st.actual_controller_id,
                 st.applies_from.timestamp(),
-                until,
-                pauses,
+                timestamp(st.valid_until),
+                tuple((timestamp(a), timestamp(b)) for a, b in st.suspensions),
                 st.authority,
-            ):
-                add.setdefault(person, []).append(entry)
+            )
+        self._commit(drop, add)
+
+    def place(
+        self,
+        rid: int,
+        previous: Iterable[str],
+        *,
+        category: str,
+        subject: str,
+        rep: str | None,
+        ctl: str | None,
+        start: float,
+        until: float,
+        pauses: tuple[tuple[float, float], ...],
+        authority: str,
+    ) -> tuple[str, ...]:
+        """Make one record reach exactly what this state of it reaches, in O(its subjects): how a check node
+        applies an event whose state came with it (node/follow.py) instead of from the store.
+
+        ``previous``: the subjects the record has entries for now (the node keeps them). Returns the subjects
+        it has entries for afterwards."""
+        drop: dict[str, set[int]] = {}
+        add: dict[str, list[Entry]] = {}
+        named = (*previous, subject, *(p for p in (rep, ctl) if p))
+        self._plan(drop, add, rid, named, category, subject, rep, ctl, start, until, pauses, authority)
+        self._commit(drop, add)
+        return tuple(add)
+
+    def _plan(
+        self,
+        drop: dict[str, set[int]],
+        add: dict[str, list[Entry]],
+        rid: int,
+        named: Iterable[str],
+        category: str,
+        subject: str,
+        rep: str | None,
+        ctl: str | None,
+        start: float,
+        until: float,
+        pauses: tuple[tuple[float, float], ...],
+        authority: str,
+    ) -> None:
+        for sid in named:
+            drop.setdefault(sid, set()).add(rid)
+            self.known.add(sid)  # every subject an event ever named is in the subjects table
+        for person, entry in self._entries_for(
+            rid, category, subject, rep, ctl, start, until, pauses, authority
+        ):
+            add.setdefault(person, []).append(entry)
+
+    def _commit(self, drop: dict[str, set[int]], add: dict[str, list[Entry]]) -> None:
         changes: dict[str, Value | None] = {}
         for sid, rids in drop.items():
             old = self.entries.get(sid)

@@ -1,7 +1,8 @@
 """Publishing the outbox to NATS JetStream (when ``SOCIALCREDIT_NATS_URL`` is set).
 
 Stream ``SOCIALCREDIT`` holds subjects ``socialcredit.events.<type>``; each message is the event's JSON body
-with header ``Nats-Msg-Id: <event_id>``, so a republish after a crash (the cursor in ``feed_cursors`` is saved
+plus the record's ``suspensions`` (what a check node's index needs beyond the feed's body, decision 1102), with
+header ``Nats-Msg-Id: <event_id>``, so a republish after a crash (the cursor in ``feed_cursors`` is saved
 after the acks) is dropped by JetStream's duplicate window rather than delivered twice. Check nodes follow the
 stream with a durable consumer.
 
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,11 +29,20 @@ from ..store.tables import feed_cursors, outbox
 from .claims import dispatcher_name
 from .reader import EVENT_COLUMNS, payload_of, with_event
 
-__all__ = ["CURSOR_NAME", "STREAM", "SUBJECT_PREFIX", "NatsPublisher"]
+__all__ = ["CURSOR_NAME", "STREAM", "SUBJECT_PREFIX", "NatsPublisher", "message_body"]
 
 STREAM = "SOCIALCREDIT"
 SUBJECT_PREFIX = "socialcredit.events"
 CURSOR_NAME = "nats"
+
+
+def message_body(row: Any) -> bytes:
+    """A message's body: the feed's payload of the row (selected as for ``payload_of``) and the record's
+    ``suspensions`` as ``[[from, until or null], ...]``, so that a check node can place the record in its index
+    from the message alone (node/messages.py). Ids and times only, as the feed's body."""
+    body = json.loads(payload_of(row))
+    body["suspensions"] = json.loads(row.state).get("suspensions") or []
+    return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
 
 
 class NatsPublisher:
@@ -86,7 +97,7 @@ class NatsPublisher:
     async def _publish(self, rows: Sequence[Any]) -> None:
         futures = [
             self._js.publish(
-                f"{self.prefix}.{r.type}", payload_of(r).encode(), headers={"Nats-Msg-Id": str(r.event_seq)}
+                f"{self.prefix}.{r.type}", message_body(r), headers={"Nats-Msg-Id": str(r.event_seq)}
             )
             for r in rows
         ]

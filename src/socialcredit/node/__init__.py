@@ -1,5 +1,5 @@
-"""Check nodes (issue 20): index snapshots now; following the feed on NATS JetStream and a node's own audit
-chain come next. See docs/scale.md."""
+"""Check nodes (issue 20): index snapshots (snapshot.py, create.py) and ``node serve`` (serve.py: the API's check
+routes over a snapshot kept current by a JetStream follower, follow.py). See docs/scale.md, decisions 1101, 1102."""
 
 from .create import create_snapshot
 from .snapshot import (

@@ -1,0 +1,85 @@
+"""Putting a node together: the snapshot loaded (or refused), the store opened for keys and re-syncs, the
+auditor, the follower and the app (``socialcredit node serve``; tests build nodes with the same function)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from ..catalogue import Catalogue, default_catalogue
+from ..feed.nats import STREAM, SUBJECT_PREFIX
+from ..settings import Settings, get_settings
+from ..store import Database
+from .app import create_node_app
+from .follow import Follower
+from .keys import KeyTable
+from .live import LiveIndex
+from .local_audit import FileChainAuditor
+from .snapshot import load_snapshot
+from .state import Auditor, NodeState
+
+__all__ = ["default_name", "node_app"]
+
+log = logging.getLogger("socialcredit.node")
+
+
+def default_name(port: int) -> str:
+    return f"node-{socket.gethostname()}-{port}"
+
+
+def node_app(
+    snapshot: Path,
+    nats_url: str | None,
+    *,
+    name: str,
+    db: Database | None = None,
+    catalogue: Catalogue | None = None,
+    settings: Settings | None = None,
+    auditor: Auditor | None = None,
+    stream: str = STREAM,
+    prefix: str = SUBJECT_PREFIX,
+    freeze_gc: bool = False,
+) -> FastAPI:
+    """A node's app from ``snapshot``; raises :class:`~.snapshot.SnapshotRefused` (with the reason) for a
+    snapshot of another catalogue, truncated or corrupt, before anything else is started. ``nats_url`` None:
+    no feed (the index stays at the snapshot; for tests of the routes)."""
+    settings = settings or get_settings()
+    catalogue = catalogue or default_catalogue()
+    loaded = load_snapshot(snapshot, catalogue)
+    db = db or Database.open(settings.database_url)
+    live = LiveIndex.of(
+        db.engine, catalogue, loaded.index, loaded.seq, f"snapshot {snapshot} (seq {loaded.seq})"
+    )
+    keys = KeyTable(db.engine, settings.node_key_refresh_seconds)
+    try:  # before the first request if the store answers; else the refresh keeps trying (not ready till then)
+        keys.load()
+    except Exception as exc:
+        log.warning("node %s: key table not read at start (%s); retrying every %s s", name, exc, keys.every)
+    state = NodeState(
+        db,
+        catalogue,
+        settings,
+        live,
+        auditor or FileChainAuditor(settings.node_audit_file, name),
+        keys,
+        name,
+    )
+    follower = None
+    if nats_url is not None:
+        follower = Follower(state, nats_url, snapshot=snapshot, stream=stream, prefix=prefix)
+    else:
+        state.set_unsynced("no stream to follow (started without NATS)")
+    log.info(
+        "node %s: loaded %s: %d entries, %d known subjects, catalogue %s",
+        name,
+        snapshot,
+        loaded.header.counts["entries"],
+        loaded.header.counts["known"],
+        catalogue.version,
+    )
+    app = create_node_app(state, follower, freeze_gc=freeze_gc)
+    app.state.follower = follower
+    return app

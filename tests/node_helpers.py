@@ -1,0 +1,148 @@
+"""Check nodes in tests: a uniquely named stream on the real NATS server, a node app over a snapshot (its
+lifespan runs the follower in the TestClient's loop), publishing the outbox, and polling until a condition holds
+(the only waiting the node tests do)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from nats_server import NATS_URL, require_nats
+from socialcredit.catalogue import Catalogue
+from socialcredit.feed.nats import NatsPublisher, message_body
+from socialcredit.feed.reader import EVENT_COLUMNS, with_event
+from socialcredit.node.serve import node_app
+from socialcredit.node.state import NodeState
+from socialcredit.settings import Settings
+from socialcredit.store import Database
+from socialcredit.store.tables import outbox
+
+
+@dataclass
+class Node:
+    client: TestClient
+    state: NodeState
+
+    def ready(self) -> bool:
+        return self.client.get("/readyz").status_code == 200
+
+    def metric(self, name: str) -> float:
+        """The sum of a metric's samples whose line starts with ``name`` (labels included in ``name``)."""
+        total = 0.0
+        for line in self.client.get("/metrics").text.splitlines():
+            if line.startswith(name) and not line.startswith("#"):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
+
+
+def until(cond: Callable[[], Any], what: str, timeout: float = 30.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        got = cond()
+        if got:
+            return got
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+def js(fn: Callable[[Any], Any]) -> Any:
+    """Run ``await fn(jetstream)`` on a connection of its own."""
+
+    async def run() -> Any:
+        import nats
+
+        nc = await nats.connect(NATS_URL)
+        try:
+            return await fn(nc.jetstream())
+        finally:
+            await nc.close()
+
+    return asyncio.run(run())
+
+
+def unique_stream() -> Iterator[tuple[str, str]]:
+    """Body of a ``nats_stream`` fixture: (stream, subject prefix), unique to the test, with a short
+    duplicate window (so a test can replay a message JetStream would otherwise drop); deleted after."""
+    require_nats()
+    from nats.js.api import StreamConfig
+
+    tag = uuid.uuid4().hex[:10]
+    stream, prefix = f"NODETEST_{tag}", f"nodetest.{tag}"
+    js(lambda j: j.add_stream(StreamConfig(name=stream, subjects=[f"{prefix}.>"], duplicate_window=0.1)))
+    yield stream, prefix
+    with contextlib.suppress(Exception):
+        js(lambda j: j.delete_stream(stream))
+
+
+def publish(db: Database, stream: str, prefix: str) -> int:
+    """Publish the outbox as ``dispatch run`` does; how many rows."""
+    pub = NatsPublisher(NATS_URL, stream=stream, prefix=prefix)
+    try:
+        return pub.publish_pending(db.engine)
+    finally:
+        pub.close()
+
+
+def publish_raw(subject: str, body: bytes, msg_id: str | None) -> int:
+    """One message as given, stored even if JetStream saw its id within the duplicate window (published
+    again until it is past the window, 100 ms); its stream sequence."""
+    headers = {"Nats-Msg-Id": msg_id} if msg_id is not None else None
+    ack = until(
+        lambda: (a := js(lambda j: j.publish(subject, body, headers=headers))) and not a.duplicate and a,
+        f"{subject} to be stored",
+    )
+    return int(ack.seq)
+
+
+def body_of_event(db: Database, event_seq: int) -> tuple[str, bytes]:
+    """(type, message body) of the outbox row of ``event_seq``, as the publisher would send it."""
+    with db.engine.connect() as conn:
+        r = conn.execute(
+            with_event(select(outbox.c.seq, outbox.c.event_seq, outbox.c.type, *EVENT_COLUMNS)).where(
+                outbox.c.event_seq == event_seq
+            )
+        ).one()
+    return r.type, message_body(r)
+
+
+@contextlib.contextmanager
+def running_node(
+    db: Database,
+    catalogue: Catalogue,
+    snapshot: Path,
+    tmp_path: Path,
+    stream_prefix: tuple[str, str] | None,
+    *,
+    url: str = NATS_URL,
+    name: str = "node-a",
+    **settings: Any,
+) -> Iterator[Node]:
+    stream, prefix = stream_prefix or ("SOCIALCREDIT", "socialcredit.events")
+    config = Settings(
+        database_url=str(db.engine.url.render_as_string(hide_password=False)),
+        node_key_refresh_seconds=0.2,
+        node_audit_file=str(tmp_path / f"{name}.audit.jsonl"),
+        **settings,
+    )
+    app = node_app(
+        snapshot,
+        url if stream_prefix is not None else None,
+        name=f"{name}-{uuid.uuid4().hex[:6]}",
+        db=db,
+        catalogue=catalogue,
+        settings=config,
+        stream=stream,
+        prefix=prefix,
+    )
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield Node(client, app.state.sc)
