@@ -248,18 +248,26 @@ class Index:
         until: float,
         pauses: tuple[tuple[float, float], ...],
         authority: str,
+        table_changes: dict[str, Value | None] | None = None,
     ) -> tuple[str, ...]:
         """Make one record reach exactly what this state of it reaches, in O(its subjects): how a check node
         applies an event whose state came with it (node/follow.py) instead of from the store.
 
         ``previous``: the subjects the record has entries for now (the node keeps them). Returns the subjects
-        it has entries for afterwards."""
+        it has entries for afterwards. ``table_changes``: collect the subject table's changes there, for one
+        :meth:`set_table` after many events (the table's update costs far more than the dict's), instead of
+        updating it now; until then batches must not run (a node applies a fetched batch with no await)."""
         drop: dict[str, set[int]] = {}
         add: dict[str, list[Entry]] = {}
         named = (*previous, subject, *(p for p in (rep, ctl) if p))
         self._plan(drop, add, rid, named, category, subject, rep, ctl, start, until, pauses, authority)
-        self._commit(drop, add)
+        self._commit(drop, add, table_changes)
         return tuple(add)
+
+    def set_table(self, changes: dict[str, Value | None]) -> None:
+        """Bring the subject table to the values :meth:`place` collected in ``changes``."""
+        if self.table is not None and changes:
+            self.table.set(changes)
 
     def _plan(
         self,
@@ -284,7 +292,12 @@ class Index:
         ):
             add.setdefault(person, []).append(entry)
 
-    def _commit(self, drop: dict[str, set[int]], add: dict[str, list[Entry]]) -> None:
+    def _commit(
+        self,
+        drop: dict[str, set[int]],
+        add: dict[str, list[Entry]],
+        collect: dict[str, Value | None] | None = None,
+    ) -> None:
         changes: dict[str, Value | None] = {}
         for sid, rids in drop.items():
             old = self.entries.get(sid)
@@ -297,7 +310,9 @@ class Index:
                 if old is not None:
                     self.entries.pop(sid, None)
                 changes[sid] = None
-        if self.table is not None:
+        if collect is not None:
+            collect.update(changes)
+        elif self.table is not None:
             self.table.set(changes)
 
     def values_for(self, subject: str) -> tuple[Entry, ...]:

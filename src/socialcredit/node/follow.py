@@ -132,10 +132,20 @@ class Follower:
         if self._nc is not None and self._nc.is_connected:
             return
         await self.close()
+        # A few reconnects, then the client gives up and this loop connects and positions itself again (it
+        # would anyway): so an unreachable server is an error /readyz can name, not a connect that never ends.
         self._nc = await nats.connect(
-            self.url, connect_timeout=2, max_reconnect_attempts=-1, reconnect_time_wait=0.5
+            self.url,
+            connect_timeout=2,
+            max_reconnect_attempts=3,
+            reconnect_time_wait=0.5,
+            error_cb=self._nats_error,
         )
         self._js = self._nc.jetstream(timeout=5)
+
+    async def _nats_error(self, exc: Exception) -> None:
+        # The client's own reports (each failed attempt): this loop logs the outcome once per retry.
+        log.debug("node %s: nats: %s", self.state.name, exc)
 
     # -- where to start ------------------------------------------------------------------------------------
 
@@ -209,8 +219,13 @@ class Follower:
                 state.lag_events, state.caught_up_at = 0, time.monotonic()
                 state.readiness()
                 continue
-            for msg in msgs:
-                self._handle(msg)
+            changes: dict[str, Any] = {}
+            live = state.live
+            try:  # no await from here to the flush: no check sees the dict and the table apart
+                for msg in msgs:
+                    self._handle(msg, changes)
+            finally:
+                live.flush(changes)
             last = msgs[-1]
             await last.ack()
             state.lag_events = int(last.metadata.num_pending)
@@ -218,7 +233,7 @@ class Follower:
                 state.caught_up_at = time.monotonic()
             state.readiness()
 
-    def _handle(self, msg: Any) -> None:
+    def _handle(self, msg: Any, changes: dict[str, Any]) -> None:
         state, live = self.state, self.state.live
         read = read_message((msg.headers or {}).get("Nats-Msg-Id"), msg.subject, msg.data)
         count = state.metrics.events.labels
@@ -247,7 +262,7 @@ class Follower:
                 f"{msg.metadata.sequence.stream} holds event {read.seq}): a message lost, or an index older "
                 "than what the stream keeps"
             )
-        live.apply(read)
+        live.apply(read, changes)
         self._progress = True
         count("applied").inc()
 

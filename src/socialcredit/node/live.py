@@ -12,6 +12,8 @@ replaced whole (engine/index.py), so a check sees a record before an event or af
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import Engine
 
 from ..catalogue import Catalogue
@@ -38,9 +40,12 @@ class LiveIndex:
     def last_seq(self) -> int:
         return self.checker.last_seq
 
-    def apply(self, u: RecordUpdate) -> bool:
+    def apply(self, u: RecordUpdate, table_changes: dict[str, Any] | None = None) -> bool:
         """Apply the event ``u`` if it is the next one (``last_seq + 1``); False (nothing done) for one already
-        applied, so a replayed or duplicated message changes nothing. The caller sees to gaps."""
+        applied, so a replayed or duplicated message changes nothing. The caller sees to gaps.
+
+        ``table_changes``: the batch table's changes are collected there for one :meth:`flush` after a fetched
+        batch (engine/index.py ``place``); the caller runs no check in between."""
         if u.seq <= self.checker.last_seq:
             return False
         if u.seq != self.checker.last_seq + 1:
@@ -58,6 +63,7 @@ class LiveIndex:
             until=u.until,
             pauses=u.pauses,
             authority=u.authority,
+            table_changes=table_changes,
         )
         if not now:
             self.reach.pop(u.record_id, None)
@@ -65,6 +71,10 @@ class LiveIndex:
             self.reach[u.record_id] = now[0] if len(now) == 1 else now
         self.checker.last_seq = u.seq
         return True
+
+    def flush(self, table_changes: dict[str, Any]) -> None:
+        self.checker.index.set_table(table_changes)
+        table_changes.clear()
 
 
 def _reach(index: Index) -> dict[int, str | tuple[str, ...]]:
