@@ -1,7 +1,8 @@
 """Publishing the outbox to NATS JetStream (when ``SOCIALCREDIT_NATS_URL`` is set).
 
 Stream ``SOCIALCREDIT`` holds subjects ``socialcredit.events.<type>``; each message is the event's JSON body
-with header ``Nats-Msg-Id: <event_id>``, so a republish after a crash (the cursor in ``feed_cursors`` is saved
+with header ``Nats-Msg-Id: <event_id>`` (a grade change, ``socialcredit.events.grade.changed``: its own id
+``grade:<cause seq>:<model>``, decision 1011; a consumer applying record events skips that subject), so a republish after a crash (the cursor in ``feed_cursors`` is saved
 after the acks) is dropped by JetStream's duplicate window rather than delivered twice. Check nodes follow the
 stream with a durable consumer.
 
@@ -86,7 +87,10 @@ class NatsPublisher:
     async def _publish(self, rows: Sequence[Any]) -> None:
         futures = [
             self._js.publish(
-                f"{self.prefix}.{r.type}", payload_of(r).encode(), headers={"Nats-Msg-Id": str(r.event_seq)}
+                f"{self.prefix}.{r.type}",
+                payload_of(r).encode(),
+                # A derived event's own id (grade:<seq>:<model>), which no record event's number can equal.
+                headers={"Nats-Msg-Id": r.event_key if r.event_key is not None else str(r.event_seq)},
             )
             for r in rows
         ]
