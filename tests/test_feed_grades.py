@@ -60,7 +60,9 @@ def test_a_black_list_record_on_an_organisation_makes_one_grade_change(
     assert ev["legal_basis"] and ev["rule"]
     # In the outbox right after its cause, and the whole feed in order.
     with db.engine.connect() as conn:
-        rows = conn.execute(select(outbox.c.seq, outbox.c.type, outbox.c.event_seq).order_by(outbox.c.seq)).all()
+        rows = conn.execute(
+            select(outbox.c.seq, outbox.c.type, outbox.c.event_seq).order_by(outbox.c.seq)
+        ).all()
     assert rows[0].type == "filed" and {r.type for r in rows[1:]} == {GRADE_CHANGED}
     assert all(r.event_seq == rows[0].event_seq for r in rows)
     # Graded again: nothing new (the cursor), and the same ids could not be stored twice anyway.
@@ -177,7 +179,9 @@ def test_webhook_delivers_it_signed_and_the_same_bytes_every_time(
     first = list(receiver.bodies)
     receiver.bodies.clear()
     receiver.guard = ReplayGuard()
-    _rounds(Dispatcher(db.engine, FAST, grader=Grader(dataclasses.replace(catalogue, models={}))), receiver, 2)
+    _rounds(
+        Dispatcher(db.engine, FAST, grader=Grader(dataclasses.replace(catalogue, models={}))), receiver, 2
+    )
     assert receiver.bodies == first
 
 
@@ -186,7 +190,6 @@ def test_nats_publishes_it_on_its_own_subject_with_its_own_id(
 ) -> None:
     nats_mod = pytest.importorskip("nats")
     from nats_server import NATS_URL, require_nats
-
     from socialcredit.feed.nats import NatsPublisher
 
     require_nats()

@@ -57,7 +57,9 @@ def test_a_registrar_reads_the_grade_changes_and_only_those(api: Api) -> None:
 
 def test_another_authoritys_registrar_gets_the_grades_without_the_record_id(api: Api) -> None:
     mine, theirs = _feed(api, "registrar"), _feed(api, "registrar_other")
-    assert [(e["old_grade"], e["new_grade"]) for e in mine] == [(e["old_grade"], e["new_grade"]) for e in theirs]
+    assert [(e["old_grade"], e["new_grade"]) for e in mine] == [
+        (e["old_grade"], e["new_grade"]) for e in theirs
+    ]
     assert all(_cause(e)["record_id"] is None and _cause(e)["authority"] == "court" for e in theirs)
 
 
@@ -89,7 +91,9 @@ def test_a_checkpoint_never_gets_a_grade_change(api: Api, monkeypatch: pytest.Mo
 def test_an_auditor_sees_that_it_travelled_without_subject_or_grade(api: Api) -> None:
     events = [e for e in _feed(api, "auditor") if e["type"] == GRADE_CHANGED]
     assert len(events) == 2
-    assert all(set(e) == {"cursor", "event_id", "record_id", "type", "category", "recorded_at"} for e in events)
+    assert all(
+        set(e) == {"cursor", "event_id", "record_id", "type", "category", "recorded_at"} for e in events
+    )
     assert all(str(e["event_id"]).startswith("grade:") for e in events)
 
 
@@ -105,7 +109,9 @@ def test_a_registrar_subscription_delivers_grade_changes_signed(
     get_settings.cache_clear()
     hook = {"url": "http://hooks.samr.example/grades", "from_start": True, "types": [GRADE_CHANGED]}
     wrong = {**hook, "types": ["objected"]}
-    err = problem(api.client.post("/v1/subscriptions", json=wrong, headers=api.headers("registrar_other")), 422)
+    err = problem(
+        api.client.post("/v1/subscriptions", json=wrong, headers=api.headers("registrar_other")), 422
+    )
     assert err["errors"][0]["loc"] == ["body", "types"]
     made = api.client.post("/v1/subscriptions", json=hook, headers=api.headers("registrar_other"))
     assert made.status_code == 201, made.text

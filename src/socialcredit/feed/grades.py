@@ -41,6 +41,11 @@ GRADE_CHANGED = "grade.changed"
 CURSOR_NAME = "grades"
 
 
+def _encode(body: dict[str, Any]) -> str:
+    """Sorted keys, as a record event's payload is written (registry.writer.event_payload)."""
+    return json.dumps(body, ensure_ascii=False, sort_keys=True)
+
+
 def event_key(cause_seq: int, model: str) -> str:
     """The id of the grade change ``cause_seq`` made under ``model``: never a record event's number."""
     return f"grade:{cause_seq}:{model}"
@@ -87,8 +92,8 @@ def _body(
         "model_title": model.title,
         "old_grade": old.grade,
         "new_grade": new.grade,
-        "old_score": old.score,
-        "new_score": new.score,
+        "old_score": float(old.score),
+        "new_score": float(new.score),
         "cause": {
             "event_id": seq,
             "type": type_,
@@ -103,7 +108,7 @@ def _body(
         "recorded_at": at.isoformat(),
         "catalogue_version": catalogue.version,
     }
-    return orjson.dumps(body, option=orjson.OPT_SORT_KEYS).decode()
+    return _encode(body)
 
 
 def grade_events(conn: Connection, catalogue: Catalogue, causes: Sequence[Any]) -> list[GradeEvent]:
@@ -127,9 +132,9 @@ def grade_events(conn: Connection, catalogue: Catalogue, causes: Sequence[Any]) 
         return []
     subjects_of = {about[s] for s in wanted}
     # Every record about these subjects now, and the causes' own (a record moved to another subject since).
-    rids = set(
-        conn.execute(select(records.c.id).where(records.c.subject_id.in_(subjects_of))).scalars()
-    ) | {int(r.record_id) for r in causes if int(r.event_seq) in set(wanted)}
+    rids = set(conn.execute(select(records.c.id).where(records.c.subject_id.in_(subjects_of))).scalars()) | {
+        int(r.record_id) for r in causes if int(r.event_seq) in set(wanted)
+    }
     history = conn.execute(
         select(record_events.c.seq, record_events.c.type, record_events.c.recorded_at, record_events.c.state)
         .where(record_events.c.record_id.in_(rids), record_events.c.seq <= max(wanted))
@@ -257,4 +262,4 @@ class RegistrarView:
 
     def body(self, payload: str) -> bytes:
         """The delivered bytes: a function of the stored body and the key, so the same on every delivery."""
-        return orjson.dumps(self.form(payload), option=orjson.OPT_SORT_KEYS)
+        return _encode(self.form(payload)).encode()

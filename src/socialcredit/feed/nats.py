@@ -1,10 +1,11 @@
 """Publishing the outbox to NATS JetStream (when ``SOCIALCREDIT_NATS_URL`` is set).
 
 Stream ``SOCIALCREDIT`` holds subjects ``socialcredit.events.<type>``; each message is the event's JSON body
-with header ``Nats-Msg-Id: <event_id>`` (a grade change, ``socialcredit.events.grade.changed``: its own id
-``grade:<cause seq>:<model>``, decision 1011; a consumer applying record events skips that subject), so a republish after a crash (the cursor in ``feed_cursors`` is saved
+with header ``Nats-Msg-Id: <event_id>``, so a republish after a crash (the cursor in ``feed_cursors`` is saved
 after the acks) is dropped by JetStream's duplicate window rather than delivered twice. Check nodes follow the
-stream with a durable consumer.
+stream with a durable consumer. A grade change (decision 1011) is on ``socialcredit.events.grade.changed`` with
+its own id ``grade:<cause seq>:<model>``, never a record event's number; a consumer applying record events skips
+that subject.
 
 With several dispatchers on one database, one publishes at a time (decision 1100): the cursor row is held under a
 lease (``held_by``, ``held_until``) taken by one atomic ``UPDATE``, so the stream keeps the outbox's order; a

@@ -6,7 +6,18 @@ monitor runs.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
 from .schema import UTCDateTime, metadata
 
@@ -36,7 +47,14 @@ outbox = Table(
     Column("event_key", String(120)),
     Column("body", Text),
     Index("ix_outbox_event_seq", "event_seq"),
-    Index("ix_outbox_event_key", "event_key", unique=True),
+    # Partial: the import's rows (event_key null) add no entry to it, so a filing costs what it did.
+    Index(
+        "ix_outbox_event_key",
+        "event_key",
+        unique=True,
+        postgresql_where=text("event_key IS NOT NULL"),
+        sqlite_where=text("event_key IS NOT NULL"),
+    ),
 )
 
 # A webhook endpoint; ``cursor`` is the last outbox seq already turned into deliveries for it.

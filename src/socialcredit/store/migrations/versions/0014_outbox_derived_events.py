@@ -22,7 +22,14 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("event_key", sa.String(length=120), nullable=True))
         batch_op.add_column(sa.Column("body", sa.Text(), nullable=True))
         batch_op.create_index("ix_outbox_event_seq", ["event_seq"], unique=False)
-        batch_op.create_index("ix_outbox_event_key", ["event_key"], unique=True)
+        # Partial: the import's rows (event_key null) add no entry to it (decision 1011).
+        batch_op.create_index(
+            "ix_outbox_event_key",
+            ["event_key"],
+            unique=True,
+            postgresql_where=sa.text("event_key IS NOT NULL"),
+            sqlite_where=sa.text("event_key IS NOT NULL"),
+        )
 
 
 def downgrade() -> None:
