@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import json
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -13,13 +14,13 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import select
 
-from factories import org_id, person_id
+from factories import org_id, person_id, row
 from feed_receiver import Receiver
 from socialcredit.catalogue import Catalogue
 from socialcredit.feed import Dispatcher, DispatchSettings, ReplayGuard, create_subscription, read_after
 from socialcredit.feed.grades import GRADE_CHANGED, Grader
 from socialcredit.process import decide_repair, request_repair
-from socialcredit.registry import RecordState, revoke
+from socialcredit.registry import RecordState, check_row, file_batch, revoke
 from socialcredit.store import Database
 from socialcredit.store.tables import deliveries, outbox
 from test_engine_support import file
@@ -222,3 +223,44 @@ def test_nats_publishes_it_on_its_own_subject_with_its_own_id(
     assert filed_id.isdigit()
     assert {m[1] for m in msgs[1:]} == {f"grade:{filed_id}:public_credit", f"grade:{filed_id}:samr_risk"}
     assert all(json.loads(m[2])["event_id"] == m[1] for m in msgs[1:])
+
+
+def test_two_records_filed_in_one_batch_at_one_instant_are_two_causes(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    rows = [
+        row(external_id=f"c-{i}", subject_id=ORG, subject_name="公司61", decided_on="2026-11-01")
+        for i in (1, 2)
+    ]
+    with db.engine.begin() as conn:
+        first, second = file_batch(conn, [check_row(r, catalogue, now) for r in rows], catalogue, "test", now)
+    Grader(catalogue).run_until_idle(db.engine)
+    events = _grades(db)  # 1000 -> 800 -> 600: 良 -> 中 -> 差, one event each
+    assert [(e["old_grade"], e["new_grade"]) for e in events] == [("良", "中"), ("中", "差")]
+    assert [e["cause"]["record_id"] for e in events] == [first.record_id, second.record_id]  # type: ignore[index]
+
+
+def test_two_graders_at_once_make_each_event_once(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    for i in range(30):
+        _org(db, catalogue, now, f"c-{i}", subject_id=org_id(100 + i), subject_name=f"公司{i}")
+    errors: list[BaseException] = []
+
+    def grade_all() -> None:
+        try:
+            g = Grader(catalogue, batch=7)
+            for _ in range(20):
+                g.run_until_idle(db.engine)
+        except BaseException as exc:  # reported below, on the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=grade_all) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with db.engine.connect() as conn:
+        keys = list(conn.execute(select(outbox.c.event_key).where(outbox.c.event_key.is_not(None))).scalars())
+    assert len(keys) == len(set(keys)) == 60  # two models moved on each of the 30 companies

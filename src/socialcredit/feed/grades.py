@@ -111,11 +111,27 @@ def _body(
     return _encode(body)
 
 
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What grading a batch of causes needs from the store, read first so no transaction stays open while it
+    grades (on SQLite every transaction holds the write lock: store.database)."""
+
+    about: dict[int, str]  # cause seq -> its record's subject
+    graded: dict[str, list[ScoringModel]]  # subject -> the models that may grade it
+    wanted: list[int]  # the causes about a graded subject, in order
+    history: list[Any]  # (seq, type, recorded_at, state) of every event of their records up to the last cause
+
+
 def grade_events(conn: Connection, catalogue: Catalogue, causes: Sequence[Any]) -> list[GradeEvent]:
     """The grade changes the record events ``causes`` (rows with ``event_seq``, in order) made, in their order."""
+    read = _read(conn, catalogue, causes)
+    return _changes(catalogue, read) if read is not None else []
+
+
+def _read(conn: Connection, catalogue: Catalogue, causes: Sequence[Any]) -> _Read | None:
     seqs = [int(r.event_seq) for r in causes]
     if not seqs or not catalogue.models:
-        return []
+        return None
     about: dict[int, str] = {}
     for seq, state in conn.execute(
         select(record_events.c.seq, record_events.c.state).where(record_events.c.seq.in_(seqs))
@@ -129,36 +145,49 @@ def grade_events(conn: Connection, catalogue: Catalogue, causes: Sequence[Any]) 
     graded = {s: ms for s, k in kinds.items() if (ms := models_for(catalogue, str(k)))}
     wanted = [s for s in seqs if about.get(s) in graded]
     if not wanted:
-        return []
-    subjects_of = {about[s] for s in wanted}
+        return None
+    subjects_of, want = {about[s] for s in wanted}, set(wanted)
     # Every record about these subjects now, and the causes' own (a record moved to another subject since).
     rids = set(conn.execute(select(records.c.id).where(records.c.subject_id.in_(subjects_of))).scalars()) | {
-        int(r.record_id) for r in causes if int(r.event_seq) in set(wanted)
+        int(r.record_id) for r in causes if int(r.event_seq) in want
     }
     history = conn.execute(
         select(record_events.c.seq, record_events.c.type, record_events.c.recorded_at, record_events.c.state)
         .where(record_events.c.record_id.in_(rids), record_events.c.seq <= max(wanted))
         .order_by(record_events.c.seq)
     ).all()
+    return _Read(about, graded, wanted, list(history))
+
+
+def _changes(catalogue: Catalogue, read: _Read) -> list[GradeEvent]:
+    about, graded, wanted, history = read.about, read.graded, read.wanted, read.history
+    subjects_of = {about[s] for s in wanted}
     want = set(wanted)
     current: dict[str, dict[int, RecordState]] = {s: {} for s in subjects_of}
+    owner: dict[int, str] = {}  # record id -> the subject its newest state so far names
+
+    def apply(st: RecordState) -> None:
+        """A record's state replaces its previous one, whichever subject that named."""
+        was = owner.pop(st.id, None)
+        if was is not None:
+            del current[was][st.id]
+        if st.subject_id in current:
+            current[st.subject_id][st.id] = st
+            owner[st.id] = st.subject_id
+
     made: list[GradeEvent] = []
     for seq, type_, at, text in history:
         st = RecordState.from_json(text)
         seq = int(seq)
-        if seq not in want:  # an earlier event: only its state matters, under whichever subject it names now
-            for states in current.values():
-                states.pop(st.id, None)
-            if st.subject_id in current:
-                current[st.subject_id][st.id] = st
+        if (
+            seq not in want
+        ):  # an earlier event (or one about a subject no model grades): only its state matters
+            apply(st)
             continue
         subject = about[seq]
         at = _utc(at)
         before = list(current[subject].values())
-        for states in current.values():
-            states.pop(st.id, None)
-        if st.subject_id in current:
-            current[st.subject_id][st.id] = st
+        apply(st)
         after = list(current[subject].values())
         for model in graded[subject]:
             old = grade_states(model, catalogue, subject, before, at)
@@ -192,8 +221,10 @@ class Grader:
             ).all()
             if not rows:
                 return 0
-            # Graded outside the write lock: registry writers wait only for the few rows appended below.
-            made = grade_events(conn, self.catalogue, rows)
+            read = _read(conn, self.catalogue, rows)
+        # Graded with no transaction open (on SQLite a reader holds the write lock too): registry writers wait
+        # only for the reads above and the few rows appended below.
+        made = _changes(self.catalogue, read) if read is not None else []
         now = dt.datetime.now(dt.UTC)
         try:
             with engine.begin() as conn:
