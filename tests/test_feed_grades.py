@@ -264,3 +264,20 @@ def test_two_graders_at_once_make_each_event_once(
     with db.engine.connect() as conn:
         keys = list(conn.execute(select(outbox.c.event_key).where(outbox.c.event_key.is_not(None))).scalars())
     assert len(keys) == len(set(keys)) == 60  # two models moved on each of the 30 companies
+
+
+def test_dispatch_run_makes_them_unless_told_not_to(
+    db: Database, catalogue: Catalogue, now: dt.datetime
+) -> None:
+    from typer.testing import CliRunner
+
+    from socialcredit.cli import app
+
+    _org(db, catalogue, now, "c-1")
+    runner = CliRunner()
+    off = runner.invoke(app, ["dispatch", "run", "--once", "--no-expire", "--no-grades"])
+    assert off.exit_code == 0, off.output
+    assert json.loads(off.stdout)["graded"] == 0 and _grades(db) == []
+    on = runner.invoke(app, ["dispatch", "run", "--once", "--no-expire"])
+    assert on.exit_code == 0, on.output
+    assert json.loads(on.stdout)["graded"] == 2 and len(_grades(db)) == 1
