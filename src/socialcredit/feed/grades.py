@@ -179,9 +179,7 @@ def _changes(catalogue: Catalogue, read: _Read) -> list[GradeEvent]:
     for seq, type_, at, text in history:
         st = RecordState.from_json(text)
         seq = int(seq)
-        if (
-            seq not in want
-        ):  # an earlier event (or one about a subject no model grades): only its state matters
+        if seq not in want:  # an earlier event (or one about a subject no model grades): its state only
             apply(st)
             continue
         subject = about[seq]
