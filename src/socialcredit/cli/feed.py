@@ -15,6 +15,7 @@ import typer
 
 from .. import feed
 from ..engine.rules import compile_rules
+from ..feed.grades import Grader
 from ..registry import parse_instant
 from ..screening.monitor import RunConflict, run_watch
 from ..settings import get_settings
@@ -139,6 +140,9 @@ def dispatch_run(
     poll: Annotated[float, typer.Option(min=0.001, help="Idle wait between rounds, in seconds.")] = 0.02,
     timeout: Annotated[float, typer.Option(min=0.1, help="Per-request timeout, in seconds.")] = 5.0,
     expire: Annotated[bool, typer.Option(help="Sweep records past their end date every 10 s.")] = True,
+    grades: Annotated[
+        bool, typer.Option(help="Append a grade.changed event after each record event that moves a grade.")
+    ] = True,
     lease: Annotated[
         float | None,
         typer.Option(
@@ -164,8 +168,10 @@ def dispatch_run(
         from ..feed.nats import NatsPublisher
 
         publisher = NatsPublisher(nats_url, lease=settings.lease)
-    rules = compile_rules(open_catalogue())  # checkpoint subscriptions follow their key's scope
-    d = feed.Dispatcher(open_db().engine, settings, publisher=publisher, rules=rules)
+    catalogue = open_catalogue()
+    rules = compile_rules(catalogue)  # checkpoint subscriptions follow their key's scope
+    grader = Grader(catalogue) if grades else None
+    d = feed.Dispatcher(open_db().engine, settings, publisher=publisher, rules=rules, grader=grader)
     try:
         if once:
             result = d.run_once()

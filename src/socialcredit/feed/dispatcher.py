@@ -37,6 +37,7 @@ from ..catalogue import load_catalogue
 from ..engine.rules import Rules, compile_rules
 from ..store.tables import deliveries, outbox, record_events, subscriptions
 from .claims import claim_runs, dispatcher_name, release, renew
+from .grades import GRADE_CHANGED, Grader, RegistrarView
 from .reader import EVENT_COLUMNS, payload_of, state_about
 from .scope import Scope, owner_scope
 from .signing import HEADER, sign
@@ -71,11 +72,14 @@ class RoundResult:
     dead: int = 0
     published: int = 0
     expired: int = 0
+    graded: int = 0
     errors: list[str] = field(default_factory=list)
 
     @property
     def busy(self) -> bool:
-        return bool(self.enqueued or self.delivered or self.failed or self.published or self.expired)
+        return bool(
+            self.enqueued or self.delivered or self.failed or self.published or self.expired or self.graded
+        )
 
 
 def _utcnow() -> dt.datetime:
@@ -92,11 +96,13 @@ class Dispatcher:
         clock: Callable[[], dt.datetime] = _utcnow,
         publisher: Any = None,
         rules: Rules | None = None,
+        grader: Grader | None = None,
     ) -> None:
         self.engine = engine
+        self.grader = grader  # appends grade.changed rows after their causes, before they are enqueued
         # A checkpoint's subscription gets what its feed read gets (feed/scope.py, decision 0310).
         self._rules = rules
-        self._scopes: dict[str, Scope | None] = {}
+        self._scopes: dict[str, Scope | RegistrarView | None] = {}
         self.settings = settings or DispatchSettings()
         self.client = client or httpx.Client(timeout=self.settings.timeout)
         self.clock = clock
@@ -104,7 +110,7 @@ class Dispatcher:
         self.name = dispatcher_name()  # who holds this dispatcher's claims
         self._last_expire = 0.0
 
-    def _scope(self, conn: Connection, owner: str) -> Scope | None:
+    def _scope(self, conn: Connection, owner: str) -> Scope | RegistrarView | None:
         if owner not in self._scopes:  # a key's scope never changes
             if self._rules is None:
                 self._rules = compile_rules(load_catalogue())
@@ -147,7 +153,14 @@ class Dispatcher:
             types = set(json.loads(sub.types))
             kept = [r for r in rows if not types or r.type in types]
             scope = self._scope(conn, sub.owner)
-            if scope is not None and kept:
+            if isinstance(scope, RegistrarView):  # grade changes only, about the watchlist's members
+                kept = [r for r in kept if scope.keeps(r.type)]
+                if sub.watchlist_id is not None and kept:
+                    ids = {r.seq: json.loads(r.subject_ids) for r in kept}
+                    hit = members_among(conn, sub.watchlist_id, (s for v in ids.values() for s in v))
+                    kept = [r for r in kept if any(s in hit for s in ids[r.seq])]
+            elif scope is not None and kept:
+                kept = [r for r in kept if r.type != GRADE_CHANGED]  # never a checkpoint's (decision 1011)
                 facts = dict(
                     conn.execute(
                         select(outbox.c.seq, record_events.c.state)
@@ -272,6 +285,8 @@ class Dispatcher:
                 scope = self._scope(conn, d.owner)
         if scope is None:
             body = payload_of(d).encode()
+        elif isinstance(scope, RegistrarView):
+            body = scope.body(payload_of(d))
         else:
             category, subject = state_about(d.state)
             at = d.recorded_at if d.recorded_at.tzinfo else d.recorded_at.replace(tzinfo=dt.UTC)
@@ -279,9 +294,9 @@ class Dispatcher:
         headers = {
             "Content-Type": "application/json",
             HEADER: sign(d.secret, body, int(time.time())),
-            "X-Socialcredit-Event-Id": str(d.event_id),
+            "X-Socialcredit-Event-Id": d.event_key if d.event_key is not None else str(d.event_id),
             # Not for a checkpoint: the type (objected, repaired...) is more than its form of the event carries.
-            **({"X-Socialcredit-Event-Type": d.type} if scope is None else {}),
+            **({"X-Socialcredit-Event-Type": d.type} if not isinstance(scope, Scope) else {}),
             "X-Socialcredit-Delivery": str(d.id),
         }
         try:
@@ -355,6 +370,8 @@ class Dispatcher:
     def run_once(self) -> RoundResult:
         result = RoundResult()
         try:
+            if self.grader is not None:
+                result.graded = self.grader.step(self.engine)
             result.enqueued = self.enqueue()
             self.deliver_due(result)
             if self.publisher is not None:

@@ -4,7 +4,9 @@ Stream ``SOCIALCREDIT`` holds subjects ``socialcredit.events.<type>``; each mess
 plus the record's ``suspensions`` (what a check node's index needs beyond the feed's body, decision 1102), with
 header ``Nats-Msg-Id: <event_id>``, so a republish after a crash (the cursor in ``feed_cursors`` is saved
 after the acks) is dropped by JetStream's duplicate window rather than delivered twice. Check nodes follow the
-stream with a durable consumer.
+stream with a durable consumer. A grade change (decision 1011) is on ``socialcredit.events.grade.changed`` with
+its own id ``grade:<cause seq>:<model>``, never a record event's number; a consumer applying record events skips
+that subject.
 
 With several dispatchers on one database, one publishes at a time (decision 1100): the cursor row is held under a
 lease (``held_by``, ``held_until``) taken by one atomic ``UPDATE``, so the stream keeps the outbox's order; a
@@ -40,6 +42,8 @@ def message_body(row: Any) -> bytes:
     """A message's body: the feed's payload of the row (selected as for ``payload_of``) and the record's
     ``suspensions`` as ``[[from, until or null], ...]``, so that a check node can place the record in its index
     from the message alone (node/messages.py). Ids and times only, as the feed's body."""
+    if row.body is not None:  # a derived event (grade.changed): its stored bytes, as every delivery sends
+        return str(row.body).encode()
     body = json.loads(payload_of(row))
     body["suspensions"] = json.loads(row.state).get("suspensions") or []
     return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
@@ -97,7 +101,10 @@ class NatsPublisher:
     async def _publish(self, rows: Sequence[Any]) -> None:
         futures = [
             self._js.publish(
-                f"{self.prefix}.{r.type}", message_body(r), headers={"Nats-Msg-Id": str(r.event_seq)}
+                f"{self.prefix}.{r.type}",
+                message_body(r),
+                # A derived event's own id (grade:<seq>:<model>), which no record event's number can equal.
+                headers={"Nats-Msg-Id": r.event_key if r.event_key is not None else str(r.event_seq)},
             )
             for r in rows
         ]

@@ -33,8 +33,15 @@ __all__ = [
     "with_event",
 ]
 
-# What an outbox row's payload is derived from, besides its event number and type: its event's.
-EVENT_COLUMNS = (record_events.c.reason, record_events.c.recorded_at, record_events.c.state)
+# What an outbox row's payload is derived from, besides its event number and type: its event's, or for a
+# derived event (grade.changed, feed/grades.py) its own id and stored body.
+EVENT_COLUMNS = (
+    record_events.c.reason,
+    record_events.c.recorded_at,
+    record_events.c.state,
+    outbox.c.event_key,
+    outbox.c.body,
+)
 
 MAX_LIMIT = 1000
 
@@ -48,17 +55,31 @@ def state_about(state: str) -> tuple[str, str]:
 @dataclass(frozen=True)
 class FeedEvent:
     seq: int  # the cursor position of this event
-    event_id: int  # record_events.seq: the id receivers deduplicate on
+    event_id: int  # record_events.seq: the id receivers deduplicate on (a derived event's: its cause's)
     record_id: int
     type: str
     subject_ids: tuple[str, ...]
     created_at: dt.datetime
     # The event's reason, time and state, from which the payload is derived.
     source: tuple[str | None, dt.datetime, str] = field(repr=False, compare=False)
+    # A derived event's own id and stored body (decision 1011); None for a record event.
+    key: str | None = None
+    body: str | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def derived(self) -> bool:
+        return self.key is not None
+
+    @property
+    def id(self) -> int | str:
+        """The id receivers deduplicate on: the record event's number, or a derived event's own key."""
+        return self.key if self.key is not None else self.event_id
 
     @cached_property
     def payload(self) -> str:
         """The JSON body as delivered, derived when first asked for: a filtered read skips most events."""
+        if self.body is not None:
+            return self.body
         reason, at, state = self.source
         return feed_payload(self.event_id, self.type, reason, at, state)
 
@@ -109,6 +130,8 @@ def with_event(query: Any) -> Any:
 
 def payload_of(row: Any) -> str:
     """The payload of a row selected with ``event_seq``, ``type`` and :data:`EVENT_COLUMNS`."""
+    if row.body is not None:  # a derived event: its bytes were fixed when it was made
+        return str(row.body)
     return feed_payload(row.event_seq, row.type, row.reason, row.recorded_at, row.state)
 
 
@@ -121,6 +144,8 @@ def _event(row: Any) -> FeedEvent:
         subject_ids=tuple(json.loads(row.subject_ids)),
         created_at=row.created_at,
         source=(row.reason, row.recorded_at, row.state),
+        key=row.event_key,
+        body=row.body,
     )
 
 
@@ -141,7 +166,7 @@ def read_after(
     while len(out) < limit and scanned < scan:
         want = limit if keep is None else min(1000, scan - scanned)
         rows = conn.execute(
-            with_event(select(outbox, *EVENT_COLUMNS))
+            with_event(select(outbox, *EVENT_COLUMNS[:3]))
             .where(outbox.c.seq > cursor, outbox.c.seq <= top)
             .order_by(outbox.c.seq)
             .limit(want)

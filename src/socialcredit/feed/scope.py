@@ -19,6 +19,7 @@ from sqlalchemy import Connection
 from ..catalogue import covers
 from ..engine.rules import Rules
 from ..keys import get_key
+from .grades import RegistrarView
 from .reader import FeedEvent
 
 __all__ = ["Scope", "owner_scope", "scope_for"]
@@ -36,7 +37,8 @@ class Scope:
         return self.reach.get((category, via), ())
 
     def reaches(self, ev: FeedEvent) -> bool:
-        return (ev.about[0], "subject") in self.reach
+        # Never a derived event: a grade is not a checkpoint's to know (decision 1002, 1011).
+        return not ev.derived and (ev.about[0], "subject") in self.reach
 
     def event(self, ev: FeedEvent) -> dict[str, Any]:
         """The checkpoint's form of a feed event that :meth:`reaches` this scope."""
@@ -55,10 +57,12 @@ class Scope:
         }
 
 
-def owner_scope(conn: Connection, owner: str, rules: Rules) -> Scope | None:
-    """The scope a subscription's owner reads with: a checkpoint key's; None for an operator's (``--owner``)
-    or an auditor's, who read the full event."""
+def owner_scope(conn: Connection, owner: str, rules: Rules) -> Scope | RegistrarView | None:
+    """The scope a subscription's owner reads with: a checkpoint key's; a registrar's (grade changes only,
+    decision 1011); None for an operator's (``--owner``) or an auditor's, who read the full event."""
     key = get_key(conn, owner)
+    if key is not None and key.role == "registrar":
+        return RegistrarView(key.authority)
     return scope_for(rules, key.actions) if key is not None and key.role == "checkpoint" else None
 
 

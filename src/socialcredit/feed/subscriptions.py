@@ -63,8 +63,8 @@ def create_subscription(
     if watchlist_id is not None:
         get_watchlist(conn, watchlist_id, owner)  # LookupError: not this owner's
     for t in types or []:
-        if not isinstance(t, str) or not t.isidentifier():
-            raise FeedInvalid("types", t, "an event type such as filed, revoked, repaired")
+        if not isinstance(t, str) or not all(part.isidentifier() for part in t.split(".")):
+            raise FeedInvalid("types", t, "an event type such as filed, revoked, repaired, grade.changed")
     sid = "sub_" + secrets.token_hex(8)
     secret = "whsec_" + secrets.token_urlsafe(24)
     conn.execute(

@@ -6,7 +6,18 @@ monitor runs.
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Boolean, Column, Index, Integer, String, Table, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+    text,
+)
 
 from .schema import UTCDateTime, metadata
 
@@ -25,11 +36,25 @@ outbox = Table(
     "outbox",
     metadata,
     Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
-    Column("event_seq", BigInteger, nullable=False, unique=True),  # record_events.seq
+    # record_events.seq: the event itself, or for a derived event (grade.changed) the record event causing it
+    Column("event_seq", BigInteger, nullable=False),
     Column("record_id", BigInteger, nullable=False),
     Column("type", String(32), nullable=False),
     Column("subject_ids", Text, nullable=False),  # JSON list: the subject and any linked persons reached
     Column("created_at", UTCDateTime, nullable=False),
+    # A derived event's own id ("grade:<event_seq>:<model>") and body, stored once so every delivery sends the
+    # same bytes even after the catalogue changes (decision 1011); both null for a record event.
+    Column("event_key", String(120)),
+    Column("body", Text),
+    Index("ix_outbox_event_seq", "event_seq"),
+    # Partial: the import's rows (event_key null) add no entry to it, so a filing costs what it did.
+    Index(
+        "ix_outbox_event_key",
+        "event_key",
+        unique=True,
+        postgresql_where=text("event_key IS NOT NULL"),
+        sqlite_where=text("event_key IS NOT NULL"),
+    ),
 )
 
 # A webhook endpoint; ``cursor`` is the last outbox seq already turned into deliveries for it.

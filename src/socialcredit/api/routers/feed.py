@@ -2,7 +2,9 @@
 
 The feed carries subject identifiers, so it is read by **checkpoint** keys (check nodes, banks, platforms
 following the registry), which state their purpose in ``X-Purpose`` like any read of personal data, each in
-the form of its action scope; and by auditors, in a form without subjects. Subscriptions and watchlists
+the form of its action scope; by **registrars**, who get the grade changes only (``grade.changed``, decision
+1011: a grade is theirs to read, decision 1002, and the record events of other authorities are not); and by
+auditors, in a form without subjects. Subscriptions and watchlists
 belong to the key that created them; another key sees none of them.
 """
 
@@ -33,6 +35,7 @@ from ...feed import (
     run_monitor,
     upload_members,
 )
+from ...feed.grades import GRADE_CHANGED, RegistrarView
 from ...feed.reader import FeedEvent
 from ...feed.scope import scope_for
 from ...keys import ApiKey
@@ -46,8 +49,10 @@ __all__ = ["router"]
 
 router = APIRouter(prefix="/v1", tags=["feed"])
 
-FeedKey = Annotated[ApiKey, Depends(require("checkpoint", "auditor"))]
+FeedKey = Annotated[ApiKey, Depends(require("checkpoint", "auditor", "registrar"))]
 OwnerKey = Annotated[ApiKey, Depends(require("checkpoint"))]
+# Subscriptions and watchlists: a registrar's deliver grade changes only (decision 1011).
+SubKey = Annotated[ApiKey, Depends(require("checkpoint", "registrar"))]
 SubId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^sub_[0-9a-f]+$")]
 WatchId = Annotated[str, Path(min_length=1, max_length=32, pattern=r"^wl_[0-9a-f]+$")]
 
@@ -72,12 +77,16 @@ def _audit_form(e: FeedEvent) -> dict[str, Any]:
     changes travel, and reads no personal data: decision 0310)."""
     return {
         "cursor": str(e.seq),
-        "event_id": e.event_id,
+        "event_id": e.id,
         "record_id": e.record_id,
         "type": e.type,
         "category": e.about[0],
         "recorded_at": e.recorded_at.isoformat(),
     }
+
+
+def _grade_only(e: FeedEvent) -> bool:
+    return e.type == GRADE_CHANGED
 
 
 @router.get("/feed", responses=responses(401, 403, 404, 422))
@@ -104,22 +113,32 @@ async def feed(
 
     # A checkpoint reads only events reaching its actions, in its own form (decision 0310).
     scope = scope_for(state.checker.rules, key.actions) if key.role == "checkpoint" else None
+    # A registrar reads the grade changes only, as a grade is read (decision 1002, 1011).
+    view = RegistrarView(key.authority) if key.role == "registrar" else None
 
     def job() -> dict[str, Any]:
         with state.db.engine.connect() as conn:
             keep: Callable[[FeedEvent], bool] | None = None if scope is None else scope.reaches
+            if view is not None:
+                keep = _grade_only
             if watchlist is not None:
                 get_watchlist(conn, watchlist, key.id)
 
                 def keep(e: FeedEvent) -> bool:
+                    if view is not None:
+                        return e.type == GRADE_CHANGED and bool(members_among(conn, watchlist, e.subject_ids))
                     if scope is None:
                         return bool(members_among(conn, watchlist, e.subject_ids))
                     # Only the record's subject: matching a linked person would name whom it represents.
                     return scope.reaches(e) and bool(members_among(conn, watchlist, [e.about[1]]))
 
             page = read_after(conn, start, limit, keep)
+        if view is not None:
+            events = [view.form(e.payload) | {"cursor": str(e.seq)} for e in page.events]
+        else:
+            events = [_audit_form(e) if scope is None else scope.event(e) for e in page.events]
         return {
-            "events": [_audit_form(e) if scope is None else scope.event(e) for e in page.events],
+            "events": events,
             "next_cursor": str(page.next_cursor),
             "head": str(page.head),
         }
@@ -144,11 +163,17 @@ class SubscriptionIn(BaseModel):
 
 
 @router.post("/subscriptions", status_code=201, responses=responses(401, 403, 404, 422))
-async def subscribe(body: SubscriptionIn, key: OwnerKey, state: StateDep) -> Any:
+async def subscribe(body: SubscriptionIn, key: SubKey, state: StateDep) -> Any:
     """A webhook subscription; the answer carries its signing ``secret``, shown only this once. It delivers
-    what a feed read by this key returns (decision 0310), so no event-type filter: filtering on ``objected``
-    would tell who objects."""
-    if body.types:
+    what a feed read by this key returns (decision 0310), so no event-type filter for a checkpoint: filtering
+    on ``objected`` would tell who objects. A registrar's delivers grade changes only (``types`` may name
+    ``grade.changed`` and nothing else)."""
+    if key.role == "registrar" and set(body.types) - {GRADE_CHANGED}:
+        raise Invalid(
+            "types: a registrar's subscription delivers grade changes only",
+            [field_error(["body", "types"], body.types[:5], f"only {GRADE_CHANGED} (decision 1011)")],
+        )
+    if key.role == "checkpoint" and body.types:
         raise Invalid(
             "types: a checkpoint's events carry no type",
             [
@@ -175,7 +200,7 @@ async def subscribe(body: SubscriptionIn, key: OwnerKey, state: StateDep) -> Any
 
 
 @router.get("/subscriptions", responses=responses(401, 403))
-async def subscriptions(key: OwnerKey, state: StateDep) -> Any:
+async def subscriptions(key: SubKey, state: StateDep) -> Any:
     def job() -> list[dict[str, Any]]:
         with state.db.engine.connect() as conn:
             return list_subscriptions(conn, key.id)
@@ -184,7 +209,7 @@ async def subscriptions(key: OwnerKey, state: StateDep) -> Any:
 
 
 @router.get("/subscriptions/{sub_id}", responses=responses(401, 403, 404))
-async def subscription(sub_id: SubId, key: OwnerKey, state: StateDep) -> Any:
+async def subscription(sub_id: SubId, key: SubKey, state: StateDep) -> Any:
     """The subscription and how many of its deliveries are pending, delivered and dead."""
 
     def job() -> dict[str, Any]:
@@ -197,7 +222,7 @@ async def subscription(sub_id: SubId, key: OwnerKey, state: StateDep) -> Any:
 @router.get("/subscriptions/{sub_id}/deliveries", responses=responses(401, 403, 404, 422))
 async def deliveries(
     sub_id: SubId,
-    key: OwnerKey,
+    key: SubKey,
     state: StateDep,
     status: Annotated[Literal["pending", "delivered", "dead"] | None, Query()] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
@@ -212,7 +237,7 @@ async def deliveries(
 
 
 @router.post("/subscriptions/{sub_id}/redeliver", responses=responses(401, 403, 404))
-async def redeliver_dead(sub_id: SubId, key: OwnerKey, state: StateDep) -> Any:
+async def redeliver_dead(sub_id: SubId, key: SubKey, state: StateDep) -> Any:
     """Queue the dead-lettered deliveries again."""
     now = utcnow()
 
@@ -234,7 +259,7 @@ class MembersIn(BaseModel):
 
 
 @router.post("/watchlists", status_code=201, responses=responses(401, 403, 422))
-async def new_watchlist(body: WatchlistIn, key: OwnerKey, state: StateDep) -> Any:
+async def new_watchlist(body: WatchlistIn, key: SubKey, state: StateDep) -> Any:
     now = utcnow()
 
     def job() -> dict[str, Any]:
@@ -245,7 +270,7 @@ async def new_watchlist(body: WatchlistIn, key: OwnerKey, state: StateDep) -> An
 
 
 @router.put("/watchlists/{wl_id}/members", responses=responses(401, 403, 404, 422))
-async def put_members(wl_id: WatchId, body: MembersIn, key: OwnerKey, state: StateDep) -> Any:
+async def put_members(wl_id: WatchId, body: MembersIn, key: SubKey, state: StateDep) -> Any:
     """Replace the watchlist's members; every invalid identifier is reported and nothing is changed."""
     allow = state.settings.allowlisted_codes()
 
@@ -259,7 +284,7 @@ async def put_members(wl_id: WatchId, body: MembersIn, key: OwnerKey, state: Sta
 
 
 @router.get("/watchlists/{wl_id}", responses=responses(401, 403, 404))
-async def watchlist(wl_id: WatchId, key: OwnerKey, state: StateDep) -> Any:
+async def watchlist(wl_id: WatchId, key: SubKey, state: StateDep) -> Any:
     def job() -> dict[str, Any]:
         with state.db.engine.connect() as conn:
             return get_watchlist(conn, wl_id, key.id)
