@@ -26,14 +26,11 @@ snapshots where only the registry's operators write (docs/scale.md).
 from __future__ import annotations
 
 import datetime as dt
-import gc
 import hashlib
 import json
 import os
 import struct
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +42,7 @@ import pyarrow.compute as pc
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..catalogue import Catalogue
-from ..engine.index import INF, Entry, Index, as_tuple
+from ..engine.index import INF, Entry, Index, as_tuple, bulk
 from ..engine.rules import Rule, Rules, compile_rules
 from ..engine.table import MAX_KEY, SubjectTable, key_width
 
@@ -356,22 +353,6 @@ def _coded(values: npt.NDArray[np.int32], names: list[Any], path: Path, what: st
     return list(map(names.__getitem__, values.tolist()))
 
 
-@contextmanager
-def _no_gc() -> Iterator[None]:
-    """Millions of new objects, none of them in a cycle: the collector's passes over the growing heap would
-    make loading grow faster than the file. On success they are frozen (gc.freeze): the next full collection
-    would walk them all once more (about a second at 10^6 records), and every one after it again, for nothing
-    (they are freed by reference counting, as values are replaced)."""
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-        gc.freeze()
-    finally:
-        if was:
-            gc.enable()
-
-
 def load_snapshot(path: Path | str, catalogue: Catalogue | Rules) -> Loaded:
     """The index a snapshot holds, for ``catalogue`` (or its compiled rules), and the sequence it reflects.
 
@@ -408,7 +389,7 @@ def load_snapshot(path: Path | str, catalogue: Catalogue | Rules) -> Loaded:
         if rule is None:
             raise SnapshotRefused(path, f"rule {pair!r} is not in the catalogue (corrupt)")
         coded_rules.append(rule)
-    with _no_gc():
+    with bulk():
         index = _index(path, rules, header, body, subjects, runs, in_known, entries, pauses, coded_rules)
     return Loaded(index, header.seq, header)
 
