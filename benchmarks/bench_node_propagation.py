@@ -65,7 +65,9 @@ def registry(url: str, records: int) -> tuple[str, list[tuple[int, str]]]:
     upgrade(engine)
     cat = default_catalogue()
     now = dt.datetime.now(dt.UTC)
-    subjects = [person_id(i, region="110101", birth=f"1971{1 + i // 1000 % 12:02d}01") for i in range(records)]
+    subjects = [
+        person_id(i, region="110101", birth=f"1971{1 + i // 1000 % 12:02d}01") for i in range(records)
+    ]
     rows = [check_row(row(external_id=f"P-{i}", subject_id=s, decided_on="2025-06-01"), cat, now) for i, s in
             enumerate(subjects)]  # fmt: skip
     with engine.begin() as conn:
@@ -75,7 +77,9 @@ def registry(url: str, records: int) -> tuple[str, list[tuple[int, str]]]:
     return token, [(o.record_id, s) for o, s in zip(outs, subjects, strict=True)]
 
 
-def start_processes(mode: str, url: str, n: int, tmp: Path) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+def start_processes(
+    mode: str, url: str, n: int, tmp: Path
+) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
     """N check processes answering /v1/checks on their own ports (each waited for until it answers)."""
     if mode != "polling":
         raise SystemExit(f"--mode {mode}: not available yet (modes: {', '.join(MODES)})")
@@ -159,7 +163,9 @@ def run(mode: str, n_proc: int, events: int, rate: float, every: float) -> dict[
                     revoke(conn, rid, "bench", "bench", dt.datetime.now(dt.UTC))
                 since = time.time()  # the commit has returned
 
-                def one(i: int, port: int, subject: str = subject, since: float = since) -> None:
+                def one(
+                    i: int, port: int, got: list[float] = got, subject: str = subject, since: float = since
+                ) -> None:
                     got[i] = probe(port, token, subject, since, every, 10.0)
 
                 threads = [threading.Thread(target=one, args=(i, p)) for i, p in enumerate(ports)]
@@ -209,13 +215,22 @@ def main() -> None:
     if args.results:
         from figures import figure
 
-        shown = " ".join(a for a in sys.argv[1:] if not a.startswith("--results") and not a.endswith(".jsonl"))
+        shown = " ".join(
+            a for a in sys.argv[1:] if not a.startswith("--results") and not a.endswith(".jsonl")
+        )
         cmd = f"python benchmarks/bench_node_propagation.py {shown}".strip()
         with args.results.open("a", encoding="utf-8") as fh:
             for r in runs:
-                name = f"revocation to every check process, {r['processes']} processes, {r['mode']}, p99"
-                goal = 1000 if r["mode"] == "node" else None
-                fh.write(json.dumps(figure(name, r["p99_ms"], "ms", goal=goal, better="lower", command=cmd)) + "\n")
+                if r["mode"] == "polling":
+                    name = (
+                        f"revocation to every API process, {r['processes']} polling every 0.2 s, p99 "
+                        "(baseline: the interval)"
+                    )
+                    line = figure(name, r["p99_ms"], "ms", baseline=200, better="lower", command=cmd)
+                else:
+                    name = f"revocation to every check node, {r['processes']} nodes, p99"
+                    line = figure(name, r["p99_ms"], "ms", goal=1000, better="lower", command=cmd)
+                fh.write(json.dumps(line, ensure_ascii=False) + "\n")
     print(json.dumps({"runs": runs}))
 
 

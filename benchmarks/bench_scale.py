@@ -4,8 +4,9 @@ and the growth factor between sizes, for docs/scale.md's sizing.
 Per size, on bench_engine's SQLite registry (five subjects per active record): the index built from the store
 (the same-run baseline of a load: what a node would do without a snapshot), written to a snapshot, then loaded
 in a fresh process. Memory is what that process grows by while it loads (resident set, read from /proc before
-and after, with the catalogue and every module already loaded, and the allocators' free memory given back), against the issue's budget of 400 bytes per
-active record plus 160 per known subject; the subject table's own arrays are given beside it.
+and after, with the catalogue and every module already loaded, and the allocators' free memory given back),
+against the issue's budget of 400 bytes per active record plus 160 per known subject; the subject table's own
+arrays are given beside it.
 
     .venv/bin/python benchmarks/bench_scale.py                                  # 10^5 and 10^6
     .venv/bin/python benchmarks/bench_scale.py --records 200000 --records 1000000 --records 5000000
@@ -20,6 +21,7 @@ within the budget. The last line printed is JSON with every figure.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import random
 import subprocess
@@ -133,7 +135,7 @@ def one(records: int, keep: Path | None) -> dict[str, Any]:
 def growth(runs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Each figure's factor from one size to the next, beside the data's."""
     out = []
-    for a, b in zip(runs, runs[1:], strict=False):
+    for a, b in itertools.pairwise(runs):
         g = {"from": a["records"], "to": b["records"], "data": round(b["records"] / a["records"], 2)}
         for key in ("build_s", "load_s", "node_rss", "snapshot_mb"):
             g[key] = round(b[key] / a[key], 2) if a[key] else None
@@ -161,7 +163,10 @@ def figures(runs: list[dict[str, Any]], grown: list[dict[str, Any]], command: st
                    r["load_s"], "s", baseline=r["build_s"], goal=5 if r["records"] >= 1_000_000 else None,
                    better="lower", command=command)
         )  # fmt: skip
-        rows.append(figure(f"snapshot size, {n} active records", r["snapshot_mb"], "MB", command=command))
+        rows.append(
+            figure(f"snapshot size, {n} active records (baseline: the node's memory for the same index)",
+                   r["snapshot_mb"], "MB", baseline=r["node_mb"], better="lower", command=command)
+        )  # fmt: skip
     for g in grown:
         span = f"{g['from']:,} to {g['to']:,} active records"
         goal = 5.5 if (g["from"], g["to"]) == (200_000, 1_000_000) else None

@@ -167,7 +167,7 @@ def write_snapshot(
             start.append(e.start)
             until.append(e.until)
             via.append(e.via_subject)
-        run.append(1 if value.__class__ is not tuple else len(value))  # type: ignore[arg-type]
+        run.append(len(value) if isinstance(value, tuple) else 1)
     with_entries = list(index.entries)
     rest = sorted(known - index.entries.keys())
     in_known = [s in known for s in with_entries] + [True] * len(rest)
@@ -517,7 +517,8 @@ def _keys(names: pa.StringArray) -> npt.NDArray[np.bytes_] | None:
         return None
     width = key_width(longest)
     keys = np.zeros(n + 1, f"S{width}")
-    padded = pc.utf8_rpad(names, width, padding="\x00")  # every value now ``width`` bytes, back to back
+    # Every value now ``width`` bytes, back to back (pyarrow's compute functions are made at import: untyped).
+    padded = pc.utf8_rpad(names, width, padding="\x00")  # type: ignore[attr-defined]
     at = int(np.frombuffer(padded.buffers()[1], np.int32, 1, padded.offset * 4)[0])
     keys[1:] = np.frombuffer(padded.buffers()[2], f"S{width}", n, at)
     return keys
