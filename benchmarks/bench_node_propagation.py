@@ -223,7 +223,7 @@ def main() -> None:
             for r in runs:
                 if r["mode"] == "polling":
                     name = (
-                        f"revocation to every API process, {r['processes']} polling every 0.2 s, p99 "
+                        f"revocation to every API process, {r['processes']} processes polling every 0.2 s, p99 "
                         "(baseline: the interval)"
                     )
                     line = figure(name, r["p99_ms"], "ms", baseline=200, better="lower", command=cmd)

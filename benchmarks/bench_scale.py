@@ -12,6 +12,7 @@ arrays are given beside it.
     .venv/bin/python benchmarks/bench_scale.py --records 200000 --records 1000000 --records 5000000
     .venv/bin/python benchmarks/bench_scale.py --quick                          # 20,000 and 100,000
     ... --results benchmarks/results.jsonl                                      # append the figure lines
+    ... --cache DIR                          # keep the generated registries there and reuse them (seeded)
 
 Each size runs in its own processes (generate, build + write, load), so one size's heap does not weigh on the
 next. Goals: load of 10^6 active records at most 5 s; build at most 5.5x from 200k to 10^6 (linear); memory
@@ -109,10 +110,14 @@ def _in_child(*args: str) -> dict[str, Any]:
     return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
 
 
-def one(records: int, keep: Path | None) -> dict[str, Any]:
+def one(records: int, keep: Path | None, cache: Path | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=keep) as tmp:
         db, snap = str(Path(tmp) / "bench.db"), str(Path(tmp) / "index.snap")
-        run: dict[str, Any] = {"records": records, **_in_child("generate", db, str(records))}
+        run: dict[str, Any] = {"records": records}
+        if cache is not None:  # the generator is seeded: a registry of this size made before is this one
+            db = str(cache / f"bench-{records}.db")
+        if not Path(db).exists():
+            run |= _in_child("generate", db, str(records))
         run |= _in_child("build", db, snap)
         run["snapshot_mb"] = round(Path(snap).stat().st_size / 1e6, 1)
         run |= _in_child("load", snap)
@@ -196,9 +201,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--results", type=Path, default=None, help="append the figure lines to this file")
     parser.add_argument("--tmp", type=Path, default=None, help="where the registries go (GBs at 10^6)")
+    parser.add_argument("--cache", type=Path, default=None, help="keep and reuse registries here (bench-N.db)")
     args = parser.parse_args()
     sizes = args.records or ([20_000, 100_000] if args.quick else [100_000, 1_000_000])
-    runs = [one(n, args.tmp) for n in sizes]
+    runs = [one(n, args.tmp, args.cache) for n in sizes]
     grown = growth(runs)
     shown = " ".join(f"--records {n}" for n in sizes) if args.records else ("--quick" if args.quick else "")
     command = f"python benchmarks/bench_scale.py {shown}".strip()

@@ -191,6 +191,8 @@ def test_matching_checksums_do_not_make_a_bad_body_an_index(
     entries = header["sections"]["entries"]
     _write(forged, {**header, "sections": {**header["sections"], "subjects": entries}}, body)
     assert "section subjects has columns" in _refused(forged, catalogue)
+    _write(forged, {**header, "table": {**header["table"], "width": header["table"]["width"] + 8}}, body)
+    assert "subject table does not fit" in _refused(forged, catalogue)
     _write(forged, header, body[:10] + bytes(20) + body[30:])
     assert "does not read" in _refused(forged, catalogue)
 

@@ -39,17 +39,20 @@ _VIA_RANK = {v: i for i, v in enumerate(REACHES)}
 
 
 @contextmanager
-def bulk() -> Iterator[None]:
+def bulk(freeze: bool = False) -> Iterator[None]:
     """Making an index: millions of new objects, none of them in a cycle. The cyclic collector's full passes
-    over the growing heap would make building and loading grow faster than the data (issue 20: 6.5x for 5x);
-    it is off meanwhile, and on success what was made is frozen (gc.freeze): the next full pass would walk it
-    all once more (about a second at 10^6 records), and every later one again, for nothing. Frozen objects are
-    still freed by reference counting as the index replaces its values."""
+    over the growing heap would make building and loading grow faster than the data (issue 20: 6.5x for 5x),
+    so it is off meanwhile. With ``freeze``, what was made is frozen on success (gc.freeze): the next full pass
+    would walk it all once more (about a second at 10^6 records), and every later one again, for nothing;
+    frozen objects are still freed by reference counting as the index replaces its values. Only for a load
+    that makes no cycles (a snapshot's): a garbage cycle frozen with the rest is never collected, and a build
+    from the store goes through SQLAlchemy, which makes some."""
     was = gc.isenabled()
     gc.disable()
     try:
         yield
-        gc.freeze()
+        if freeze:
+            gc.freeze()
     finally:
         if was:
             gc.enable()

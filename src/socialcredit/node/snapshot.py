@@ -389,7 +389,7 @@ def load_snapshot(path: Path | str, catalogue: Catalogue | Rules) -> Loaded:
         if rule is None:
             raise SnapshotRefused(path, f"rule {pair!r} is not in the catalogue (corrupt)")
         coded_rules.append(rule)
-    with bulk():
+    with bulk(freeze=True):
         index = _index(path, rules, header, body, subjects, runs, in_known, entries, pauses, coded_rules)
     return Loaded(index, header.seq, header)
 
