@@ -201,7 +201,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--results", type=Path, default=None, help="append the figure lines to this file")
     parser.add_argument("--tmp", type=Path, default=None, help="where the registries go (GBs at 10^6)")
-    parser.add_argument("--cache", type=Path, default=None, help="keep and reuse registries here (bench-N.db)")
+    parser.add_argument(
+        "--cache", type=Path, default=None, help="keep and reuse registries here (bench-N.db)"
+    )
     args = parser.parse_args()
     sizes = args.records or ([20_000, 100_000] if args.quick else [100_000, 1_000_000])
     runs = [one(n, args.tmp, args.cache) for n in sizes]
