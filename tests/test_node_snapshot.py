@@ -24,7 +24,7 @@ from socialcredit.catalogue import Catalogue
 from socialcredit.cli import app
 from socialcredit.engine import Checker
 from socialcredit.node import SnapshotRefused, create_snapshot, load_snapshot, read_header
-from socialcredit.node.snapshot import MAGIC
+from socialcredit.node.snapshot import FORMAT_VERSION, MAGIC
 from socialcredit.store import Database
 from test_engine_property import BASE, ORGS, PERSONS, _actions, _boundaries, _clear, _run_events
 from test_engine_support import file
@@ -163,9 +163,13 @@ def test_an_unknown_format_version_and_a_foreign_file_are_refused(
     catalogue: Catalogue, snapshot: Path, tmp_path: Path
 ) -> None:
     header, body = _parts(snapshot)
-    other = tmp_path / "v2.snap"
-    _write(other, {**header, "format_version": 2}, body)
-    assert "format_version 2 unknown" in _refused(other, catalogue)
+    other = tmp_path / "v9.snap"
+    _write(other, {**header, "format_version": 9}, body)
+    assert "format_version 9 unknown" in _refused(other, catalogue)
+    _write(other, {**header, "format_version": 1}, body)  # the layout before the subjects section
+    assert f"format_version 1 unknown: this version reads format {FORMAT_VERSION} only" in _refused(
+        other, catalogue
+    )
     other.write_bytes(b"PAR1" + bytes(100))
     assert "not an index snapshot" in _refused(other, catalogue)
     _write(other, {**header, "seq": "12"}, body)
@@ -185,8 +189,10 @@ def test_matching_checksums_do_not_make_a_bad_body_an_index(
     _write(forged, {**header, "counts": {**header["counts"], "entries": 4}}, body)
     assert "entries rows" in _refused(forged, catalogue)
     entries = header["sections"]["entries"]
-    _write(forged, {**header, "sections": {**header["sections"], "known": entries}}, body)
-    assert "section known has columns" in _refused(forged, catalogue)
+    _write(forged, {**header, "sections": {**header["sections"], "subjects": entries}}, body)
+    assert "section subjects has columns" in _refused(forged, catalogue)
+    _write(forged, {**header, "table": {**header["table"], "width": header["table"]["width"] + 8}}, body)
+    assert "subject table does not fit" in _refused(forged, catalogue)
     _write(forged, header, body[:10] + bytes(20) + body[30:])
     assert "does not read" in _refused(forged, catalogue)
 

@@ -33,10 +33,10 @@ import numpy.typing as npt
 
 from .rules import Rules
 
-__all__ = ["GENERAL", "SubjectTable"]
+__all__ = ["GENERAL", "MAX_KEY", "SubjectTable", "key_width"]
 
 _WAYS = 4  # slots per bucket
-_MAX_KEY = 255  # longer identifiers (none are valid) stay out of the table: the dict and set answer them
+MAX_KEY = 255  # longer identifiers (none are valid) stay out of the table: the dict and set answer them
 _NO_EFFECTS: tuple[str, ...] = ()
 GENERAL = -1  # verdict code: the answer needs decide() (several entries, a suspension, withheld benefits)
 
@@ -52,14 +52,14 @@ def _pow2(n: int) -> int:
     return 1 << max(4, (n - 1).bit_length())
 
 
-def _width(n: int) -> int:
+def key_width(n: int) -> int:
     """Key width in bytes: whole 8-byte words, so that keys hash and compare as integers."""
     return max(8, -(-n // 8) * 8)
 
 
 def _tabled(s: str) -> bool:
     # No NUL: a fixed-width bytes array pads with NULs, and a key must be told from a padded one.
-    return len(s) <= _MAX_KEY and s.isascii() and "\x00" not in s
+    return len(s) <= MAX_KEY and s.isascii() and "\x00" not in s
 
 
 class SubjectTable:
@@ -73,14 +73,14 @@ class SubjectTable:
         subjects = with_values + list(known - entries.keys())
         joined = "\x01".join(subjects)  # one test for all (canonical identifiers pass), else one by one
         longest = max(map(len, subjects), default=1)
-        if not (joined.isascii() and "\x00" not in joined and longest <= _MAX_KEY):
+        if not (joined.isascii() and "\x00" not in joined and longest <= MAX_KEY):
             with_values = [s for s in with_values if _tabled(s)]
             subjects = with_values + [s for s in known - entries.keys() if _tabled(s)]
             longest = max(map(len, subjects), default=1)
         del joined
         n = len(subjects) + 1
         self._seed = np.uint64(secrets.randbits(64))  # the bucket of a subject is not guessable from outside
-        self._keys = np.zeros(n, f"S{_width(longest)}")
+        self._keys = np.zeros(n, f"S{key_width(longest)}")
         self._keys[1:] = subjects  # row 0, the placeholder, is never a candidate
         self._vid = np.zeros(n, np.int64)
         self._rows = n
@@ -94,6 +94,63 @@ class SubjectTable:
         self._buckets = _pow2((n * 2) // _WAYS + 1)  # load at most one half
         self._slots = np.zeros((self._buckets, _WAYS), np.int64)
         self._place(np.arange(1, n, dtype=np.int64), self._hash(self._keys[1:]))
+
+    @classmethod
+    def from_rows(
+        cls,
+        rules: Rules,
+        keys: npt.NDArray[np.bytes_],
+        values: list[Any],
+        single: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[Any]],
+        placed: tuple[int, Ints] | None = None,
+    ) -> SubjectTable:
+        """The table of ``keys`` (row 1 on; row 0 the placeholder, of the keys' width, a multiple of 8), whose
+        first ``len(values)`` rows hold ``values``, as a snapshot stores them (node/snapshot.py).
+
+        ``single`` is each value's start, end and rule when it is one entry without suspensions, and a rule of
+        None where it is not: what :meth:`_add_values` would derive one value at a time, given as arrays.
+        ``placed`` is the seed and the hash table of :meth:`placement` for these keys, which spares hashing
+        and placing every key again (a second for five million).
+        """
+        self = cls.__new__(cls)
+        self.lock = threading.Lock()
+        self._compile(rules)
+        n = len(keys)
+        self._seed = np.uint64(secrets.randbits(64) if placed is None else placed[0])
+        self._keys = keys
+        self._vid = np.zeros(n, np.int64)
+        self._rows = n
+        k = len(values)
+        self._vals = [None, *values]
+        self._nvals = k + 1
+        number = self._rule_no
+        general = self._general
+        self._vrule = np.fromiter((general if r is None else number[id(r)] for r in single[2]), np.int16, k)
+        self._vrule = np.r_[np.int16(self._clean), self._vrule]
+        is_general = self._vrule == general
+        self._vstart = np.where(is_general, -math.inf, np.r_[-math.inf, single[0]])
+        self._vuntil = np.where(is_general, math.inf, np.r_[math.inf, single[1]])
+        self._vid[1 : 1 + k] = np.arange(1, k + 1, dtype=np.int64)
+        self._buckets = _pow2((n * 2) // _WAYS + 1)
+        if placed is not None and placed[1].shape == (self._buckets, _WAYS):
+            self._slots = placed[1]
+        else:
+            self._slots = np.zeros((self._buckets, _WAYS), np.int64)
+            self._place(np.arange(1, n, dtype=np.int64), self._hash(self._keys[1:]))
+        return self
+
+    @property
+    def keys(self) -> npt.NDArray[np.bytes_]:
+        """The rows' identifiers, NUL-padded to :attr:`key_width` (row 0 the placeholder)."""
+        return self._keys[: self._rows]
+
+    @property
+    def key_width(self) -> int:
+        return int(self._keys.dtype.itemsize)
+
+    def placement(self) -> tuple[int, Ints]:
+        """The seed and the hash table (buckets x slots), for :meth:`from_rows` on the same keys."""
+        return int(self._seed), self._slots
 
     # -- the catalogue as a verdict matrix --------------------------------------------------------------------
 
@@ -210,7 +267,7 @@ class SubjectTable:
         if not _tabled(subject):
             return 0
         if len(subject) > self._keys.dtype.itemsize:  # a wider key: every hash changes
-            self._keys = self._keys.astype(f"S{_width(len(subject))}")
+            self._keys = self._keys.astype(f"S{key_width(len(subject))}")
             self._rehash(self._buckets)
         key = np.array([subject], self._keys.dtype)
         h = int(self._hash(key)[0])
