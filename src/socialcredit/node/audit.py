@@ -237,14 +237,16 @@ class NodeAuditLog:
         await self._resume_from_stream()
         self._ready.set()
         next_head = time.monotonic() + self.head_every
+        connecting: asyncio.Task[None] = asyncio.create_task(asyncio.sleep(0))
         while True:
             if not self._pending and not self._stopping:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=min(self.retry_every, self.head_every))
             self._wake.clear()
             self._awake = False
-            if self._nc is None and time.monotonic() >= self._retry_at:
-                await self._connect()
+            if self._nc is None and time.monotonic() >= self._retry_at and connecting.done():
+                # In the background: the writer goes on buffering while a connection is tried.
+                connecting = asyncio.create_task(self._connect())
             if self.buffered and self.connected and time.monotonic() >= self._retry_at:
                 await self._drain()
             if self._pending:
@@ -255,6 +257,7 @@ class NodeAuditLog:
             if time.monotonic() >= next_head:
                 await self._sign_head()
                 next_head = time.monotonic() + self.head_every
+        connecting.cancel()
         if self.buffered and self.connected:
             await self._drain()
         await self._sign_head()
@@ -289,6 +292,17 @@ class NodeAuditLog:
         )
         os.replace(tmp, self._state_file)
 
+    async def _open_connection(self, nats: Any, reconnected: Any, quiet: Any) -> Any:
+        return await nats.connect(
+            self.nats_url,
+            connect_timeout=self.connect_timeout,
+            allow_reconnect=True,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=self.retry_every,
+            error_cb=quiet,
+            reconnected_cb=reconnected,
+        )
+
     async def _connect(self) -> None:
         import nats
         from nats.js.api import StreamConfig
@@ -302,14 +316,9 @@ class NodeAuditLog:
             self._poke()
 
         try:
-            nc = await nats.connect(
-                self.nats_url,
-                connect_timeout=self.connect_timeout,
-                allow_reconnect=True,
-                max_reconnect_attempts=-1,
-                reconnect_time_wait=self.retry_every,
-                error_cb=quiet,
-                reconnected_cb=reconnected,
+            # Bounded: with unlimited reconnects, nats-py retries a first connection for ever too.
+            nc = await asyncio.wait_for(
+                self._open_connection(nats, reconnected, quiet), self.connect_timeout * 2
             )
         except Exception as exc:  # the buffer takes the entries; retried every retry_every seconds
             log.warning(
@@ -329,6 +338,7 @@ class NodeAuditLog:
             self._retry_at = time.monotonic() + self.retry_every
             return
         self._nc, self._js = nc, js
+        self._poke()
 
     async def _resume_from_stream(self) -> None:
         """Continue after the stream's last entry of this node if it is newer than the state files say (the

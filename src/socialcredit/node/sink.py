@@ -163,7 +163,7 @@ class AuditSink:
 
         try:
             msgs = await self._sub.fetch(self.batch, timeout=self.fetch_timeout)
-        except nats.errors.TimeoutError:
+        except (nats.errors.TimeoutError, TimeoutError):  # nothing to fetch (nats-py raises either)
             return SinkBatch(0, 0, 0)
         entries: list[NodeEntry] = []
         heads: list[tuple[str, str]] = []
