@@ -152,3 +152,24 @@ def test_bad_node_ids_and_limits_are_refused(tmp_path: Path) -> None:
         NodeAuditLog("nats://127.0.0.1:1", "a.b", state_dir=tmp_path)
     with pytest.raises(ValueError, match="buffer_limit: 0"):
         NodeAuditLog("nats://127.0.0.1:1", "n", state_dir=tmp_path, buffer_limit=0)
+
+
+def test_the_sink_command_stores_the_stream_and_refuses_an_unreachable_server(
+    db: Database, stream: Stream, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from typer.testing import CliRunner
+
+    from socialcredit.cli import app
+
+    log = node_log(stream, tmp_path)
+    record_many(log, 0, 20)
+    log.close()
+    monkeypatch.setenv("SOCIALCREDIT_NODE_AUDIT_STREAM", stream.name)
+    monkeypatch.setenv("SOCIALCREDIT_NODE_AUDIT_SUBJECT_PREFIX", stream.prefix)
+    runner = CliRunner()
+    got = runner.invoke(app, ["audit", "sink", "--nats", stream.url, "--idle-exit", "0.5"])
+    assert got.exit_code == 0, got.output
+    assert "20 entries and 1 signed heads" in got.output
+    assert len(_rows(db)) == 20
+    bad = runner.invoke(app, ["audit", "sink", "--nats", "nats://127.0.0.1:1", "--idle-exit", "0"])
+    assert bad.exit_code == 2 and "cannot consume the node audit stream" in bad.output, bad.output

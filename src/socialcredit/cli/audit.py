@@ -247,7 +247,9 @@ def sink(
         try:
             await worker.connect()
         except Exception as exc:
-            fail(f"--nats {nats_url}: cannot consume the node audit stream ({exc or type(exc).__name__})")
+            fail(
+                f"--nats {nats_url}: cannot consume the node audit stream ({str(exc) or type(exc).__name__})"
+            )
         try:
             return await worker.run(idle_exit=idle_exit, stop=stop)
         finally:

@@ -122,7 +122,10 @@ class AuditSink:
         from nats.js.api import ConsumerConfig, StreamConfig
         from nats.js.errors import NotFoundError
 
-        self._nc = await nats.connect(self.nats_url, connect_timeout=5, max_reconnect_attempts=-1)
+        # Bounded: with unlimited reconnects, nats-py retries a first connection for ever too.
+        self._nc = await asyncio.wait_for(
+            nats.connect(self.nats_url, connect_timeout=5, max_reconnect_attempts=-1), timeout=10
+        )
         js = self._nc.jetstream(timeout=10)
         try:
             await js.stream_info(self.stream)
