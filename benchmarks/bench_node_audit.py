@@ -1,6 +1,7 @@
 """Check audit throughput: entries/s through a node's ``NodeAuditLog.record()`` (published to JetStream in
 batches) beside the registry's ``AuditWriter.record()`` (group-committed to the database), same run.
 
+A second baseline is the driver alone (each "record" a future set at once): what the harness itself costs.
 Both are driven the same way: ``--entries`` records from one event loop, ``--concurrency`` awaited at a time,
 as a node's requests would. NATS at ``--nats`` (default nats://127.0.0.1:4222; a stream of its own, deleted
 after); the registry on a fresh SQLite file (or ``--postgres URL``).
@@ -44,6 +45,13 @@ async def _drive(record: object, n: int, concurrency: int) -> float:
     return n / (time.perf_counter() - start)
 
 
+async def _ceiling(entry: AuditEntry) -> int:
+    """What the driver itself costs: a future of the caller's loop, set at once (no chain, no I/O)."""
+    fut: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_soon(fut.set_result, 1)
+    return await fut
+
+
 def _drop(url: str, stream: str) -> None:
     import nats
 
@@ -85,6 +93,7 @@ def main() -> None:
     finally:
         writer.close()
         engine.dispose()
+    ceiling = asyncio.run(_drive(_ceiling, args.entries, args.concurrency))
     store = "PostgreSQL" if args.postgres else "SQLite"
     cmd = "python benchmarks/bench_node_audit.py" + (
         f" --entries {args.entries}" if args.entries != 100_000 else ""
@@ -100,6 +109,17 @@ def main() -> None:
             command=cmd,
         )
     ]
+    rows.append(
+        figure(
+            "check audit entries through a node's record(), to JetStream"
+            " (baseline: the same driver awaiting a future set at once, no audit)",
+            round(node_rate),
+            "entries/s",
+            baseline=round(ceiling),
+            goal=None,
+            command=cmd,
+        )
+    )
     for r in rows:
         print(json.dumps(r, ensure_ascii=False))
     if args.results:
