@@ -173,3 +173,38 @@ def test_the_sink_command_stores_the_stream_and_refuses_an_unreachable_server(
     assert len(_rows(db)) == 20
     bad = runner.invoke(app, ["audit", "sink", "--nats", "nats://127.0.0.1:1", "--idle-exit", "0"])
     assert bad.exit_code == 2 and "cannot consume the node audit stream" in bad.output, bad.output
+
+
+def test_a_message_that_is_no_node_audit_is_refused_and_the_rest_written(
+    db: Database, stream: Stream, tmp_path: Path
+) -> None:
+    import nats
+
+    log = node_log(stream, tmp_path)
+    record_many(log, 0, 3)
+
+    async def garbage() -> None:
+        nc = await nats.connect(stream.url)
+        js = nc.jetstream()
+        await js.publish(f"{stream.prefix}.entries.node-1", b"not json\n", stream=stream.name)
+        await js.publish(
+            f"{stream.prefix}.entries.node-2",
+            (await js.get_last_msg(stream.name, f"{stream.prefix}.entries.node-1")).data,
+        )
+        await nc.close()
+
+    asyncio.run(garbage())
+    record_many(log, 3, 2)
+    log.close()
+    got = sink_all(db.engine, stream)
+    assert got.entries == 5, "the garbage and the entries filed under another node's subject are not written"
+    assert [r[1] for r in _rows(db)] == [1, 2, 3, 4, 5]
+
+
+def test_from_settings_reads_the_node_audit_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from socialcredit.settings import Settings
+
+    monkeypatch.setenv("SOCIALCREDIT_NODE_AUDIT_BUFFER_LIMIT", "7")
+    monkeypatch.setenv("SOCIALCREDIT_NODE_AUDIT_DIR", str(tmp_path))
+    log = NodeAuditLog.from_settings(Settings(), "nats://127.0.0.1:4222", "n1")
+    assert (log.buffer_limit, log.state_dir, log.stream) == (7, tmp_path, "SOCIALCREDIT_NODE_AUDIT")

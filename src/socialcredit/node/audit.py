@@ -36,6 +36,7 @@ from typing import Any
 
 from ..anchor import SignedHead, append_head, load_or_create_key, sign_head
 from ..audit import AuditEntry, stored_entry
+from ..settings import Settings
 from .buffer import Buffer
 from .chain import NodeEntry, chain_entries, check_node_id, node_genesis, parse_lines
 
@@ -152,6 +153,19 @@ class NodeAuditLog:
         self.acked_seq, self.acked_hash = 0, genesis  # the newest the stream acknowledged
         self.signed_seq = 0  # the newest a signed head covers
         self._buffer: Buffer | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings, nats_url: str, node_id: str) -> NodeAuditLog:
+        """A node's log as configured (``SOCIALCREDIT_NODE_AUDIT_*``), for ``node serve``."""
+        return cls(
+            nats_url,
+            node_id,
+            stream=settings.node_audit_stream,
+            subject_prefix=settings.node_audit_subject_prefix,
+            buffer_limit=settings.node_audit_buffer_limit,
+            state_dir=Path(settings.node_audit_dir),
+            head_every=settings.node_audit_head_every,
+        )
 
     # -- the caller's side ---------------------------------------------------------------------------------
 
