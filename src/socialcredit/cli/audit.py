@@ -101,7 +101,7 @@ def verify(
         Path | None,
         typer.Option(
             "--node-keys",
-            help="Directory of the check nodes' public keys, <node>.audit-key.pub (default:"
+            help="Directory of the check nodes' public keys, NODE.audit-key.pub each (default:"
             " SOCIALCREDIT_NODE_AUDIT_KEYS_DIR, else SOCIALCREDIT_NODE_AUDIT_DIR).",
         ),
     ] = None,
