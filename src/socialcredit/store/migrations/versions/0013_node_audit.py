@@ -1,14 +1,14 @@
 """audit: check nodes' chains as the sink stores them, partitioned by month on PostgreSQL (decision 1103)
 
 Revision ID: 0013
-Revises: 0012
+Revises: 0014 (0014 landed on main first, also after 0012: one linear chain)
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0012"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
