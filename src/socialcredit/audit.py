@@ -38,6 +38,7 @@ __all__ = [
     "count",
     "entry_hash",
     "query",
+    "stored_entry",
     "verify",
 ]
 
@@ -171,6 +172,19 @@ def _safe(text: str) -> str:
     return text.replace("\x00", "\\x00")
 
 
+def stored_entry(e: AuditEntry) -> AuditEntry:
+    """The entry as stored and hashed: bounded columns cut, NUL written visibly (so verify recomputes the same
+    digest). Node chains (:mod:`socialcredit.node.audit`) store theirs the same way."""
+    return AuditEntry(
+        _safe(e.actor)[:64],
+        e.role[:16],
+        e.action[:64],
+        _safe(e.target),
+        _safe(e.outcome)[:200],
+        _safe(e.purpose)[:200] if e.purpose is not None else None,
+    )
+
+
 def append(conn: Connection, entries: Sequence[AuditEntry], now: dt.datetime) -> list[int]:
     """Append entries in order on ``conn`` (inside its transaction); return their sequence numbers."""
     if not entries:
@@ -183,15 +197,7 @@ def append(conn: Connection, entries: Sequence[AuditEntry], now: dt.datetime) ->
     rows: list[dict[str, Any]] = []
     for e in entries:
         seq += 1
-        # Stored exactly as hashed (bounded columns are cut first), so verify recomputes the same digest.
-        e = AuditEntry(
-            _safe(e.actor)[:64],
-            e.role[:16],
-            e.action[:64],
-            _safe(e.target),
-            _safe(e.outcome)[:200],
-            _safe(e.purpose)[:200] if e.purpose is not None else None,
-        )
+        e = stored_entry(e)
         digest = entry_hash(prev, seq, now, e)
         rows.append(
             {

@@ -39,6 +39,18 @@ class Settings(BaseSettings):
     audit_heads_file: str | None = None
     # Seconds between the server's signed heads while entries are appended (at most a minute).
     audit_head_every: float = Field(default=60.0, gt=0, le=60)
+    # -- Check nodes' audit chains (decision 1103, docs/scale.md "Check audit at scale").
+    # JetStream stream, and the subject prefix under it, that nodes publish their audit entries and heads to.
+    node_audit_stream: str = "SOCIALCREDIT_NODE_AUDIT"
+    node_audit_subject_prefix: str = "socialcredit.audit.nodes"
+    # Entries a node holds in its local buffer while the stream is unreachable; beyond it, checks get 503.
+    node_audit_buffer_limit: int = Field(default=100_000, ge=1)
+    # A node's state, buffer, signing key and heads files (<node>.*); verify reads nodes' public keys here too.
+    node_audit_dir: str = "var/node-audit"
+    # Where audit verify finds each node's public key (<node>.audit-key.pub); unset: node_audit_dir.
+    node_audit_keys_dir: str | None = None
+    # Seconds between a node's signed heads.
+    node_audit_head_every: float = Field(default=60.0, gt=0, le=60)
     # Credit reports (decision 0605): the Ed25519 key signing them (unset: beside an SQLite file, X.report-key,
     # else var/<db name>.report-key); a static TrueType CJK font to embed (unset: Noto Sans SC from the
     # justmytype-intl-cjk package, made static once into the user's cache); the public address printed in the

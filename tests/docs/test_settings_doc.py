@@ -10,8 +10,13 @@ from socialcredit.settings import Settings
 from .examples import ROOT
 
 OPERATORS_MD = ROOT / "docs" / "operators.md"
-# Names of that form that are no setting: the test suite's own variables, and the audit heads' JetStream stream.
-NOT_SETTINGS = {"SOCIALCREDIT_TEST_DATABASE_URL", "SOCIALCREDIT_AUDIT", "SOCIALCREDIT_JOURNEY_SCREENSHOTS"}
+# Names of that form that are no setting: the test suite's own variables, and the audit JetStream streams.
+NOT_SETTINGS = {
+    "SOCIALCREDIT_TEST_DATABASE_URL",
+    "SOCIALCREDIT_AUDIT",
+    "SOCIALCREDIT_NODE_AUDIT",
+    "SOCIALCREDIT_JOURNEY_SCREENSHOTS",
+}
 
 
 def _settings() -> set[str]:

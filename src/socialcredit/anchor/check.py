@@ -12,6 +12,7 @@ Given a chain that holds (:func:`socialcredit.audit.verify`) of ``L`` entries an
 from __future__ import annotations
 
 import bisect
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -77,10 +78,17 @@ def _span(a: int, b: int) -> str:
 
 
 def check_heads(
-    conn: Connection, length: int, heads: list[SignedHead], refused: list[str], grace: float = GRACE
+    conn: Connection,
+    length: int,
+    heads: list[SignedHead],
+    refused: list[str],
+    grace: float = GRACE,
+    hashes: Callable[[list[int]], dict[int, str]] | None = None,
 ) -> AnchorCheck:
     """Check a chain of ``length`` entries (already verified to hold) against ``heads``; ``refused`` are the
-    heads file's lines that did not verify, each a problem in itself (the file was altered)."""
+    heads file's lines that did not verify, each a problem in itself (the file was altered). ``hashes`` looks
+    up the stored hash of sequence numbers: the registry's audit log unless given (a node's chain gives its
+    own, :mod:`socialcredit.node.verify`)."""
     problems = [f"signed head refused: {r}" for r in refused]
     if not heads:
         return AnchorCheck(False, 0, problems)
@@ -93,7 +101,9 @@ def check_heads(
             f" entries: {_span(length + 1, latest.seen)} removed"
         )
         bad.append(length + 1)
-    stored = _hashes(conn, sorted({h.seq for h in heads if 0 < h.seq <= length}))
+    stored = (hashes or (lambda seqs: _hashes(conn, seqs)))(
+        sorted({h.seq for h in heads if 0 < h.seq <= length})
+    )
     for seq in sorted({h.seq for h in heads if 0 < h.seq <= length}):
         signed = next(h for h in by_time if h.seq == seq)
         if stored.get(seq) != signed.hash:

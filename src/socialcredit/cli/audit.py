@@ -1,11 +1,14 @@
-"""``socialcredit audit verify | anchor | show``: check the chain and its signed heads; sign one; list entries."""
+"""``socialcredit audit verify | anchor | show | sink``: check the chains (the registry's and the check nodes') and
+their signed heads; sign one; list entries; store the nodes' audit stream in the database."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
+import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -25,8 +28,11 @@ from ..anchor import (
 from ..anchor.heads import parse_heads
 from ..anchor.publisher import NATS_SUBJECT, read_nats_heads
 from ..settings import get_settings
-from ..store import Database
+from ..store import Database, RegistryMissing
 from .common import console, err_console, fail, open_db, utcnow
+
+if TYPE_CHECKING:
+    from ..node.verify import NodeChainCheck
 
 __all__ = ["register"]
 
@@ -91,10 +97,20 @@ def verify(
     from_nats: Annotated[
         bool, typer.Option("--from-nats", help="Also check the heads held by NATS (SOCIALCREDIT_NATS_URL).")
     ] = False,
+    node_keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--node-keys",
+            help="Directory of the check nodes' public keys, NODE.audit-key.pub each (default:"
+            " SOCIALCREDIT_NODE_AUDIT_KEYS_DIR, else SOCIALCREDIT_NODE_AUDIT_DIR).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Walk the chain, then check it against every signed head: exit 0 intact and anchored, 1 broken,
-    tampered with or unanchored (naming the sequence number), 2 unreadable heads or key."""
+    tampered with or unanchored (naming the sequence number), 2 unreadable heads or key. Then the same for each
+    check node's chain stored by `audit sink`: a break names the node and sequence number, a missing range is
+    reported, and the node's signed heads are checked with its public key."""
     db = open_db()
     with db.engine.connect() as conn:
         result = audit.verify(conn)
@@ -107,10 +123,14 @@ def verify(
             code=1,
         )
     heads_path, anchor = _check(db, heads, public_key, grace, from_nats)
+    nodes = _node_checks(db, node_keys, grace)
     if as_json:
         out: dict[str, Any] = {**result.to_dict(), "ok": anchor.ok, "anchor": anchor.to_dict()}
         if anchor.first_bad_seq is not None:
             out["first_bad_seq"] = anchor.first_bad_seq
+        if nodes:
+            out["ok"] = anchor.ok and all(n.ok for n in nodes)
+            out["nodes"] = [n.to_dict() for n in nodes]
         console.print_json(json.dumps(out))
     if anchor.problems:
         for problem in anchor.problems[1:]:
@@ -131,6 +151,115 @@ def verify(
             + (f"; {pending} newest entries not yet covered by a signed head" if pending else ""),
             soft_wrap=True,
         )
+    _report_nodes(nodes, as_json)
+
+
+def _node_checks(db: Database, keys_dir: Path | None, grace: float) -> list[NodeChainCheck]:
+    from ..node.verify import verify_nodes
+
+    settings = get_settings()
+    where = keys_dir or Path(settings.node_audit_keys_dir or settings.node_audit_dir)
+    if keys_dir is not None and not keys_dir.is_dir():
+        fail(f"--node-keys: {keys_dir} is not a directory")
+
+    def public(node: str) -> Any:
+        for name in (f"{node}.audit-key.pub", f"{node}.pub"):
+            if (where / name).is_file():
+                try:
+                    return load_public_key(where / name)
+                except AnchorKeyError as exc:
+                    fail(str(exc))
+        return None
+
+    with db.engine.connect() as conn:
+        return verify_nodes(conn, public, grace=grace)
+
+
+def _report_nodes(nodes: list[NodeChainCheck], as_json: bool) -> None:
+    """Each node chain's verdict; exit 1 naming the first broken one (the registry's chain passed already)."""
+    bad = [n for n in nodes if not n.ok]
+    for n in bad:
+        for problem in n.problems[1:]:
+            err_console.print(f"  {problem}", markup=False, soft_wrap=True)
+        if n.anchor is not None and not n.anchor.anchored and not n.problems:
+            err_console.print(f"  node {n.node}: no signed head found", markup=False, soft_wrap=True)
+    if bad:
+        n = bad[0]
+        if n.problems:
+            fail(f"node audit chain broken or tampered with: {n.problems[0]}", code=1)
+        fail(
+            f"node audit chain unanchored: node {n.node}'s chain of {n.checked} entries holds, but no signed head"
+            " of it verifies (is its public key in the node keys directory?)",
+            code=1,
+        )
+    if not as_json:
+        for n in nodes:
+            pending = sum(b - a + 1 for a, b in n.anchor.pending) if n.anchor else 0
+            console.print(
+                f"node audit chain {n.node} intact: {n.checked} entries; head hash {n.head_hash};"
+                f" anchored by {n.anchor.heads if n.anchor else 0} signed heads"
+                + (f"; {pending} newest entries not yet covered by a signed head" if pending else ""),
+                soft_wrap=True,
+            )
+
+
+@group.command("sink")
+def sink(
+    nats_url: Annotated[
+        str, typer.Option("--nats", help="NATS server with JetStream, e.g. nats://127.0.0.1:4222.")
+    ],
+    database: Annotated[
+        str | None, typer.Option("--database", help="Database URL (default: SOCIALCREDIT_DATABASE_URL).")
+    ] = None,
+    durable: Annotated[
+        str, typer.Option(help="Durable consumer name (sinks sharing it share the work).")
+    ] = "audit-sink",
+    batch: Annotated[int, typer.Option(help="Messages per transaction.", min=1, max=10_000)] = 200,
+    idle_exit: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds with nothing to consume.", min=0)
+    ] = None,
+) -> None:
+    """Store the check nodes' audit stream in the database: batches written once each (a redelivery writes
+    nothing twice), acknowledged after commit; monthly partitions on PostgreSQL, made ahead as needed."""
+    from ..node.sink import AuditSink
+
+    settings = get_settings()
+    try:
+        db = Database.open(database or settings.database_url, create=False)
+    except RegistryMissing as exc:
+        fail(f"{exc}; create the registry with `socialcredit init`")
+    except ValueError as exc:
+        fail(str(exc))
+    worker = AuditSink(
+        db.engine,
+        nats_url,
+        stream=settings.node_audit_stream,
+        subject_prefix=settings.node_audit_subject_prefix,
+        durable=durable,
+        batch=batch,
+    )
+
+    async def go() -> Any:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await worker.connect()
+        except Exception as exc:
+            fail(
+                f"--nats {nats_url}: cannot consume the node audit stream ({str(exc) or type(exc).__name__})"
+            )
+        try:
+            return await worker.run(idle_exit=idle_exit, stop=stop)
+        finally:
+            await worker.close()
+
+    total = asyncio.run(go())
+    db.engine.dispose()
+    typer.echo(
+        f"audit sink: {total.entries} entries and {total.heads} signed heads from {total.messages} messages"
+    )
 
 
 @group.command("anchor")

@@ -12,6 +12,7 @@ from .tables_feed import (
     watchlist_members,
     watchlists,
 )
+from .tables_node_audit import node_audit, node_audit_heads
 from .tables_process import objections, repair_requests
 from .tables_registry import record_events, records, subjects
 from .tables_reports import reports
@@ -35,6 +36,8 @@ __all__ = [
     "feed_cursors",
     "monitor_hits",
     "monitor_runs",
+    "node_audit",
+    "node_audit_heads",
     "objections",
     "outbox",
     "portal_sessions",
