@@ -1,13 +1,13 @@
 """audit: check nodes' chains as the sink stores them, partitioned by month on PostgreSQL (decision 1103)
 
-Revision ID: 0013
-Revises: 0014 (0014 landed on main first, also after 0012: one linear chain)
+Revision ID: 0015
+Revises: 0014
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0013"
+revision = "0015"
 down_revision = "0014"
 branch_labels = None
 depends_on = None
