@@ -26,7 +26,7 @@ from ..catalogue.model import Measure, Memorandum
 from ..grading.explain import GradingRefused, choose_model, grade_states
 from ..identifiers import IdentifierError, parse
 from ..registry import RecordState, applies_at
-from ..registry.projection import states_for_subject
+from ..registry.projection import states_for_subject, states_of_subjects
 from .decision import EFFECT_ORDER, Decision, Reason
 
 __all__ = ["GradedOn", "add_grades", "graded_actions", "merge"]
@@ -43,12 +43,23 @@ def graded_actions(catalogue: Catalogue) -> GradedOn:
 class _Graded:
     """One subject's grades and black-list state at one instant, computed on first use."""
 
-    def __init__(self, conn: Connection, catalogue: Catalogue, subject: str, kind: str, as_of: dt.datetime,
-                 known_at: dt.datetime | None) -> None:
+    def __init__(
+        self,
+        catalogue: Catalogue,
+        subject: str,
+        kind: str,
+        states: list[RecordState],
+        as_of: dt.datetime,
+        known_at: dt.datetime | None,
+    ) -> None:
         self.catalogue, self.subject, self.kind, self.as_of, self.known_at = (
-            catalogue, subject, kind, as_of, known_at
+            catalogue,
+            subject,
+            kind,
+            as_of,
+            known_at,
         )
-        self.states: list[RecordState] = states_for_subject(conn, subject, known_at=known_at, linked=False)
+        self.states = states
         cats = catalogue.categories
         self.black = any(
             s.subject_id == subject
@@ -124,7 +135,19 @@ def add_grades(
 ) -> list[Decision]:
     """Each decision of a graded action with its grade's measures merged in (the others as they are).
 
-    A subject the registry does not know has no record, so no grade (the decision says ``known: false``)."""
+    A subject the registry does not know has no record, so no grade (the decision says ``known: false``).
+    Current knowledge reads the records of every subject at once (``states_of_subjects``); ``known_at``, a
+    registrar's rare question, reads each subject's history as the single check does."""
+    asked = [d for d in decisions if d.known and d.action in graded_on]
+    if not asked:
+        return list(decisions)
+    if known_at is None:
+        states = states_of_subjects(conn, dict.fromkeys(d.subject for d in asked))
+    else:
+        states = {
+            s: states_for_subject(conn, s, known_at=known_at, linked=False)
+            for s in dict.fromkeys(d.subject for d in asked)
+        }
     subjects: dict[tuple[str, dt.datetime], _Graded | None] = {}
     out: list[Decision] = []
     for d in decisions:
@@ -139,7 +162,7 @@ def add_grades(
             except IdentifierError:  # canonical already; kept as a guard, never a 5xx
                 subjects[key] = None
             else:
-                subjects[key] = _Graded(conn, catalogue, d.subject, kind, d.as_of, known_at)
+                subjects[key] = _Graded(catalogue, d.subject, kind, states[d.subject], d.as_of, known_at)
         graded = subjects[key]
         out.append(d if graded is None else merge(d, _reasons(graded, measures)))
     return out
