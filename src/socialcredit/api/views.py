@@ -134,7 +134,7 @@ def checkpoint_decisions(
 def checkpoint_reason(r: Reason) -> dict[str, Any]:
     """A reason as decision 0301 lets a checkpoint see it: the measure, never the record; a grade's measure
     with the model and grade behind it (decision 1003)."""
-    out = {
+    out: dict[str, Any] = {
         "memorandum": r.memorandum,
         "measure": r.measure,
         "department": r.department,

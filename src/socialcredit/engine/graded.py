@@ -15,8 +15,8 @@ force, as a red list's is (a record reaching it only as a linked person does not
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
+import gc
 from collections.abc import Sequence
 
 from sqlalchemy import Connection
@@ -51,7 +51,11 @@ class _Graded:
         states: list[RecordState],
         as_of: dt.datetime,
         known_at: dt.datetime | None,
+        clean: dict[tuple[str, str], str | None],
     ) -> None:
+        # ``clean``: per (model, kind), the grade of a subject without records (most of a batch), shared
+        # by the call's subjects so it is computed once.
+        self._clean = clean
         self.catalogue, self.subject, self.kind, self.as_of, self.known_at = (
             catalogue,
             subject,
@@ -61,7 +65,7 @@ class _Graded:
         )
         self.states = states
         cats = catalogue.categories
-        self.black = any(
+        self.black = bool(states) and any(
             s.subject_id == subject
             and s.category in cats
             and cats[s.category].list == "black"
@@ -73,6 +77,8 @@ class _Graded:
     def grade(self, model_code: str) -> str | None:
         """The subject's grade under ``model_code``; None where the model does not grade it (a model of the
         other kind; a person under one that is not reward-only)."""
+        if not self.states and (model_code, self.kind) in self._clean:
+            return self._clean[model_code, self.kind]
         if model_code not in self._grades:
             try:
                 model = choose_model(self.catalogue, model_code, self.kind)
@@ -81,6 +87,8 @@ class _Graded:
             else:
                 g = grade_states(model, self.catalogue, self.subject, self.states, self.as_of, self.known_at)
                 self._grades[model_code] = g.grade
+            if not self.states:
+                self._clean[model_code, self.kind] = self._grades[model_code]
         return self._grades[model_code]
 
 
@@ -117,11 +125,16 @@ def merge(d: Decision, reasons: Sequence[Reason]) -> Decision:
     if not reasons:
         return d
     effects = set(d.effects) | {r.effect for r in reasons if not r.withheld}
-    return dataclasses.replace(
-        d,
-        allowed="deny" not in effects,
-        effects=tuple(e for e in EFFECT_ORDER if e in effects),
-        reasons=(*d.reasons, *reasons),
+    return Decision(
+        d.subject,
+        d.known,
+        d.action,
+        d.as_of,
+        "deny" not in effects,
+        tuple(e for e in EFFECT_ORDER if e in effects),
+        (*d.reasons, *reasons),
+        d.catalogue_version,
+        d.notes,
     )
 
 
@@ -141,6 +154,28 @@ def add_grades(
     asked = [d for d in decisions if d.known and d.action in graded_on]
     if not asked:
         return list(decisions)
+    # The new decisions, states and grades hold no cycles, yet their allocations would make the cyclic
+    # collector scan the whole index again and again (most of a batch's time when measured): paused for the
+    # call, as ``Decisions._fill`` does.
+    paused = gc.isenabled()
+    if paused:
+        gc.disable()
+    try:
+        return _add(conn, catalogue, graded_on, allowlist, decisions, asked, known_at)
+    finally:
+        if paused:
+            gc.enable()
+
+
+def _add(
+    conn: Connection,
+    catalogue: Catalogue,
+    graded_on: GradedOn,
+    allowlist: frozenset[str],
+    decisions: Sequence[Decision],
+    asked: list[Decision],
+    known_at: dt.datetime | None,
+) -> list[Decision]:
     if known_at is None:
         states = states_of_subjects(conn, dict.fromkeys(d.subject for d in asked))
     else:
@@ -149,6 +184,7 @@ def add_grades(
             for s in dict.fromkeys(d.subject for d in asked)
         }
     subjects: dict[tuple[str, dt.datetime], _Graded | None] = {}
+    clean: dict[tuple[str, str], str | None] = {}
     out: list[Decision] = []
     for d in decisions:
         measures = graded_on.get(d.action)
@@ -162,7 +198,9 @@ def add_grades(
             except IdentifierError:  # canonical already; kept as a guard, never a 5xx
                 subjects[key] = None
             else:
-                subjects[key] = _Graded(catalogue, d.subject, kind, states[d.subject], d.as_of, known_at)
+                subjects[key] = _Graded(
+                    catalogue, d.subject, kind, states[d.subject], d.as_of, known_at, clean
+                )
         graded = subjects[key]
         out.append(d if graded is None else merge(d, _reasons(graded, measures)))
     return out
