@@ -56,13 +56,11 @@ class _Graded:
         # ``clean``: per (model, kind), the grade of a subject without records (most of a batch), shared
         # by the call's subjects so it is computed once.
         self._clean = clean
-        self.catalogue, self.subject, self.kind, self.as_of, self.known_at = (
-            catalogue,
-            subject,
-            kind,
-            as_of,
-            known_at,
-        )
+        self.catalogue = catalogue
+        self.subject = subject
+        self.kind = kind
+        self.as_of = as_of
+        self.known_at = known_at
         self.states = states
         cats = catalogue.categories
         self.black = bool(states) and any(
