@@ -8,7 +8,11 @@ temporary SQLite file through the real schema. Figures, each printed as one JSON
 * bulk: seconds to grade every organisation under ``public_credit`` (grading.bulk: two queries, numpy
   columns), beside a same-run baseline of one query per subject (the explained grade of each, timed on a
   sample and scaled to N); goal <= 30 s;
-* single: the median latency of one explained grade (``grading.grade``, from the store); goal <= 1 ms.
+* single: the median latency of one explained grade (``grading.grade``, from the store); goal <= 1 ms;
+* graded batch: checks/s of ``Checker.check_many`` over 10,000 queries of ``inspection.random`` (graded: each
+  distinct subject's records read in one query per 500 subjects and graded once, decision 1003), half of them
+  about listed organisations, beside the same batch of the ungraded ``transport.air.ticket`` (the index
+  alone) and the per-query estimate (one explained grade per query, from the median above).
 
     .venv/bin/python benchmarks/bench_grading.py            # 1,000,000 organisations, 300,000 records
     .venv/bin/python benchmarks/bench_grading.py --quick    # 100,000 organisations, 30,000 records
@@ -29,6 +33,7 @@ from pathlib import Path
 from bench_engine import _sqlite_dt, org_id
 
 from socialcredit.catalogue import load_catalogue
+from socialcredit.engine import Checker
 from socialcredit.grading import grade
 from socialcredit.grading.bulk import grade_columns, load_columns, score_columns
 from socialcredit.registry import RecordState, day_end, day_start
@@ -140,6 +145,23 @@ def main() -> None:
                 t1 = time.perf_counter()
                 grade(conn, catalogue, sid, "public_credit", as_of=NOW)
                 lat.append(time.perf_counter() - t1)
+        batch = [
+            (sid, "inspection.random") for sid in rng.sample(listed, 5_000) + rng.sample(cols.ids, 5_000)
+        ]
+        checker = Checker(engine, catalogue, allowlist=frozenset())
+        plain = [(s, "transport.air.ticket") for s, _ in batch]
+        checker.check_many(batch)  # warm
+        t_plain, t_graded = [], []
+        for _ in range(3):
+            t1 = time.perf_counter()
+            checker.check_many(plain)
+            t_plain.append(time.perf_counter() - t1)
+            t1 = time.perf_counter()
+            checker.check_many(batch)
+            t_graded.append(time.perf_counter() - t1)
+        graded_per_s = len(batch) / min(t_graded)
+        plain_per_s = len(batch) / min(t_plain)
+        print(f"# graded batch: {graded_per_s:,.0f} checks/s; ungraded: {plain_per_s:,.0f} checks/s")
         engine.dispose()
     per_query = statistics.fmean(lat)
     lines = [
@@ -148,11 +170,19 @@ def main() -> None:
         {"figure": "grading: one explained grade of a listed organisation (median, from the store)",
          "value": round(statistics.median(lat) * 1000, 3), "baseline": None, "goal": 1, "unit": "ms",
          "command": command},
+        {"figure": "grading: a batch of 10,000 inspection.random checks (graded; baseline: one grade per query)",
+         "value": round(graded_per_s), "baseline": round(1 / statistics.median(lat)), "goal": None,
+         "unit": "checks/s", "command": command},
+        {"figure": "grading: the same batch of transport.air.ticket (ungraded, the index alone)",
+         "value": round(plain_per_s), "baseline": round(graded_per_s), "goal": None, "unit": "checks/s",
+         "command": command},
     ]  # fmt: skip
     for line in lines:
         print(json.dumps(line, ensure_ascii=False))
     summary = {"n_orgs": n_orgs, "n_records": n_records, "bulk_s": round(bulk, 2), "grades": counts,
-               "per_query_baseline_s": lines[0]["baseline"], "single_ms": lines[1]["value"]}  # fmt: skip
+               "per_query_baseline_s": lines[0]["baseline"], "single_ms": lines[1]["value"],
+               "graded_batch_per_s": lines[2]["value"], "graded_batch_baseline_per_s": lines[2]["baseline"],
+               "ungraded_batch_per_s": lines[3]["value"]}  # fmt: skip
     print(json.dumps(summary, ensure_ascii=False))  # last: benchmarks/figures.py picks from it
 
 

@@ -227,6 +227,26 @@ def _grading(d: dict[str, Any], cmd: str) -> list[Row]:
         figure(
             "one explained grade, from the store", d["single_ms"], "ms", goal=1, better="lower", command=cmd
         ),
+        *(
+            [
+                figure(
+                    "a batch of 10,000 graded checks, inspection.random (baseline: one grade per query)",
+                    d["graded_batch_per_s"],
+                    "checks/s",
+                    baseline=d["graded_batch_baseline_per_s"],
+                    command=cmd,
+                ),
+                figure(
+                    "the same batch, ungraded action, the index alone (baseline: the graded batch)",
+                    d["ungraded_batch_per_s"],
+                    "checks/s",
+                    baseline=d["graded_batch_per_s"],
+                    command=cmd,
+                ),
+            ]
+            if "graded_batch_per_s" in d
+            else []
+        ),
     ]
 
 

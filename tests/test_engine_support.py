@@ -16,6 +16,7 @@ from sqlalchemy import Engine, select
 
 from factories import org_id, person_id, row
 from socialcredit.catalogue import Catalogue, covers, default_dir, load_catalogue
+from socialcredit.grading.explain import grade_states
 from socialcredit.identifiers import parse
 from socialcredit.registry import RecordState, applies_at, check_row, file_batch, load_state
 from socialcredit.store.tables import record_events, subjects
@@ -246,6 +247,8 @@ def reference_from(
                     "withheld": black is not None and m.effect == "expedite",
                 }
             )
+    if reached:
+        reasons.extend(_graded_reasons(states, catalogue, sid, action, as_of, black is not None))
     granted = {r["effect"] for r in reasons if not r["withheld"]}
     notes = []
     if black is not None and any(r["withheld"] for r in reasons):
@@ -262,3 +265,36 @@ def reference_from(
         "catalogue_version": catalogue.version,
         "notes": notes,
     }
+
+
+def _graded_reasons(
+    states: list[RecordState], catalogue: Catalogue, sid: str, action: str, as_of: dt.datetime, black: bool
+) -> list[dict[str, Any]]:
+    """The grade-conditioned measures on ``action`` the subject's grade meets (decision 1003), the slow way:
+    every measure of the catalogue, the model's kind rules, the grade from the subject's own records."""
+    kind = parse(sid).kind
+    own = [st for st in states if st.subject_id == sid]
+    out = []
+    for memo, m in catalogue.graded_measures():
+        cond = m.grade_condition
+        assert cond is not None
+        model = catalogue.models[cond.model]
+        if not any(covers(p, action) for p in m.actions) or model.kind != kind:
+            continue
+        if kind == "person" and not model.reward_only:
+            continue
+        letter = grade_states(model, catalogue, sid, own, as_of).grade
+        if letter in cond.grades:
+            out.append(
+                {
+                    "memorandum": memo.code,
+                    "measure": m.code,
+                    "department": m.department,
+                    "effect": m.effect,
+                    "legal_basis": m.legal_basis,
+                    "valid_until": None,
+                    "grade": {"model": cond.model, "grade": letter},
+                    "withheld": black and m.effect == "expedite",
+                }
+            )
+    return out

@@ -355,3 +355,52 @@ def test_node_serve_refuses_a_snapshot_of_another_catalogue_or_a_corrupt_one(
     assert result.exit_code == 2 and "checksum" in result.stderr, result.output
     result = runner.invoke(cli, ["node", "serve", "--snapshot", str(tmp_path / "none"), "--nats", "x"])
     assert result.exit_code == 3
+
+
+def test_a_node_answers_graded_checks_as_the_api_server(
+    db: Database,
+    catalogue: Catalogue,
+    now: dt.datetime,
+    tmp_path: Path,
+    api: Api,
+    nats_stream: tuple[str, str],
+) -> None:
+    # Decision 1003 "Every path": a node's Checker grades from the store as the server's does, single and batch.
+    a_firm, c_firm, d_firm = org_id(951), org_id(952), org_id(953)
+    for authority, category, ext, subject, decided in (
+        ("sta", "tax.major_violation", "g-1", a_firm, "2016-01-01"),
+        ("sta", "tax.major_violation", "g-2", c_firm, "2026-11-01"),
+        ("sta", "tax.major_violation", "g-3", d_firm, "2026-11-01"),
+        ("court", "court.judgment_defaulter", "g-4", d_firm, "2026-11-01"),
+    ):
+        file(
+            db.engine,
+            catalogue,
+            now,
+            authority=authority,
+            category=category,
+            subject_id=subject,
+            subject_name="公司",
+            external_id=ext,
+            decided_on=decided,
+        )
+    api.client.app.state.sc.checker.refresh()  # the server's index was built before these filings
+    snap = _snapshot(db, catalogue, tmp_path)
+    queries = [(s, a) for a in ("inspection.random", AIR) for s in (a_firm, c_firm, d_firm, org_id(954))]
+    with running_node(db, catalogue, snap, tmp_path, nats_stream) as node:
+        until(node.ready, "the node to be ready")
+        for role in ("registrar", "registrar_other"):
+            headers = api.headers(role)
+            for s, action in queries:
+                body = {"subject": s, "action": action, "at": "2026-12-01"}
+                a = api.client.post("/v1/checks", json=body, headers=headers)
+                b = node.client.post("/v1/checks", json=body, headers=headers)
+                assert (b.status_code, _strip(b.json())) == (a.status_code, _strip(a.json())), (s, action)
+            batch = {"queries": [{"subject": s, "action": x} for s, x in queries], "at": "2026-12-01"}
+            a = api.client.post("/v1/checks/batch", json=batch, headers=headers)
+            b = node.client.post("/v1/checks/batch", json=batch, headers=headers)
+            assert (b.status_code, _strip(b.json())) == (a.status_code, _strip(a.json()))
+            grades = [
+                r["grade"]["grade"] for d in b.json()["decisions"] for r in d["reasons"] if "grade" in r
+            ]
+            assert grades == ["A", "C", "D"]

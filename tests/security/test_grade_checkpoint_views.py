@@ -85,3 +85,34 @@ def test_a_person_is_refused_alike_registered_or_not(api: Api, model: str | None
 def test_extreme_inputs_are_422_never_5xx(api: Api, query: str) -> None:
     resp = api.client.get(f"/v1/subjects/{ORG}/grade?{query}", headers=api.headers("inspector"))
     problem(resp, 422)
+
+
+def test_a_graded_batch_shows_a_checkpoint_the_measure_and_grade_only(api: Api) -> None:
+    # The batch view now carries grade reasons (decision 1003, "Every path"): still no record, score or points,
+    # and the registrar-only fields (withheld, record ids) stay out of the checkpoint's answer.
+    queries = [{"subject": s, "action": "inspection.random"} for s in (ORG, PERSON, org_id(93))]
+    resp = api.client.post(
+        "/v1/checks/batch", json={"queries": queries, "at": "2026-12-01"}, headers=api.headers("inspector")
+    )
+    assert resp.status_code == 200, resp.text
+    graded = [r for d in resp.json()["decisions"] for r in d["reasons"] if "grade" in r]
+    assert graded and {r["grade"]["model"] for r in graded} == {"samr_risk"}
+    for r in graded:
+        assert set(r) == {
+            "memorandum",
+            "measure",
+            "department",
+            "effect",
+            "legal_basis",
+            "valid_until",
+            "grade",
+        }
+    for leak in ("record_id", "points", "score", "to_raise", "withheld", "category", "via"):
+        assert leak not in resp.text, leak
+
+
+def test_a_checkpoint_batch_of_a_graded_action_outside_its_scope_is_403(api: Api) -> None:
+    queries = [{"subject": ORG, "action": "inspection.random"}]
+    problem(
+        api.client.post("/v1/checks/batch", json={"queries": queries}, headers=api.headers("checkpoint")), 403
+    )

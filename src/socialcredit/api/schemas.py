@@ -180,7 +180,7 @@ class CheckpointReason(BaseModel):
     valid_until: str | None
     grade: GradeBehind | None = Field(
         default=None,
-        description="For a measure conditioned on a grade (single checks): the model and the subject's grade "
+        description="For a measure conditioned on a grade: the model and the subject's grade "
         "that meets it; then valid_until is null (the grade holds until the records behind it change).",
     )
 

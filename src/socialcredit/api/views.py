@@ -106,7 +106,9 @@ def checkpoint_decisions(
     for d, s in zip(decisions, sent, strict=True):
         views = []
         for r in d.reasons:
-            k = (r.memorandum, r.measure, r.department, r.effect, r.legal_basis, r.valid_until)
+            if r.grade is not None and r.withheld:  # a withheld grade reward is no reason for a checkpoint
+                continue
+            k = (r.memorandum, r.measure, r.department, r.effect, r.legal_basis, r.valid_until, r.grade)
             v = reasons.get(k)
             if v is None:
                 v = reasons[k] = checkpoint_reason(r)
@@ -130,8 +132,9 @@ def checkpoint_decisions(
 
 
 def checkpoint_reason(r: Reason) -> dict[str, Any]:
-    """A reason as decision 0301 lets a checkpoint see it: the measure, never the record."""
-    return {
+    """A reason as decision 0301 lets a checkpoint see it: the measure, never the record; a grade's measure
+    with the model and grade behind it (decision 1003)."""
+    out: dict[str, Any] = {
         "memorandum": r.memorandum,
         "measure": r.measure,
         "department": r.department,
@@ -139,6 +142,9 @@ def checkpoint_reason(r: Reason) -> dict[str, Any]:
         "legal_basis": r.legal_basis,
         "valid_until": _iso(r.valid_until),
     }
+    if r.grade is not None:
+        out["grade"] = {"model": r.grade[0], "grade": r.grade[1]}
+    return out
 
 
 def full_decision(d: Decision, reference: int | None) -> dict[str, Any]:
@@ -153,16 +159,20 @@ _WITHHELD_NOTE = "red-list benefits withheld while a black-list record is in for
 def registrar_decision(d: Decision, authority: str | None, reference: int | None) -> dict[str, Any]:
     """The Decision as a registrar of ``authority`` sees it: its own records' reasons whole, other
     authorities' in the checkpoint form (no record id, category or linked subject). Decided per reason from
-    the reason's own authority, so no query; a clean decision (most answers) costs one comparison."""
+    the reason's own authority, so no query; a clean decision (most answers) costs one comparison. A grade's
+    measure (no record behind it) is shown whole to every registrar (decision 1003)."""
     reasons = d.reasons
     if not d.notes:
         for r in reasons:
-            if r.authority != authority:
+            if r.authority != authority and r.grade is None:
                 break
         else:
             return full_decision(d, reference)
     out = d.to_dict()
-    out["reasons"] = [r.to_dict() if r.authority == authority else checkpoint_reason(r) for r in reasons]
+    out["reasons"] = [
+        r.to_dict() if r.authority == authority or r.grade is not None else checkpoint_reason(r)
+        for r in reasons
+    ]
     if d.notes:
         # The note names the black-list record (id and category); it stays only when that is one of ours.
         mine = {f"record {r.record_id} ({r.category})" for r in reasons if r.authority == authority}

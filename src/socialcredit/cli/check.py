@@ -52,7 +52,8 @@ def _show(d: Decision, known_at: dt.datetime, protected: bool) -> None:
             )
         }
         for r in d.reasons:
-            rows["record"].append(str(r.record_id))
+            # A grade's measure has no record behind it: the model and grade instead (decision 1003).
+            rows["record"].append(str(r.record_id) if r.grade is None else f"grade {' '.join(r.grade)}")
             rows["category"].append(r.category)
             rows["memorandum"].append(r.memorandum)
             rows["measure"].append(r.measure)

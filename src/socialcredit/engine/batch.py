@@ -237,6 +237,13 @@ class Decisions(Sequence[Decision]):
             d = self._made[i] = self._build(i)
         return d
 
+    def put(self, i: int, d: Decision) -> None:
+        """Internal: query ``i``'s decision replaced by ``d`` (its grades merged in, engine/graded.py), columns
+        and all. Called by ``Checker.check_many`` before the batch is returned."""
+        self._made[i] = d
+        self._allowed[i] = d.allowed
+        self._effects[i] = d.effects
+
     def __iter__(self) -> Iterator[Decision]:
         if not self._complete:
             self._fill()

@@ -27,6 +27,7 @@ from ..store.tables import record_events
 from .batch import Decisions, answer
 from .decision import Decision, UnknownAction
 from .evaluate import aware, clean, decide, from_store
+from .graded import GradedOn, add_grades, graded_actions
 from .index import INF, Index, reached, states_before
 from .rules import Rules, compile_rules
 
@@ -73,6 +74,9 @@ class Checker:
         self._history = history
         self._lock = threading.Lock()
         self._canon: dict[str, str] = {}
+        # The actions a grade-conditioned measure covers: their answers add the subjects' grades (read from
+        # the store, engine/graded.py); every other check pays one dict lookup.
+        self.graded: GradedOn = graded_actions(catalogue)
         if prebuilt is not None:
             if prebuilt[0].rules.version != catalogue.version:
                 raise ValueError(
@@ -154,18 +158,34 @@ class Checker:
         if known_at is not None or t < index.cutoff:
             if known_at is not None:
                 aware(known_at, "known_at")
-            return self._store(subject, code, as_of, known_at)
-        value = index.entries.get(subject)
-        if value is None:
-            if subject in index.known:
-                return clean(subject, True, code, as_of, self.rules.version)
-            subject = self._canonical(subject)
+            d = self._store(subject, code, as_of, known_at)
+        else:
             value = index.entries.get(subject)
-            if value is None:
-                return clean(subject, subject in index.known, code, as_of, self.rules.version)
-        return decide(
-            subject, code, as_of, t, value if isinstance(value, tuple) else (value,), self.rules.version
-        )
+            if value is None and subject in index.known:
+                d = clean(subject, True, code, as_of, self.rules.version)
+            else:
+                if value is None:
+                    subject = self._canonical(subject)
+                    value = index.entries.get(subject)
+                if value is None:
+                    d = clean(subject, subject in index.known, code, as_of, self.rules.version)
+                else:
+                    d = decide(
+                        subject,
+                        code,
+                        as_of,
+                        t,
+                        value if isinstance(value, tuple) else (value,),
+                        self.rules.version,
+                    )
+        if code in self.graded:
+            return self._with_grades([d], known_at)[0]
+        return d
+
+    def _with_grades(self, decisions: Sequence[Decision], known_at: dt.datetime | None) -> list[Decision]:
+        """The decisions with their grade-conditioned measures merged in (reads the store: decision 1003)."""
+        with self.engine.connect() as conn:
+            return add_grades(conn, self.catalogue, self.graded, self.allowlist, decisions, known_at)
 
     def check_many(
         self,
@@ -177,6 +197,7 @@ class Checker:
 
         The verdicts (``allowed``, ``effects``, ``known``) of every query are computed now, as columns; each
         full Decision is built when read, exactly as ``check`` answers it at ``as_of`` (see engine/batch.py).
+        The queries of a graded action get their grades as ``check`` does, each subject graded once.
         """
         rules = self.rules
         actions = rules.actions
@@ -203,5 +224,11 @@ class Checker:
                     from_store(conn, rules, self._canonical(s), actions[a], as_of, known_at)
                     for s, a in queries
                 ]
-            return Decisions.of(made, as_of, rules.version)
-        return answer(queries, act_no, as_of, t, index, rules, self._canonical)
+            got = Decisions.of(made, as_of, rules.version)
+        else:
+            got = answer(queries, act_no, as_of, t, index, rules, self._canonical)
+        if self.graded and not self.graded.keys().isdisjoint(got.actions):
+            at = [i for i, a in enumerate(got.actions) if a in self.graded]
+            for i, d in zip(at, self._with_grades([got[i] for i in at], known_at), strict=True):
+                got.put(i, d)
+        return got

@@ -35,7 +35,8 @@ def _iso(value: dt.datetime | None) -> str | None:
 # engine/evaluate.py), several times faster than the generated frozen ``__init__``.
 @dataclass(frozen=True)
 class Reason:
-    """One measure applying to the subject because of one record."""
+    """One measure applying to the subject because of one record, or because of its grade (``grade`` set:
+    then there is no record, ``record_id`` is 0 and ``category`` empty; decision 1003)."""
 
     record_id: int
     category: str
@@ -51,8 +52,22 @@ class Reason:
     # The record's filing authority: it decides a registrar's view (api/views.py); not part of the answer, so
     # not in to_dict, equality or repr.
     authority: str = field(default="", compare=False, repr=False)
+    # The (model, grade) that meets a grade-conditioned measure; None for a record's reason. A class default,
+    # so the hot path's reasons (built by their instance dict) need not name it.
+    grade: tuple[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        if self.grade is not None:  # no record behind it: the measure and the grade (docs/checks.md)
+            return {
+                "memorandum": self.memorandum,
+                "measure": self.measure,
+                "department": self.department,
+                "effect": self.effect,
+                "legal_basis": self.legal_basis,
+                "valid_until": None,
+                "grade": {"model": self.grade[0], "grade": self.grade[1]},
+                "withheld": self.withheld,
+            }
         return {
             "record_id": self.record_id,
             "category": self.category,

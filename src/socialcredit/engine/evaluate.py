@@ -16,6 +16,7 @@ from ..identifiers import parse
 from ..registry import RecordState, states_for_subject
 from ..store.tables import subjects
 from .decision import EFFECT_ORDER, Decision, Reason, UnknownAction
+from .graded import add_grades, graded_actions
 from .index import INF, Entry, reached, timestamp
 from .rules import MeasureRef, Rules, compile_rules
 
@@ -254,7 +255,10 @@ def evaluate(
     known_at: dt.datetime | None = None,
     allowlist: frozenset[str] = frozenset(),
 ) -> list[Decision]:
-    """Answer ``queries`` from the store alone, without building an index (one-off checks: the CLI)."""
+    """Answer ``queries`` from the store alone, without building an index (one-off checks: the CLI).
+
+    Given a Catalogue, the queries of a graded action get their grades as ``Checker.check`` does
+    (engine/graded.py); given only Rules (which hold no models) they are answered from records alone."""
     rules = catalogue if isinstance(catalogue, Rules) else compile_rules(catalogue)
     for _, action in queries:
         if action not in rules.actions:
@@ -264,7 +268,10 @@ def evaluate(
         aware(known_at, "known_at")
     canon = [parse(s, allowlist).canonical for s, _ in queries]
     with engine.connect() as conn:
-        return [
+        made = [
             from_store(conn, rules, sid, rules.actions[a], as_of, known_at)
             for sid, (_, a) in zip(canon, queries, strict=True)
         ]
+        if isinstance(catalogue, Rules):
+            return made
+        return add_grades(conn, catalogue, graded_actions(catalogue), allowlist, made, known_at)

@@ -28,7 +28,6 @@ from ...keys import ApiKey
 from ...registry import parse_instant
 from ..deps import check_role, key_from_header, purpose_for
 from ..errors import PROBLEM, ApiError, Forbidden, Invalid, Unavailable, field_error, responses
-from ..graded_checks import apply_to_view, graded_reasons
 from ..schemas import MAX_BATCH, BatchAnswer, BatchCheck, CheckpointDecision, CheckQuery, FullDecision
 from ..state import AppState
 from ..views import checkpoint_decisions, registrar_decision
@@ -187,7 +186,11 @@ async def check(request: Request) -> Response:
             raise Forbidden(f"action {body.action!r} is outside this key's scope ({', '.join(key.actions)})")
         state.start()
         try:
-            d = state.checker.check(body.subject, body.action, as_of=as_of, known_at=known_at)
+            if body.action in state.checker.graded:
+                # A graded action reads the subject's grade from the store (decision 1003): off the loop.
+                d = await run_in_threadpool(state.checker.check, body.subject, body.action, as_of, known_at)
+            else:
+                d = state.checker.check(body.subject, body.action, as_of=as_of, known_at=known_at)
         except (IdentifierError, UnknownAction):
             raise _bad_check(state, body.subject, body.action) from None
     except ApiError as exc:
@@ -196,18 +199,14 @@ async def check(request: Request) -> Response:
             AuditEntry(key.id, key.role, "checks.single", body.subject, f"refused: {exc.status}", purpose),
         )
         raise
-    graded = state.catalogue.graded_on(d.action)
-    # Only an action a grade-conditioned measure covers pays for a grade (read from the store, decision 1003).
-    extra = await run_in_threadpool(graded_reasons, state, d, graded, known_at) if graded else None
-    allowed = d.allowed if extra is None else d.allowed and "deny" not in extra.effects
-    outcome = "allowed" if allowed else "denied"
+    outcome = "allowed" if d.allowed else "denied"
     ref = await _audited(state, AuditEntry(key.id, key.role, "checks.single", d.subject, outcome, purpose))
     state.metrics.checks.labels(outcome).inc()
     if key.role == "checkpoint":
         view = checkpoint_decisions([d], [body.subject], ref)[0]
     else:
         view = registrar_decision(d, key.authority, ref)
-    return _json(view if extra is None else apply_to_view(view, extra, key.role))
+    return _json(view)
 
 
 def _bad_check(state: AppState, subject: str, action: str) -> Invalid:
@@ -301,8 +300,13 @@ async def check_batch(request: Request) -> Response:
                     f"{out[0]}: {queries[out[0]][1]!r}"
                 )
         state.start()
+        graded = state.checker.graded
         try:
-            decisions = state.checker.check_many(queries, as_of, known_at)
+            if graded and any(a in graded for a in {a for _, a in queries}):
+                # Its graded queries read their subjects' grades from the store (decision 1003): off the loop.
+                decisions = await run_in_threadpool(state.checker.check_many, queries, as_of, known_at)
+            else:
+                decisions = state.checker.check_many(queries, as_of, known_at)
         except (IdentifierError, UnknownAction):
             raise _locate_bad(state, queries) from None
     except ApiError as exc:
