@@ -1,8 +1,8 @@
 """Fixture strategy for the failure tests (issue 20 point 5).
 
-One private PostgreSQL cluster and one private nats-server per module (initdb takes a second or two; a restart
-of either is part of a test), each test with a database of its own in that cluster and, where it restarts NATS,
-a nats-server of its own. Everything here is a real process started through the CLI; nothing is mocked.
+One private PostgreSQL cluster per session (per xdist worker: initdb takes seconds; tests that stop it start it
+again before they end), each test or module with a database of its own in it, and a nats-server of its own for
+each test or module that uses NATS. Everything here is a real process started through the CLI; nothing is mocked.
 
 They run on the PostgreSQL path of ``make test`` (``SOCIALCREDIT_TEST_DATABASE_URL`` set, as .ci/run does):
 what they test is the system of record going away and coming back, which SQLite, a file in the server's
@@ -37,7 +37,7 @@ def _require() -> None:
         pytest.skip(f"failure tests need {', '.join(missing)}")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def pg() -> Iterator[PrivatePostgres]:
     _require()
     server = PrivatePostgres()

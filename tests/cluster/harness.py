@@ -36,13 +36,16 @@ __all__ = [
     "PrivateNats",
     "PrivatePostgres",
     "Proc",
+    "cli",
     "free_port",
     "make_key",
     "missing_binaries",
+    "ready",
     "running",
     "start_dispatcher",
     "start_node",
     "start_server",
+    "stop_all",
     "wait_until",
 ]
 
@@ -266,12 +269,16 @@ def _ready(p: Proc, path: str, seconds: float) -> Proc:
     return p
 
 
-def start_server(workdir: Path, database_url: str, nats_url: str | None = None, **settings: str) -> Proc:
-    """``socialcredit serve`` (the registry API) on a free port; returned once ``/healthz`` answers."""
+def start_server(
+    workdir: Path, database_url: str, nats_url: str | None = None, wait: bool = True, **settings: str
+) -> Proc:
+    """``socialcredit serve`` (the registry API) on a free port; returned once ``/healthz`` answers (at once with
+    ``wait=False``: start several processes, then :func:`ready` each, and their imports overlap)."""
     port = free_port()
     env = _env(workdir, database_url, nats_url, **settings)
     args = ["serve", "--port", str(port), "--log-level", "warning"]
-    return _ready(_spawn(workdir, f"serve-{port}", args, env, port), "/healthz", 60)
+    proc = _spawn(workdir, f"serve-{port}", args, env, port)
+    return ready(proc) if wait else proc
 
 
 def start_dispatcher(workdir: Path, database_url: str, nats_url: str | None, name: str = "dispatch") -> Proc:
@@ -282,24 +289,57 @@ def start_dispatcher(workdir: Path, database_url: str, nats_url: str | None, nam
 
 
 def start_node(
-    workdir: Path, snapshot: Path, nats_url: str, name: str, port: int = 0, **settings: str
+    workdir: Path,
+    database_url: str,
+    snapshot: Path,
+    nats_url: str,
+    name: str,
+    port: int = 0,
+    wait: bool = True,
+    **settings: str,
 ) -> Proc:
-    """``socialcredit node serve --snapshot FILE --nats URL`` on ``port`` (a free one by default); returned once
-    ``/healthz`` answers (it may still be catching up: see ``/readyz``)."""
+    """``socialcredit node serve --snapshot FILE --nats URL`` named ``name`` (its durable consumer), on ``port``
+    (a free one by default); returned once ``/healthz`` answers (it may still be catching up: ``/readyz``).
+    ``database_url`` is where it reads keys and re-syncs from, never on a check. ``wait=False``: returned at
+    once (start several, then :func:`ready` each)."""
     port = port or free_port()
-    env = _env(workdir, "sqlite:///nonexistent/node-has-no-database.db", None, **settings)
+    env = _env(workdir, database_url, None, **settings)
     args = ["node", "serve", "--snapshot", str(snapshot), "--nats", nats_url, "--port", str(port)]
-    return _ready(_spawn(workdir, f"{name}", args, env, port), "/healthz", 60)
+    args += ["--name", name, "--log-level", "warning"]
+    proc = _spawn(workdir, name, args, env, port)
+    return ready(proc) if wait else proc
+
+
+def ready(p: Proc, seconds: float = 120) -> Proc:
+    """``p`` once its ``/healthz`` answers (stopped, and AssertionError with its log, if it does not)."""
+    return _ready(p, "/healthz", seconds)
+
+
+def cli(workdir: Path, database_url: str, *args: str) -> str:
+    """Run one ``socialcredit`` command to its end; its standard output (CalledProcessError on failure)."""
+    env = _env(workdir, database_url, None)
+    done = subprocess.run([*_CLI, *args], env=env, cwd=workdir, capture_output=True, text=True, timeout=120)
+    if done.returncode:
+        raise AssertionError(f"socialcredit {' '.join(args)}: exit {done.returncode}: {done.stderr[-2000:]}")
+    return done.stdout
+
+
+def stop_all(procs: list[Proc]) -> None:
+    """SIGTERM to each process (by its own pid), then wait for each: their shutdowns overlap."""
+    for p in procs:
+        if p.alive():
+            p.proc.send_signal(signal.SIGTERM)
+    for p in procs:
+        p.stop()
 
 
 @contextlib.contextmanager
 def running(*procs: Proc) -> Iterator[None]:
-    """Stop every process on exit, by its own pid."""
+    """Stop every process on exit."""
     try:
         yield
     finally:
-        for p in procs:
-            p.stop()
+        stop_all(list(procs))
 
 
 def make_key(engine: Engine, catalogue: Catalogue, role: str, **fields: Any) -> str:
