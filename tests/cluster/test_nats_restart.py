@@ -26,13 +26,13 @@ def test_the_stream_holds_the_outbox_exactly_after_nats_restarts_under_load(
     dispatcher = start_dispatcher(workdir, url, nats_private.url)
     with running(dispatcher):
         filer = Filer(engine, catalogue, 200).start()
-        wait_until(lambda: stream_count(nats_private.url) >= 60, 30, "the first events in the stream")
+        wait_until(lambda: stream_count(nats_private.url) >= 60, 90, "the first events in the stream")
         nats_private.restart(down=0.5)  # SIGTERM, as systemd restarts it; the store directory is kept
-        wait_until(lambda: len(filer.filed) >= 110, 30, "more filings")
+        wait_until(lambda: len(filer.filed) >= 110, 60, "more filings")
         nats_private.stop(signal.SIGKILL)  # and a crash, for good measure
         nats_private.start()
         filer.join()
-        wait_until(lambda: _published(nats_private, engine), 30, "every event in the stream")
+        wait_until(lambda: _published(nats_private, engine), 60, "every event in the stream")
         assert dispatcher.alive(), dispatcher.tail()
     got, expected = stream_ids(nats_private.url), outbox_ids(engine)
     assert len(expected) >= 170  # filings and revocations
