@@ -67,9 +67,11 @@ def stream_count(nats_url: str, stream: str = STREAM) -> int:
 
 
 def outbox_ids(engine: Engine) -> list[str]:
-    """The outbox's event ids in outbox order: what the stream must hold, exactly."""
+    """The outbox's event ids in outbox order (a derived event's own key, grade:...): what the stream must hold,
+    exactly."""
     with engine.connect() as conn:
-        return [str(s) for s in conn.execute(select(outbox.c.event_seq).order_by(outbox.c.seq)).scalars()]
+        rows = conn.execute(select(outbox.c.event_seq, outbox.c.event_key).order_by(outbox.c.seq)).all()
+    return [key if key is not None else str(seq) for seq, key in rows]
 
 
 class Filer:
