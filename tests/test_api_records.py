@@ -319,8 +319,12 @@ def test_nothing_is_answered_or_written_unaudited(api: Api) -> None:
     with api.db.engine.begin() as conn:  # the audit log becomes unwritable
         conn.execute(text("ALTER TABLE audit_log RENAME TO audit_log_away"))
     try:
-        body = problem(api.client.post("/v1/checks", json=CHECK, headers=api.headers("checkpoint")), 503)
+        refused = api.client.post("/v1/checks", json=CHECK, headers=api.headers("checkpoint"))
+        body = problem(refused, 503)
         assert "allowed" not in body and "audit" in body["detail"]
+        assert (
+            refused.headers["retry-after"] == "2"
+        )  # a hint to come back, not a bare refusal (decision 1104)
         problem(
             api.client.post("/v1/checks/batch", json={"queries": [CHECK]}, headers=api.headers("checkpoint")),
             503,

@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from factories import person_id
 from feed_receiver import Receiver
@@ -118,7 +118,8 @@ def test_events_reach_nats_jetstream_once_each(
         assert pub.publish_pending(db.engine) == 0
         with db.engine.begin() as conn:  # as if the cursor had not been saved before a crash
             conn.execute(feed_cursors.delete())
-        assert pub.publish_pending(db.engine) == 3  # republished ...
+        # The stream's last message, not the lost cursor, says where to resume: nothing is sent twice (1104).
+        assert pub.publish_pending(db.engine) == 0
     finally:
         pub.close()
     with db.engine.connect() as conn:
@@ -141,7 +142,42 @@ def test_events_reach_nats_jetstream_once_each(
             await nc.close()
 
     count, ids, subjects = asyncio.run(fetch())
-    assert count == 3 and ids == expected  # ... and deduplicated by JetStream on Nats-Msg-Id
+    assert count == 3 and ids == expected
     assert subjects == [f"{prefix}.filed"] * 3
     with db.engine.connect() as conn:
         assert conn.execute(select(feed_cursors.c.seq)).scalar_one() == 3
+
+
+def test_a_stream_that_lost_acknowledged_messages_is_refilled_from_its_tail(
+    db: Database, catalogue: Catalogue, now: dt.datetime, nats_stream: tuple[str, str]
+) -> None:
+    """NATS acknowledged events 4 and 5 and then lost them (a crash before they reached its disk): the saved
+    cursor says 5, the stream ends at 3; the publisher resumes at the stream's tail (decision 1104)."""
+    stream, prefix = nats_stream
+    for i in range(3):
+        file(db, catalogue, now, external_id=f"L-{i}", subject_id=person_id(310 + i))
+    pub = NatsPublisher(NATS_URL, stream=stream, prefix=prefix)
+    try:
+        assert pub.publish_pending(db.engine) == 3
+        for i in range(3, 5):
+            file(db, catalogue, now, external_id=f"L-{i}", subject_id=person_id(310 + i))
+        with db.engine.begin() as conn:
+            conn.execute(update(feed_cursors).values(seq=5))
+        assert pub.publish_pending(db.engine) == 2
+        assert pub.publish_pending(db.engine) == 0
+    finally:
+        pub.close()
+
+    async def ids() -> list[str]:
+        import nats
+
+        nc = await nats.connect(NATS_URL)
+        try:
+            js = nc.jetstream()
+            return [(await js.get_msg(stream, seq)).headers["Nats-Msg-Id"] for seq in range(1, 6)]
+        finally:
+            await nc.close()
+
+    with db.engine.connect() as conn:
+        expected = [str(e.event_id) for e in read_after(conn, 0).events]
+    assert asyncio.run(ids()) == expected

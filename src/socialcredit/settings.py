@@ -16,6 +16,9 @@ class Settings(BaseSettings):
 
     # The system of record: SQLite (embedded default) or postgresql+psycopg://...
     database_url: str = "sqlite:///var/socialcredit.db"
+    # PostgreSQL: seconds to wait for a new connection before the request is refused with 503 (decision 1104);
+    # whole seconds, as libpq reads them (it waits at least 2).
+    database_connect_timeout: int = Field(default=5, ge=2, le=600)
     # NATS server with JetStream for the event feed; unset means no NATS publishing.
     nats_url: str | None = None
     # Directory of catalogue YAML; unset means the default national catalogue shipped in the package.

@@ -12,10 +12,12 @@
     ├── PayloadTooLarge (413)     the body is larger than the endpoint accepts
     ├── Invalid (422)             bad input; ``errors`` lists each field path, value and reason
     ├── RateLimited (429)         too many public requests from this client
-    └── Unavailable (503)         the audit entry could not be written, so nothing is answered
+    └── Unavailable (503)         the database (or the audit entry) could not be reached, so nothing is
+                                  changed or answered; ``Retry-After`` says when to try again (decision 1104)
 
 Domain errors raised below the API (``registry.NotFound``, ``registry.Conflict``, ``RowInvalid``,
-``IdentifierError``, ``UnknownAction``, and SQLAlchemy's ``OperationalError`` as a 503) are mapped by
+``IdentifierError``, ``UnknownAction``, and as a 503 SQLAlchemy's errors of a database that does not answer:
+``OperationalError``, ``InterfaceError`` and the pool's ``TimeoutError``) are mapped by
 :data:`DOMAIN_ERRORS`; anything else is a 500 whose body says only "internal error" and an id to quote (the
 trace goes to the server log, never to the client).
 """
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -31,7 +34,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
@@ -42,6 +46,7 @@ from ..registry import Conflict, NotFound, RowInvalid
 __all__ = [
     "DOMAIN_ERRORS",
     "PROBLEM",
+    "RETRY_AFTER",
     "ApiError",
     "BadRequest",
     "ConflictProblem",
@@ -65,6 +70,10 @@ __all__ = [
 PROBLEM = "application/problem+json"
 _TYPE_BASE = "https://socialcredit.invalid/problems/"
 log = logging.getLogger("socialcredit.api")
+
+# Seconds a client is told to wait after a 503: about what a PostgreSQL restart or failover takes; the pool
+# reconnects on the first request after it (pre-ping), so a retry then succeeds (decision 1104).
+RETRY_AFTER = 2
 
 FieldError = dict[str, Any]  # {"loc": [...], "pointer": "/a/0/b", "value": ..., "reason": "..."}
 
@@ -125,6 +134,21 @@ class RateLimited(ApiError):
 class Unavailable(ApiError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER)})
+
+
+_last_down_log = [0.0]  # monotonic time of the last "database unavailable" line
+
+
+def _store_down(exc: Exception) -> ApiError:
+    # The reason goes to the server log (the driver's message names the host), at most every 10 s: an outage
+    # under load would otherwise write a line per request. The client learns what it needs.
+    if time.monotonic() - _last_down_log[0] >= 10.0:
+        _last_down_log[0] = time.monotonic()
+        log.warning("database unavailable (answering 503): %s", (str(exc).splitlines() or [""])[0][:300])
+    return Unavailable("the database is unavailable; nothing was changed or answered")
+
 
 def field_error(loc: list[str | int], value: Any, reason: str) -> FieldError:
     if isinstance(value, float) and not math.isfinite(value):
@@ -170,7 +194,9 @@ DOMAIN_ERRORS: dict[type[Exception], Callable[[Any], ApiError]] = {
     Conflict: lambda e: ConflictProblem(str(e)),
     RowInvalid: _row_invalid,
     IdentifierError: lambda e: Invalid(str(e), [field_error(["body", "subject"], e.value, e.reason)]),
-    OperationalError: lambda e: Unavailable("the database is unavailable; nothing was changed or answered"),
+    OperationalError: _store_down,  # refused, reset or timed out connections; a server shutting down
+    InterfaceError: _store_down,  # a connection the driver already knows is closed
+    PoolTimeout: _store_down,  # every pooled connection busy (connecting) past the pool's timeout
     UnknownAction: lambda e: Invalid(str(e), [field_error(["body", "action"], e.action, "unknown action")]),
 }
 
@@ -185,7 +211,7 @@ _DESCRIPTIONS = {
     413: "Request body too large",
     422: "Invalid input: `errors` lists each field path, value and reason",
     429: "Rate limit exceeded (public endpoints)",
-    503: "The audit log could not be written; nothing was answered",
+    503: "The database or the audit log is unavailable; nothing was changed or answered (see `Retry-After`)",
 }
 
 

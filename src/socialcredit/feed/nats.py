@@ -8,6 +8,15 @@ stream with a durable consumer. A grade change (decision 1011) is on ``socialcre
 its own id ``grade:<cause seq>:<model>``, never a record event's number; a consumer applying record events skips
 that subject.
 
+The stream is kept in outbox order with nothing missed, across NATS restarts and crashes (decision 1104): each
+message also carries ``Socialcredit-Outbox-Seq`` (its outbox row) and ``Nats-Expected-Last-Sequence`` (the
+stream sequence it must follow), and each round resumes after the outbox row of the stream's last message, not
+after the saved cursor. So a batch cut by a restart (messages written to a connection that died, the ones after
+them sent on the new one) cannot leave a hole filled later out of order: the first message after the hole is
+refused by JetStream, the round fails, and the next one resumes at the hole. A stream that lost acknowledged
+messages (a crash before they reached its disk) is refilled from its tail; a saved cursor that is behind (a
+publisher killed before saving it) republishes nothing.
+
 With several dispatchers on one database, one publishes at a time (decision 1100): the cursor row is held under a
 lease (``held_by``, ``held_until``) taken by one atomic ``UPDATE``, so the stream keeps the outbox's order; a
 publisher killed while holding it is replaced after the lease.
@@ -31,11 +40,12 @@ from ..store.tables import feed_cursors, outbox
 from .claims import dispatcher_name
 from .reader import EVENT_COLUMNS, payload_of, with_event
 
-__all__ = ["CURSOR_NAME", "STREAM", "SUBJECT_PREFIX", "NatsPublisher", "message_body"]
+__all__ = ["CURSOR_NAME", "OUTBOX_SEQ_HEADER", "STREAM", "SUBJECT_PREFIX", "NatsPublisher", "message_body"]
 
 STREAM = "SOCIALCREDIT"
 SUBJECT_PREFIX = "socialcredit.events"
 CURSOR_NAME = "nats"
+OUTBOX_SEQ_HEADER = "Socialcredit-Outbox-Seq"  # the message's outbox row: where a publisher resumes
 
 
 def message_body(row: Any) -> bytes:
@@ -98,17 +108,50 @@ class NatsPublisher:
         self._nc = None
         self._loop.close()
 
-    async def _publish(self, rows: Sequence[Any]) -> None:
+    async def _publish(self, rows: Sequence[Any], after: int) -> None:
+        """Publish ``rows`` pipelined, the i-th expected right after stream sequence ``after + i``; the first
+        failure is raised once every answer is in (none left pending on the loop)."""
         futures = [
             self._js.publish(
                 f"{self.prefix}.{r.type}",
                 message_body(r),
-                # A derived event's own id (grade:<seq>:<model>), which no record event's number can equal.
-                headers={"Nats-Msg-Id": r.event_key if r.event_key is not None else str(r.event_seq)},
+                headers={
+                    # A derived event's own id (grade:<seq>:<model>), which no record event's number can equal.
+                    "Nats-Msg-Id": r.event_key if r.event_key is not None else str(r.event_seq),
+                    OUTBOX_SEQ_HEADER: str(r.seq),
+                    "Nats-Expected-Last-Sequence": str(after + i),
+                },
             )
-            for r in rows
+            for i, r in enumerate(rows)
         ]
-        await asyncio.gather(*futures)
+        for answer in await asyncio.gather(*futures, return_exceptions=True):
+            if isinstance(answer, BaseException):
+                raise answer
+
+    async def _tail(self) -> tuple[int, Any]:
+        """The stream's last sequence, and the headers of its last message (None: none, or not readable)."""
+        info = await self._js.stream_info(self.stream)
+        if not info.state.messages:
+            return int(info.state.last_seq), None
+        try:
+            msg = await self._js.get_msg(self.stream, info.state.last_seq)
+        except NotFoundError:  # deleted by hand: trust the saved cursor
+            return int(info.state.last_seq), None
+        return int(info.state.last_seq), msg.headers or {}
+
+    def _resume_after(self, engine: Engine, cursor: int, headers: Any) -> int:
+        """The outbox seq the stream already holds up to: its last message's, else the saved cursor."""
+        if headers is None:
+            return cursor
+        if headers.get(OUTBOX_SEQ_HEADER, "").isdigit():
+            return int(headers[OUTBOX_SEQ_HEADER])
+        msg_id = headers.get("Nats-Msg-Id", "")
+        if msg_id.isdigit():  # a message of a publisher from before the header: its event's outbox row
+            with engine.connect() as conn:
+                seq = conn.execute(select(outbox.c.seq).where(outbox.c.event_seq == int(msg_id))).scalar()
+            if seq is not None:
+                return int(seq)
+        return cursor
 
     def _hold(self, engine: Engine) -> int | None:
         """Take (or keep) the publisher's lease; the cursor to publish after, or None if another holds it."""
@@ -142,21 +185,25 @@ class NatsPublisher:
         cursor = self._hold(engine)
         if cursor is None:
             return 0
+        stream_last, tail = self._run(self._tail())
+        resume = self._resume_after(engine, cursor, tail)
         with engine.connect() as conn:
             rows = conn.execute(
                 with_event(select(outbox.c.seq, outbox.c.event_seq, outbox.c.type, *EVENT_COLUMNS))
-                .where(outbox.c.seq > cursor)
+                .where(outbox.c.seq > resume)
                 .order_by(outbox.c.seq)
                 .limit(self.batch)
             ).all()
-        if not rows:
-            return 0
-        self._run(self._publish(rows))
-        now = dt.datetime.now(dt.UTC)
+        if rows:
+            self._run(self._publish(rows, stream_last))
+        if rows or resume != cursor:
+            self._save(engine, rows[-1].seq if rows else resume)
+        return len(rows)
+
+    def _save(self, engine: Engine, seq: int) -> None:
         with engine.begin() as conn:  # only while still ours: a publisher that took over has its own cursor
             conn.execute(
                 update(feed_cursors)
                 .where(feed_cursors.c.name == CURSOR_NAME, feed_cursors.c.held_by == self.name)
-                .values(seq=rows[-1].seq, updated_at=now)
+                .values(seq=seq, updated_at=dt.datetime.now(dt.UTC))
             )
-        return len(rows)

@@ -58,10 +58,21 @@ def connect(url: str | None = None, *, create: bool = True) -> Engine:
         event.listen(engine, "begin", _sqlite_begin)
         return engine
     if parsed.get_backend_name() == "postgresql":
+        from ..settings import get_settings
+
         # UTF-8 on the wire whatever PGCLIENTENCODING or the database's encoding say: the import sends texts
         # in binary COPY as UTF-8 bytes (registry.copybinary), which the server reads in the client encoding.
+        # A database that is down or restarting (decision 1104): pre-ping replaces the pool's dead connections
+        # on checkout, so the first request after a restart succeeds; a server that does not answer at all is
+        # given ``connect_timeout`` seconds (libpq waits forever by default), then the request is a 503.
+        timeout = get_settings().database_connect_timeout
         return create_engine(
-            url, pool_size=10, max_overflow=20, pool_pre_ping=True, connect_args={"client_encoding": "utf8"}
+            url,
+            pool_size=10,
+            max_overflow=20,
+            pool_pre_ping=True,
+            pool_timeout=2 * timeout,
+            connect_args={"client_encoding": "utf8", "connect_timeout": timeout},
         )
     raise ValueError(f"database_url {url!r}: only sqlite:/// and postgresql+psycopg:// are supported")
 
