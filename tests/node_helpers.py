@@ -1,6 +1,6 @@
 """Check nodes in tests: a uniquely named stream on the real NATS server, a node app over a snapshot (its
-lifespan runs the follower in the TestClient's loop), publishing the outbox, and polling until a condition holds
-(the only waiting the node tests do)."""
+lifespan runs the follower in the TestClient's loop) auditing to an audit stream of its own, publishing the
+outbox, and polling until a condition holds (the only waiting the node tests do)."""
 
 from __future__ import annotations
 
@@ -17,9 +17,11 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from nats_server import NATS_URL, require_nats
+from node_audit_helpers import Stream, drop_stream
 from socialcredit.catalogue import Catalogue
 from socialcredit.feed.nats import NatsPublisher, message_body
 from socialcredit.feed.reader import EVENT_COLUMNS, with_event
+from socialcredit.node.audit import NodeAuditLog
 from socialcredit.node.serve import node_app
 from socialcredit.node.state import NodeState
 from socialcredit.settings import Settings
@@ -31,6 +33,13 @@ from socialcredit.store.tables import outbox
 class Node:
     client: TestClient
     state: NodeState
+    audit_stream: Stream  # where its audit chain goes (sink it with node_audit_helpers.sink_all)
+
+    @property
+    def audit(self) -> NodeAuditLog:
+        log = self.state.audit
+        assert isinstance(log, NodeAuditLog)
+        return log
 
     def ready(self) -> bool:
         return self.client.get("/readyz").status_code == 200
@@ -124,25 +133,41 @@ def running_node(
     stream_prefix: tuple[str, str] | None,
     *,
     url: str = NATS_URL,
+    audit_url: str = NATS_URL,
     name: str = "node-a",
     **settings: Any,
 ) -> Iterator[Node]:
+    """A node on ``snapshot`` following ``stream_prefix`` on ``url`` (None: no feed), its audit chain (node id
+    ``name-<random>``, files in ``tmp_path/node-audit``) on a stream of its own on ``audit_url`` (deleted after,
+    on the shared server)."""
     stream, prefix = stream_prefix or ("SOCIALCREDIT", "socialcredit.events")
+    tag = uuid.uuid4().hex[:10]
+    audit = Stream(audit_url, f"NODETEST_AUDIT_{tag}", f"nodetest.audit.{tag}")
     config = Settings(
         database_url=str(db.engine.url.render_as_string(hide_password=False)),
         node_key_refresh_seconds=0.2,
-        node_audit_file=str(tmp_path / f"{name}.audit.jsonl"),
+        node_audit_stream=audit.name,
+        node_audit_subject_prefix=audit.prefix,
+        node_audit_dir=str(tmp_path / "node-audit"),
         **settings,
     )
     app = node_app(
         snapshot,
         url if stream_prefix is not None else None,
-        name=f"{name}-{uuid.uuid4().hex[:6]}",
+        name=f"{name}-{tag[:6]}",
         db=db,
         catalogue=catalogue,
         settings=config,
+        audit_nats=audit_url,
         stream=stream,
         prefix=prefix,
     )
-    with TestClient(app, raise_server_exceptions=False) as client:
-        yield Node(client, app.state.sc)
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield Node(client, app.state.sc, audit)
+    finally:
+        if (
+            audit_url == NATS_URL
+        ):  # on the shared server; a private one's goes with its test (and can be sunk)
+            with contextlib.suppress(Exception):
+                drop_stream(audit.url, audit.name)

@@ -4,7 +4,9 @@ random subjects and instants; filings and revocations published after the snapsh
 duplicated messages change nothing; a message lost from the stream, or a snapshot older than the stream keeps,
 makes it re-sync from the store (not ready meanwhile); non-record messages are skipped and a record event it
 cannot read is never applied; a refused snapshot stops ``node serve`` with the reason; lag is on /metrics and
-/readyz fails past the settings.
+/readyz fails past the settings. The node audits to its own chain on JetStream (decision 1103): while the audit
+server is down its checks are answered from the buffer, then refused (503, ``Retry-After``) once it is full,
+and answered again once it drains; the entries reach ``audit sink`` and verify.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from factories import org_id, person_id
+from node_audit_helpers import PrivateNats, private_nats, verify_with, wait_for
 from node_helpers import (
     Node,
     body_of_event,
@@ -34,12 +37,14 @@ from socialcredit.cli import app as cli
 from socialcredit.engine import Checker
 from socialcredit.node import create_snapshot
 from socialcredit.registry.writer import revoke
+from socialcredit.settings import get_settings
 from socialcredit.store import Database
 from test_api_helpers import Api, serve
 from test_engine_support import file, red_catalogue, subject_for
 
 runner = CliRunner()
 AIR = "transport.air.ticket"
+__all__ = ["private_nats"]  # a fixture
 
 
 @pytest.fixture
@@ -146,7 +151,9 @@ def test_a_node_answers_as_the_api_server(
             a = api.client.post("/v1/checks", json=body, headers=api.headers(role))
             b = node.client.post("/v1/checks", json=body, headers=api.headers(role))
             assert b.status_code == a.status_code and b.json()["detail"] == a.json()["detail"]
-        assert node.state.audit is not None and (tmp_path / "node-a.audit.jsonl").exists()
+        # Every check the node answered is in its chain, acknowledged by its audit stream: the refusals of a
+        # key's checks too, not the request without a key (refused before there is an actor to audit).
+        assert (node.audit.acked_seq, node.audit.buffered) == (12 * 6 + 3, 0)
 
 
 def test_filings_and_revocations_reach_the_node(
@@ -404,3 +411,67 @@ def test_a_node_answers_graded_checks_as_the_api_server(
                 r["grade"]["grade"] for d in b.json()["decisions"] for r in d["reasons"] if "grade" in r
             ]
             assert grades == ["A", "C", "D"]
+
+
+def test_a_full_audit_buffer_refuses_checks_with_retry_after_until_it_drains(
+    db: Database,
+    catalogue: Catalogue,
+    tmp_path: Path,
+    private_nats: PrivateNats,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    snap = _snapshot(db, catalogue, tmp_path)
+    headers = _checkpoint(db, catalogue)
+    check = {"subject": person_id(790), "action": AIR}
+    with running_node(
+        db, catalogue, snap, tmp_path, None, audit_url=private_nats.url, node_audit_buffer_limit=3
+    ) as node:
+
+        def status() -> int:
+            return node.client.post("/v1/checks", json=check, headers=headers).status_code
+
+        assert status() == 200 and node.audit.acked_seq == 1
+        private_nats.stop()
+        wait_for(lambda: not node.audit.connected, 10, "the node to see its audit server gone")
+        assert [status() for _ in range(3)] == [200, 200, 200], "answered from the buffer"
+        assert node.audit.buffered == 3
+        refused = node.client.post("/v1/checks", json=check, headers=headers)
+        assert refused.status_code == 503 and refused.headers["retry-after"] == "1"
+        assert refused.headers["content-type"] == "application/problem+json"
+        problem = refused.json()
+        assert problem["status"] == 503 and problem["type"].endswith("/unavailable")
+        assert "audit buffer is full (3 entries)" in problem["detail"] and "retry in 1 s" in problem["detail"]
+        assert "allowed" not in problem, "never an unaudited answer"
+        private_nats.start()
+        wait_for(lambda: node.audit.buffered == 0, 20, "the buffer to drain once the server is back")
+        assert status() == 200 and node.audit.acked_seq == 5
+        node_id, keys = node.audit.node, node.audit.state_dir
+        stream = node.audit_stream
+    # The node is closed (its last head signed): the sink stores its chain, and the nodes' verify passes.
+    monkeypatch.setenv("SOCIALCREDIT_NODE_AUDIT_STREAM", stream.name)
+    monkeypatch.setenv("SOCIALCREDIT_NODE_AUDIT_SUBJECT_PREFIX", stream.prefix)
+    get_settings.cache_clear()  # read before (creating the key): the command must see the variables above
+    got = runner.invoke(cli, ["audit", "sink", "--nats", stream.url, "--idle-exit", "0.5"])
+    assert got.exit_code == 0 and "5 entries and 1 signed heads" in got.output, got.output
+    (chain,) = verify_with(db.engine, keys)
+    assert (chain.node, chain.checked, chain.ok, chain.missing) == (node_id, 5, True, []), chain.problems
+    assert chain.anchor is not None and chain.anchor.covered == 5
+
+
+def test_node_serve_refuses_a_name_that_is_no_node_id(
+    db: Database, catalogue: Catalogue, tmp_path: Path
+) -> None:
+    snap = _snapshot(db, catalogue, tmp_path)
+    args = ["node", "serve", "--snapshot", str(snap), "--nats", "nats://127.0.0.1:1", "--name", "node.a"]
+    result = runner.invoke(cli, args)
+    assert result.exit_code == 2 and "--name 'node.a': a node id is 1 to 64 letters" in result.stderr
+
+
+def test_the_default_node_name_is_a_node_id_whatever_the_host_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    from socialcredit.node.chain import NODE_ID
+    from socialcredit.node.serve import default_name
+
+    monkeypatch.setattr("socket.gethostname", lambda: "web-1.eu.example.com")
+    assert default_name(8100) == "node-web-1-eu-example-com-8100"
+    monkeypatch.setattr("socket.gethostname", lambda: "h" * 200)
+    assert NODE_ID.fullmatch(default_name(65535))

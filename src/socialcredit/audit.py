@@ -32,6 +32,7 @@ __all__ = [
     "WITNESS",
     "Appended",
     "AuditEntry",
+    "AuditUnavailable",
     "Verification",
     "Witness",
     "append",
@@ -111,6 +112,15 @@ class Witness:
 
 
 WITNESS = Witness()
+
+
+class AuditUnavailable(Exception):
+    """The audit log cannot keep an entry for now, and says when to try again (a check node whose stream is
+    unreachable and whose local buffer is full): the request is refused with 503 and ``Retry-After``."""
+
+    def __init__(self, detail: str, retry_after: float) -> None:
+        super().__init__(detail)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)

@@ -113,8 +113,6 @@ class Settings(BaseSettings):
     node_max_lag_seconds: float = Field(default=5.0, gt=0, le=3600)
     # Seconds between a node's reads of the key table: the longest a revocation or a new key takes to reach it.
     node_key_refresh_seconds: float = Field(default=5.0, gt=0, le=3600)
-    # A node's local hash-chained check audit file (until the audit sink of issue 20 point 3 replaces it).
-    node_audit_file: str = "var/node-audit.jsonl"
 
     @field_validator("trusted_proxies")
     @classmethod

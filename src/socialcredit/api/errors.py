@@ -134,8 +134,8 @@ class RateLimited(ApiError):
 class Unavailable(ApiError):
     status, slug, title = 503, "unavailable", "Service unavailable"
 
-    def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"Retry-After": str(RETRY_AFTER)})
+    def __init__(self, detail: str, retry_after: int = RETRY_AFTER) -> None:
+        super().__init__(detail, headers={"Retry-After": str(retry_after)})
 
 
 _last_down_log = [0.0]  # monotonic time of the last "database unavailable" line

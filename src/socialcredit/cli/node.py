@@ -25,7 +25,10 @@ def node_serve(
     port: Annotated[int, typer.Option(help="TCP port.", min=1, max=65535)] = 8100,
     name: Annotated[
         str | None,
-        typer.Option(help="This node's name: its durable consumer and audit chain (default node-HOST-PORT)."),
+        typer.Option(
+            help="This node's id: its durable consumer and audit chain; 1 to 64 letters, digits, - or _"
+            " (default node-HOST-PORT, other characters of the host name as -)."
+        ),
     ] = None,
     stream: Annotated[str, typer.Option(help="The JetStream stream of the feed.")] = "SOCIALCREDIT",
     prefix: Annotated[str, typer.Option(help="The stream's subject prefix.")] = "socialcredit.events",
@@ -38,12 +41,17 @@ def node_serve(
 
     from ..api.http_limits import protocol_path
     from ..node import SnapshotRefused
+    from ..node.chain import NODE_ID
     from ..node.serve import default_name, node_app
     from ..settings import get_settings
 
     logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if not snapshot.is_file():
         fail(f"{snapshot}: no such file", EXIT_NOT_FOUND)
+    if name is not None and not NODE_ID.fullmatch(name):
+        fail(
+            f"--name {name!r}: a node id is 1 to 64 letters, digits, '-' or '_' (it is a NATS subject token)"
+        )
     settings = get_settings()
     catalogue = open_catalogue()
     db = open_db()

@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from ..anchor import SignedHead, append_head, load_or_create_key, sign_head
-from ..audit import AuditEntry, stored_entry
+from ..audit import AuditEntry, AuditUnavailable, stored_entry
 from ..settings import Settings
 from .buffer import Buffer
 from .chain import NodeEntry, chain_entries, check_node_id, node_genesis, parse_lines
@@ -64,15 +64,16 @@ def heads_subject(prefix: str, node: str) -> str:
     return f"{prefix}.heads.{node}"
 
 
-class AuditBufferFull(Exception):
-    """The stream is unreachable and the local buffer holds ``buffer_limit`` entries: refuse the check."""
+class AuditBufferFull(AuditUnavailable):
+    """The stream is unreachable and the local buffer holds ``buffer_limit`` entries: refuse the check (503,
+    ``Retry-After``: the log's retry interval, when it next tries the stream)."""
 
     def __init__(self, node: str, limit: int, retry_after: float) -> None:
         super().__init__(
             f"node {node}: the audit stream is unreachable and the local audit buffer is full ({limit} entries);"
-            " checks are refused until it drains"
+            " checks are refused until it drains",
+            retry_after,
         )
-        self.retry_after = retry_after
 
 
 class NodeAuditError(RuntimeError):

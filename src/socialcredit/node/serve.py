@@ -1,9 +1,11 @@
 """Putting a node together: the snapshot loaded (or refused), the store opened for keys and re-syncs, the
-auditor, the follower and the app (``socialcredit node serve``; tests build nodes with the same function)."""
+auditor (the node's own audit chain on JetStream, :class:`~.audit.NodeAuditLog`, decision 1103), the follower
+and the app (``socialcredit node serve``; tests build nodes with the same function)."""
 
 from __future__ import annotations
 
 import logging
+import re
 import socket
 from pathlib import Path
 
@@ -14,10 +16,11 @@ from ..feed.nats import STREAM, SUBJECT_PREFIX
 from ..settings import Settings, get_settings
 from ..store import Database
 from .app import create_node_app
+from .audit import NodeAuditLog
+from .chain import check_node_id
 from .follow import Follower
 from .keys import KeyTable
 from .live import LiveIndex
-from .local_audit import FileChainAuditor
 from .snapshot import load_snapshot
 from .state import Auditor, NodeState
 
@@ -27,7 +30,10 @@ log = logging.getLogger("socialcredit.node")
 
 
 def default_name(port: int) -> str:
-    return f"node-{socket.gethostname()}-{port}"
+    """``node-HOST-PORT``, a valid node id (a NATS subject token) whatever the host name: dots and anything
+    else outside ``[A-Za-z0-9_-]`` become ``-``, and the host part is cut to fit 64 characters."""
+    host = re.sub(r"[^A-Za-z0-9_-]", "-", socket.gethostname())[: 64 - len(f"node--{port}")]
+    return f"node-{host}-{port}"
 
 
 def node_app(
@@ -39,14 +45,25 @@ def node_app(
     catalogue: Catalogue | None = None,
     settings: Settings | None = None,
     auditor: Auditor | None = None,
+    audit_nats: str | None = None,
     stream: str = STREAM,
     prefix: str = SUBJECT_PREFIX,
     freeze_gc: bool = False,
 ) -> FastAPI:
     """A node's app from ``snapshot``; raises :class:`~.snapshot.SnapshotRefused` (with the reason) for a
     snapshot of another catalogue, truncated or corrupt, before anything else is started. ``nats_url`` None:
-    no feed (the index stays at the snapshot; for tests of the routes)."""
+    no feed (the index stays at the snapshot; for tests of the routes). ``name`` is the node id (its audit
+    chain's, and its durable consumer's): ``ValueError`` naming it unless 1 to 64 letters, digits, ``-`` or ``_``.
+
+    The auditor, unless one is given: :meth:`NodeAuditLog.from_settings` on ``audit_nats``, else ``nats_url``,
+    else ``SOCIALCREDIT_NATS_URL`` (the audit stream and the feed are usually on the same server)."""
+    check_node_id(name)
     settings = settings or get_settings()
+    if auditor is None:
+        url = audit_nats or nats_url or settings.nats_url
+        if url is None:
+            raise ValueError(f"node {name}: no NATS server for its audit stream (give one, or an auditor)")
+        auditor = NodeAuditLog.from_settings(settings, url, name)
     catalogue = catalogue or default_catalogue()
     loaded = load_snapshot(snapshot, catalogue)
     db = db or Database.open(settings.database_url)
@@ -63,7 +80,7 @@ def node_app(
         catalogue,
         settings,
         live,
-        auditor or FileChainAuditor(settings.node_audit_file, name),
+        auditor,
         keys,
         name,
     )

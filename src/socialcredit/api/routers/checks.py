@@ -21,7 +21,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from ...audit import AuditEntry
+from ...audit import AuditEntry, AuditUnavailable
 from ...engine import UnknownAction
 from ...identifiers import IdentifierError, parse
 from ...keys import ApiKey
@@ -160,6 +160,9 @@ def _times(
 async def _audited(state: AppState, entry: AuditEntry) -> int:
     try:
         return await state.audit.record(entry)
+    except AuditUnavailable as exc:  # no audit entry, no answer; this one says when to come back
+        wait = max(1, math.ceil(exc.retry_after))
+        raise Unavailable(f"{exc}; the check was not answered, retry in {wait} s", retry_after=wait) from exc
     except Exception as exc:  # no audit entry, no answer
         raise Unavailable("the audit log could not be written; the check was not answered") from exc
 
