@@ -25,6 +25,7 @@ from node_audit_helpers import (
 from socialcredit.node.audit import AuditBufferFull, NodeAuditLog
 from socialcredit.node.chain import node_genesis
 from socialcredit.node.sink import AuditSink
+from socialcredit.settings import get_settings
 from socialcredit.store import Database
 from socialcredit.store.tables import node_audit
 
@@ -166,12 +167,14 @@ def test_the_sink_command_stores_the_stream_and_refuses_an_unreachable_server(
     log.close()
     monkeypatch.setenv("SOCIALCREDIT_NODE_AUDIT_STREAM", stream.name)
     monkeypatch.setenv("SOCIALCREDIT_NODE_AUDIT_SUBJECT_PREFIX", stream.prefix)
+    get_settings.cache_clear()  # the command reads the settings: a cached copy would name the default stream
     runner = CliRunner()
     got = runner.invoke(app, ["audit", "sink", "--nats", stream.url, "--idle-exit", "0.5"])
     assert got.exit_code == 0, got.output
     assert "20 entries and 1 signed heads" in got.output
     assert len(_rows(db)) == 20
     bad = runner.invoke(app, ["audit", "sink", "--nats", "nats://127.0.0.1:1", "--idle-exit", "0"])
+    get_settings.cache_clear()  # read again after the test, without this test's stream
     assert bad.exit_code == 2 and "cannot consume the node audit stream" in bad.output, bad.output
 
 
