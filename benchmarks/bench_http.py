@@ -36,6 +36,7 @@ from typing import Any
 import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 from sqlalchemy import create_engine, text
 from stdnum.cn import ric
 
@@ -147,6 +148,45 @@ def baseline_app() -> Any:
                 ],
             }
         )
+
+    @app.get("/healthz")
+    def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+# --- the ceiling: the same paths on a minimal app ------------------------------------------------------
+
+
+class Query(BaseModel):
+    subject: str
+    action: str
+
+
+class Batch(BaseModel):
+    # Module level: with postponed annotations FastAPI resolves a body model by name in the module's globals.
+    queries: list[Query]
+
+
+def minimal_app() -> Any:
+    """POST /v1/checks and /v1/checks/batch parsing a similar body with pydantic and answering a constant of the
+    same size: what FastAPI and uvicorn alone cost (issue 20's ceiling; no index, no audit, no keys)."""
+    app = FastAPI()
+
+    @app.post("/v1/checks")
+    def check(body: Query) -> JSONResponse:
+        return JSONResponse(
+            {"subject": body.subject, "action": body.action, "allowed": True, "at": "2026-01-01T00:00:00Z",
+             "reasons": [], "record_ids": []}
+        )  # fmt: skip
+
+    @app.post("/v1/checks/batch")
+    def batch(body: Batch) -> JSONResponse:
+        return JSONResponse(
+            {"count": len(body.queries),
+             "decisions": [{"subject": q.subject, "action": q.action, "allowed": True} for q in body.queries]}
+        )  # fmt: skip
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
