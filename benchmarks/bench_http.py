@@ -169,6 +169,30 @@ class Batch(BaseModel):
     queries: list[Query]
 
 
+def _constant(q: Query) -> dict[str, Any]:
+    """A decision of the real answer's keys and about its mean size on bench data (half the subjects listed:
+    about 340 bytes against 475 denied and 204 allowed)."""
+    return {
+        "subject": q.subject,
+        "known": True,
+        "action": q.action,
+        "as_of": "2026-01-01T00:00:00+08:00",
+        "allowed": False,
+        "effects": ["deny"],
+        "reasons": [
+            {
+                "record_id": 1,
+                "category": "court.judgment_defaulter",
+                "measure": "transport.air",
+                "authority": "court",
+                "applies_from": "2025-06-01",
+            }
+        ],
+        "catalogue_version": "2025.1",
+        "notes": [],
+    }
+
+
 def minimal_app() -> Any:
     """POST /v1/checks and /v1/checks/batch parsing a similar body with pydantic and answering a constant of the
     same size: what FastAPI and uvicorn alone cost (issue 20's ceiling; no index, no audit, no keys)."""
@@ -176,17 +200,11 @@ def minimal_app() -> Any:
 
     @app.post("/v1/checks")
     def check(body: Query) -> JSONResponse:
-        return JSONResponse(
-            {"subject": body.subject, "action": body.action, "allowed": True, "at": "2026-01-01T00:00:00Z",
-             "reasons": [], "record_ids": []}
-        )  # fmt: skip
+        return JSONResponse(_constant(body))
 
     @app.post("/v1/checks/batch")
     def batch(body: Batch) -> JSONResponse:
-        return JSONResponse(
-            {"count": len(body.queries),
-             "decisions": [{"subject": q.subject, "action": q.action, "allowed": True} for q in body.queries]}
-        )  # fmt: skip
+        return JSONResponse({"count": len(body.queries), "decisions": [_constant(q) for q in body.queries]})
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
