@@ -9,10 +9,13 @@ commit one client thread per process asks that process ``POST /v1/checks`` for t
 seconds until it answers allowed. The figure per event is the time from the commit to the last process's
 first allowed answer ("every process"), and per process the time to its own.
 
-A ``node`` mode is to be added when ``socialcredit node serve --snapshot FILE --nats URL`` lands: the same
-writer and probes, with a dispatcher publishing the feed to JetStream and N nodes following it (start them
-in :func:`start_processes`; everything after is shared). Goal (issue 20): p99 at most 1 s to every node with
-3 nodes, beside this baseline.
+Mode ``node``: the same writer and probes, with ``socialcredit snapshot create`` taken after the registry is
+filed, one ``socialcredit dispatch run`` (SOCIALCREDIT_NATS_URL set) publishing the feed to JetStream, and N
+``socialcredit node serve --snapshot F --nats URL`` following it. The dispatcher's stream name is not a setting
+(cli/feed.py builds its publisher with the default ``SOCIALCREDIT``), and that name on the machine's shared
+NATS belongs to whoever else uses it; so this mode starts a private ``nats-server -js`` on a free port in the
+run's tmp dir, whose stream goes with it. Goal (issue 20): p99 at most 1 s to every node with 3 nodes, beside
+the polling baseline (``--mode polling --mode node``, the default, runs both).
 
     .venv/bin/python benchmarks/bench_node_propagation.py                 # 3 processes, 200 revocations
     .venv/bin/python benchmarks/bench_node_propagation.py --quick         # 2 processes, 30 revocations
@@ -44,7 +47,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent / "tests"))  # factories: valid identifiers
 
 ACTION = "transport.air.ticket"
-MODES = ("polling",)  # "node" joins when check nodes land (module docstring)
+MODES = ("polling", "node")
+NATS_SERVER = "/usr/sbin/nats-server"
 
 
 def _free_port() -> int:
@@ -77,36 +81,74 @@ def registry(url: str, records: int) -> tuple[str, list[tuple[int, str]]]:
     return token, [(o.record_id, s) for o, s in zip(outs, subjects, strict=True)]
 
 
+def _wait(procs: list[subprocess.Popen[bytes]], url: str, tmp: Path, deadline: float) -> None:
+    while True:
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline:
+            stop(procs)
+            raise RuntimeError(f"{url} did not answer 200 in time (logs in {tmp})")
+        time.sleep(0.2)
+
+
 def start_processes(
     mode: str, url: str, n: int, tmp: Path
 ) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
-    """N check processes answering /v1/checks on their own ports (each waited for until it answers)."""
-    if mode != "polling":
-        raise SystemExit(f"--mode {mode}: not available yet (modes: {', '.join(MODES)})")
+    """N check processes answering /v1/checks on their own ports (each waited for until it answers).
+
+    The list of processes includes, in node mode, the private NATS server and the dispatcher (stopped last)."""
     env = {**os.environ, "SOCIALCREDIT_DATABASE_URL": url}
     env.pop("SOCIALCREDIT_NATS_URL", None)
     cli = str(Path(sys.executable).parent / "socialcredit")
     ports = [_free_port() for _ in range(n)]
-    procs = [
+    deadline = time.monotonic() + 120
+    if mode == "polling":
+        procs = [
+            subprocess.Popen(
+                [cli, "serve", "--host", "127.0.0.1", "--port", str(p), "--log-level", "warning"],
+                env=env,
+                stderr=(tmp / f"serve-{p}.log").open("wb"),
+            )
+            for p in ports
+        ]
+        for p in ports:
+            _wait(procs, f"http://127.0.0.1:{p}/healthz", tmp, deadline)
+        return procs, ports
+    nats_port, monitor = _free_port(), _free_port()
+    nats = f"nats://127.0.0.1:{nats_port}"
+    env["SOCIALCREDIT_NODE_AUDIT_DIR"] = str(tmp / "node-audit")
+    snapshot = tmp / "index.snapshot"
+    subprocess.run([cli, "snapshot", "create", str(snapshot)], env=env, check=True, stdout=subprocess.DEVNULL)
+    infra = [
         subprocess.Popen(
-            [cli, "serve", "--host", "127.0.0.1", "--port", str(p), "--log-level", "warning"],
+            [NATS_SERVER, "-js", "-a", "127.0.0.1", "-p", str(nats_port), "-m", str(monitor), "-sd",
+             str(tmp / "jetstream")],
+            stderr=(tmp / "nats.log").open("wb"),
+        )
+    ]  # fmt: skip
+    _wait(infra, f"http://127.0.0.1:{monitor}/healthz?js-enabled-only=true", tmp, deadline)
+    infra.append(
+        subprocess.Popen(
+            [cli, "dispatch", "run", "--poll", "0.02"],
+            env={**env, "SOCIALCREDIT_NATS_URL": nats},
+            stderr=(tmp / "dispatch.log").open("wb"),
+        )
+    )
+    nodes = [
+        subprocess.Popen(
+            [cli, "node", "serve", "--snapshot", str(snapshot), "--nats", nats, "--port", str(p),
+             "--name", f"bench-{p}", "--log-level", "warning"],
             env=env,
-            stderr=(tmp / f"serve-{p}.log").open("wb"),
+            stderr=(tmp / f"node-{p}.log").open("wb"),
         )
         for p in ports
-    ]
-    deadline = time.monotonic() + 120
-    for p in ports:
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{p}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                stop(procs)
-                raise RuntimeError(f"process on port {p} did not start (see {tmp})")
-            time.sleep(0.2)
+    ]  # fmt: skip
+    procs = nodes + infra
+    for p in ports:  # ready: in sync with the stream (the dispatcher has published what the snapshot holds)
+        _wait(procs, f"http://127.0.0.1:{p}/readyz", tmp, deadline)
     return procs, ports
 
 
