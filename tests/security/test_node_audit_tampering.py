@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 from node_audit_helpers import Stream, node_log, record_many, sink_all, stream
 from socialcredit.audit import AuditEntry, entry_hash
 from socialcredit.cli import app
+from socialcredit.settings import get_settings
 from socialcredit.store import Database
 from socialcredit.store.tables import node_audit, node_audit_heads
 
@@ -107,6 +108,7 @@ def test_tampering_with_a_stored_node_chain_is_found(
     log.close()  # signs the head of all N
     sink_all(db.engine, stream)
     monkeypatch.setenv("SOCIALCREDIT_NODE_AUDIT_KEYS_DIR", str(state))
+    get_settings.cache_clear()  # the commands read the settings: a cached copy would look for keys elsewhere
     runner = CliRunner()
     assert runner.invoke(app, ["audit", "anchor"]).exit_code == 0  # the registry's own (empty) chain anchored
     before = runner.invoke(app, ["audit", "verify"])
@@ -116,5 +118,6 @@ def test_tampering_with_a_stored_node_chain_is_found(
     with db.engine.begin() as conn:
         tamper(conn)
     after = runner.invoke(app, ["audit", "verify"])
+    get_settings.cache_clear()  # read again after the test, without this test's keys directory
     assert after.exit_code == 1, after.output
     assert expect in after.output, after.output

@@ -129,7 +129,8 @@ def _parse(line: str) -> NodeEntry:
 def parse_lines(data: bytes) -> list[NodeEntry]:
     """The entries of one message (or buffer chunk), one JSON line each; ``ValueError`` naming the line."""
     out: list[NodeEntry] = []
-    for n, line in enumerate(data.decode("utf-8", "replace").splitlines(), 1):
+    # On "\n" only: str.splitlines() also splits at U+2028, U+0085 and others, which JSON leaves unescaped.
+    for n, line in enumerate(data.decode("utf-8", "replace").split("\n"), 1):
         if line.strip():
             try:
                 out.append(_parse(line))
