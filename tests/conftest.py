@@ -23,11 +23,14 @@ from typing import TYPE_CHECKING
 import pytest
 from sqlalchemy import Engine, text
 
+import ast_guard
 from socialcredit.catalogue import Catalogue, load_catalogue
 from socialcredit.store import Database, connect, metadata, upgrade
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser
+
+ast_guard.install()
 
 PG_URL = os.environ.get("SOCIALCREDIT_TEST_DATABASE_URL", "")
 BACKENDS = ["sqlite"] + (["postgresql"] if PG_URL else [])
