@@ -64,10 +64,19 @@ def test_waterfall_bars_run_from_start_to_score() -> None:
     g = {
         "start": 1000,
         "score": 700,
-        "points": [{"points": -200}, {"points": -100}],
+        "points": [{"points": -200, "record_id": 17}, {"points": -100, "record_id": None}],
         "thresholds": [{"grade": "A", "min": 900}, {"grade": "B", "min": None}],
     }
     chart = waterfall(g)
+    # Under the axis each bar says what it is: the start, the record by its id (a dash where the viewer may not
+    # see another authority's record id), the score.
+    assert [b["axis"] for b in chart["bars"]] == [
+        "起始 start",
+        "#17",
+        "—",
+        "得分 score",
+    ]  # no language chosen: both
+    assert all(b["axis_y"] > b["y"] + b["height"] for b in chart["bars"])
     kinds = [b["kind"] for b in chart["bars"]]
     assert kinds == ["start", "down", "down", "total"]
     start, first, second, total = chart["bars"]

@@ -18,6 +18,7 @@ from ..identifiers import kind_of
 from ..keys import InvalidToken
 from .apiclient import call_api
 from .labels import category_titles
+from .language import pick
 from .routes import FormError, _problem_context, _read_form, _render, _state
 
 __all__ = ["router", "waterfall"]
@@ -30,16 +31,20 @@ WIDTH, HEIGHT, TOP, BOTTOM, LEFT = 720, 300, 16, 40, 48
 
 def waterfall(grade: dict[str, Any]) -> dict[str, Any]:
     """Bars of the waterfall: start, each point (from the running total), the final score; and threshold lines."""
-    steps: list[tuple[str, str, float, float]] = [("start", str(grade["start"]), 0.0, float(grade["start"]))]
+    # (kind, value label, from, to, axis label): the axis names what each bar is, a record by its id.
+    steps: list[tuple[str, str, float, float, str]] = [
+        ("start", str(grade["start"]), 0.0, float(grade["start"]), pick("起始", "start"))
+    ]
     running = float(grade["start"])
     for p in grade["points"]:
         after = running + float(p["points"])
-        steps.append(("down" if p["points"] < 0 else "up", f"{p['points']:+g}", running, after))
+        axis = f"#{p['record_id']}" if p.get("record_id") is not None else "—"
+        steps.append(("down" if p["points"] < 0 else "up", f"{p['points']:+g}", running, after, axis))
         running = after
-    steps.append(("total", f"{grade['score']:g}", 0.0, float(grade["score"])))
+    steps.append(("total", f"{grade['score']:g}", 0.0, float(grade["score"]), pick("得分", "score")))
     mins = [float(t["min"]) for t in grade["thresholds"] if t["min"] is not None]
-    low = min(0.0, *(min(a, b) for _, _, a, b in steps))
-    high = max([*mins, *(max(a, b) for _, _, a, b in steps)]) or 1.0
+    low = min(0.0, *(min(a, b) for _, _, a, b, _ in steps))
+    high = max([*mins, *(max(a, b) for _, _, a, b, _ in steps)]) or 1.0
     span = (high - low) or 1.0
 
     def y(v: float) -> float:
@@ -47,7 +52,7 @@ def waterfall(grade: dict[str, Any]) -> dict[str, Any]:
 
     slot = (WIDTH - LEFT) / len(steps)
     bars = []
-    for i, (kind, label, a, b) in enumerate(steps):
+    for i, (kind, label, a, b, axis) in enumerate(steps):
         x = LEFT + i * slot + slot * 0.15
         top, bottom = y(max(a, b)), y(min(a, b))
         bars.append(
@@ -60,6 +65,8 @@ def waterfall(grade: dict[str, Any]) -> dict[str, Any]:
                 "height": max(round(bottom - top, 1), 1.0),
                 "label_x": round(x + slot * 0.35, 1),
                 "label_y": round(top - 4, 1),
+                "axis": axis,
+                "axis_y": round(y(low) + 16, 1),
             }
         )
     lines = [
