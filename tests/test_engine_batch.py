@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from factories import org_id, person_id
+from socialcredit.api.views import checkpoint_decisions
 from socialcredit.catalogue import Catalogue
 from socialcredit.engine import Checker, Decision, Decisions, UnknownAction
 from socialcredit.identifiers import IdentifierError
@@ -275,3 +276,31 @@ def test_store_answers_are_a_batch_too(db: Database, catalogue: Catalogue, now: 
     assert known_then[0:2] == singles[0:2] and known_then[0] is known_then.to_list()[0]
     before = checker.check_many(queries, as_of=st.applies_from, known_at=now - US)
     assert before.allowed == [True, True, True] and before.known == [False, False, False]
+
+
+def test_checkpoint_views_of_a_batch_equal_those_of_its_decisions(
+    db: Database, tmp_path: Path, now: dt.datetime
+) -> None:
+    """The checkpoint view of a batch is made from its columns and ``reason_sources`` (decision 1110), and
+    builds a Decision only where ``decide`` takes its general path (several entries, withheld benefits): the
+    same answer as from check()'s decisions, on every path (in force, not yet, suspended, linked, several
+    records, withheld, strangers, non-canonical spellings), at instants where records have ended, and from
+    the store."""
+    cat = red_catalogue(tmp_path)
+    subjects = _registry(db, cat, now)
+    checker = Checker(db.engine, cat)
+    queries = [(s, a) for s in subjects for a in sorted(cat.actions)] * 2
+    sent = [s for s, _ in queries]
+    for at in (now, now + dt.timedelta(days=45), now + dt.timedelta(days=4000)):
+        batch = checker.check_many(queries, as_of=at)
+        sources = batch.reason_sources()
+        shared = [s for s in sources if isinstance(s, tuple)]
+        assert None in sources and (shared or at > now)  # queries that build nothing
+        assert len({id(s) for s in shared}) == len({(id(s[0]), s[1]) for s in shared})  # one tuple per kind
+        singles = [checker.check(s, a, as_of=at) for s, a in queries]
+        assert checkpoint_decisions(batch, sent, 7) == checkpoint_decisions(singles, sent, 7)
+    old = Checker(db.engine, cat, history=None).check_many(queries, as_of=now, known_at=now)
+    assert all(isinstance(s, Decision) for s in old.reason_sources())
+    assert checkpoint_decisions(old, sent, None) == checkpoint_decisions(list(old), sent, None)
+    with pytest.raises(ValueError, match="subjects sent"):
+        checkpoint_decisions(batch, sent[:-1], None)

@@ -29,9 +29,9 @@ import numpy as np
 import numpy.typing as npt
 
 from .decision import Decision
-from .evaluate import clean, clean_fields, decide
+from .evaluate import clean, clean_fields, decide, end_instant
 from .index import Entry, Index, Value, as_tuple
-from .rules import Rules
+from .rules import MeasureRef, Rules
 from .table import GENERAL
 
 __all__ = ["Decisions", "answer"]
@@ -293,6 +293,36 @@ class Decisions(Sequence[Decision]):
             else:
                 d = decide(subjects[i], actions[i], as_of, t, as_tuple(v), version)
             made[i] = d
+
+    def reason_sources(self) -> list[Decision | tuple[tuple[MeasureRef, ...], dt.datetime | None] | None]:
+        """Per query, what its reasons are made of, for views that show only the measures (the checkpoint's,
+        api/views.py) and need no Decision: None, no reasons; ``(refs, until)``, one entry applies and its
+        rule's measures for the action are the reasons (none withheld, valid until ``until``), one tuple
+        shared by every query with the same measures and end; else the Decision itself (built now if need
+        be). The verdict columns give the rest of each answer."""
+        made, actions, t = self._made, self._actions, self._t
+        values = self._values.tolist() if isinstance(self._values, _Values) else self._values
+        out: list[Decision | tuple[tuple[MeasureRef, ...], dt.datetime | None] | None] = list(made)
+        shared: dict[tuple[int, float], tuple[tuple[MeasureRef, ...], dt.datetime | None]] = {}
+        for i in compress(range(len(made)), values):
+            if out[i] is not None:
+                continue
+            e = values[i]
+            if e.__class__ is Entry:  # decide()'s one-entry branch, without building its reasons
+                if not (e.start <= t < e.until) or (e.pauses and any(a <= t < b for a, b in e.pauses)):
+                    continue  # not in force: clean
+                rule, action = e.rule, actions[i]
+                refs = rule.by_action.get(action)
+                if refs is None:
+                    continue  # no measure on this action: clean
+                if action in rule.sole:
+                    src = shared.get((id(refs), e.until))
+                    if src is None:
+                        src = shared[(id(refs), e.until)] = (refs, end_instant(e.until))
+                    out[i] = src
+                    continue
+            out[i] = self[i]
+        return out
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, str | bytes):

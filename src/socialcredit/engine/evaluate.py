@@ -20,7 +20,7 @@ from .graded import add_grades, graded_actions
 from .index import INF, Entry, reached, timestamp
 from .rules import MeasureRef, Rules, compile_rules
 
-__all__ = ["aware", "clean", "decide", "entries_from_states", "evaluate", "from_store"]
+__all__ = ["aware", "clean", "decide", "end_instant", "entries_from_states", "evaluate", "from_store"]
 
 _new = object.__new__
 _set = object.__setattr__
@@ -80,6 +80,9 @@ def _until(ts: float) -> dt.datetime | None:
             _UNTIL[INF] = None
         hit = _UNTIL[ts] = dt.datetime.fromtimestamp(ts, UTC)
     return hit  # type: ignore[return-value]
+
+
+end_instant = _until  # for batch views (engine/batch.py), which show an entry's end without a Reason
 
 
 def _reason(e: Entry, r: MeasureRef, until: dt.datetime | None, withheld: bool) -> Reason:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from operator import itemgetter
 from typing import Any, TypeVar
 
 import orjson
@@ -263,15 +264,24 @@ def _fast_batch(raw: bytes) -> _Batch | None:
     for t in (at, known_at):
         if t is not None and (type(t) is not str or len(t) > 40):
             return None
-    out = []
-    for q in queries:
-        if type(q) is not dict or len(q) != 2:
-            return None
-        subject, action = q.get("subject"), q.get("action")
-        if type(subject) is not str or type(action) is not str or len(subject) > 64 or len(action) > 120:
-            return None
-        out.append((subject, action))
+    # Whole-list passes in C, not a Python loop per query: exactly two keys, both named, both strings.
+    if not set(map(type, queries)) <= _DICT or not set(map(len, queries)) <= _TWO:
+        return None
+    try:
+        out = list(map(_PAIR, queries))
+        actions = set(map(_second, out))  # TypeError: an action that is a list or an object
+    except (KeyError, TypeError):
+        return None
+    subjects = list(map(_first, out))
+    if not set(map(type, subjects)) <= _STR or (subjects and max(map(len, subjects)) > 64):
+        return None
+    if not set(map(type, actions)) <= _STR or max(map(len, actions), default=0) > 120:
+        return None
     return out, at, known_at
+
+
+_PAIR, _first, _second = itemgetter("subject", "action"), itemgetter(0), itemgetter(1)
+_DICT, _TWO, _STR = frozenset({dict}), frozenset({2}), frozenset({str})
 
 
 @router.post(
@@ -326,7 +336,7 @@ async def check_batch(request: Request) -> Response:
     state.metrics.checks.labels("allowed").inc(n - denied)
     state.metrics.checks.labels("denied").inc(denied)
     if key.role == "checkpoint":
-        views = checkpoint_decisions(decisions, [s for s, _ in queries], None)
+        views = checkpoint_decisions(decisions, list(map(_first, queries)), None)
     else:
         views = [registrar_decision(d, key.authority, None) for d in decisions]
     return _json({"count": n, "reference": ref, "decisions": views})
