@@ -101,14 +101,17 @@ class SubjectTable:
         rules: Rules,
         keys: npt.NDArray[np.bytes_],
         values: list[Any],
-        single: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[Any]],
+        single: tuple[
+            npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.integer[Any]], list[Any]
+        ],
         placed: tuple[int, Ints] | None = None,
     ) -> SubjectTable:
         """The table of ``keys`` (row 1 on; row 0 the placeholder, of the keys' width, a multiple of 8), whose
         first ``len(values)`` rows hold ``values``, as a snapshot stores them (node/snapshot.py).
 
-        ``single`` is each value's start, end and rule when it is one entry without suspensions, and a rule of
-        None where it is not: what :meth:`_add_values` would derive one value at a time, given as arrays.
+        ``single`` is each value's start, end and rule when it is one entry without suspensions, the rule as a
+        code into the list of rules that ends the tuple, and code -1 where it is not: what :meth:`_add_values`
+        would derive one value at a time, given as arrays (no Python loop over the values).
         ``placed`` is the seed and the hash table of :meth:`placement` for these keys, which spares hashing
         and placing every key again (a second for five million).
         """
@@ -123,10 +126,13 @@ class SubjectTable:
         k = len(values)
         self._vals = [None, *values]
         self._nvals = k + 1
-        number = self._rule_no
         general = self._general
-        self._vrule = np.fromiter((general if r is None else number[id(r)] for r in single[2]), np.int16, k)
-        self._vrule = np.r_[np.int16(self._clean), self._vrule]
+        # The table's number of each coded rule, and GENERAL at the end for code -1.
+        number = np.array([self._rule_no[id(r)] for r in single[3]] + [general], np.int16)
+        codes = single[2]
+        if len(codes) != k or (k and (codes.min() < -1 or codes.max() >= len(single[3]))):
+            raise ValueError("subject table: a rule code outside the rules given")
+        self._vrule = np.r_[np.int16(self._clean), number[codes]]
         is_general = self._vrule == general
         self._vstart = np.where(is_general, -math.inf, np.r_[-math.inf, single[0]])
         self._vuntil = np.where(is_general, math.inf, np.r_[math.inf, single[1]])
