@@ -218,18 +218,22 @@ class Index:
             )
         share = self._share
         result = conn.execution_options(yield_per=batch).execute(q)
-        for rid, authority, category, subject, rep, ctl, applies_from, eff_until, ended_at, susp in result:
-            until = timestamp(eff_until)
-            if ended_at is not None:
-                until = min(until, ended_at.timestamp())
-            pauses = _pauses(susp, share)
-            for person, entry in self._entries_for(
-                rid, category, subject, rep, ctl, applies_from.timestamp(), until, pauses, authority
-            ):
-                self._put(person, entry)
+        # By partitions (one fetchmany each), not row by row through the result's per-row fetch.
+        for part in result.partitions():
+            for rid, authority, category, subject, rep, ctl, applies_from, eff_until, ended_at, susp in part:
+                until = timestamp(eff_until)
+                if ended_at is not None:
+                    until = min(until, ended_at.timestamp())
+                pauses = _pauses(susp, share)
+                for person, entry in self._entries_for(
+                    rid, category, subject, rep, ctl, applies_from.timestamp(), until, pauses, authority
+                ):
+                    self._put(person, entry)
         known = self.known
-        for (sid,) in conn.execution_options(yield_per=batch).execute(select(subjects.c.id)):
-            known.add(sid)
+        for ids in (
+            conn.execution_options(yield_per=batch).execute(select(subjects.c.id)).scalars().partitions()
+        ):
+            known.update(ids)
         self._share = {}  # sharing at build is what matters; do not keep the map alive
         self.table = SubjectTable(self.rules, self.entries, known)
         return last_seq

@@ -101,14 +101,17 @@ class SubjectTable:
         rules: Rules,
         keys: npt.NDArray[np.bytes_],
         values: list[Any],
-        single: tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[Any]],
+        single: tuple[
+            npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.integer[Any]], list[Any]
+        ],
         placed: tuple[int, Ints] | None = None,
     ) -> SubjectTable:
         """The table of ``keys`` (row 1 on; row 0 the placeholder, of the keys' width, a multiple of 8), whose
         first ``len(values)`` rows hold ``values``, as a snapshot stores them (node/snapshot.py).
 
-        ``single`` is each value's start, end and rule when it is one entry without suspensions, and a rule of
-        None where it is not: what :meth:`_add_values` would derive one value at a time, given as arrays.
+        ``single`` is each value's start, end and rule when it is one entry without suspensions, the rule as a
+        code into the list of rules that ends the tuple, and code -1 where it is not: what :meth:`_add_values`
+        would derive one value at a time, given as arrays (no Python loop over the values).
         ``placed`` is the seed and the hash table of :meth:`placement` for these keys, which spares hashing
         and placing every key again (a second for five million).
         """
@@ -123,10 +126,13 @@ class SubjectTable:
         k = len(values)
         self._vals = [None, *values]
         self._nvals = k + 1
-        number = self._rule_no
         general = self._general
-        self._vrule = np.fromiter((general if r is None else number[id(r)] for r in single[2]), np.int16, k)
-        self._vrule = np.r_[np.int16(self._clean), self._vrule]
+        # The table's number of each coded rule, and GENERAL at the end for code -1.
+        number = np.array([self._rule_no[id(r)] for r in single[3]] + [general], np.int16)
+        codes = single[2]
+        if len(codes) != k or (k and (codes.min() < -1 or codes.max() >= len(single[3]))):
+            raise ValueError("subject table: a rule code outside the rules given")
+        self._vrule = np.r_[np.int16(self._clean), number[codes]]
         is_general = self._vrule == general
         self._vstart = np.where(is_general, -math.inf, np.r_[-math.inf, single[0]])
         self._vuntil = np.where(is_general, math.inf, np.r_[math.inf, single[1]])
@@ -215,18 +221,20 @@ class SubjectTable:
         fill = np.count_nonzero(self._slots, axis=1)
         packed = (hashes & _HIGH) | rows
         bucket = hashes & mask
-        pending = np.arange(len(rows))
+        pending = np.arange(len(rows), dtype=np.uint64)
         while pending.size:
-            b = bucket[pending]
-            order = np.argsort(b, kind="stable")
-            b, p = b[order], pending[order]
+            # By bucket, then by position: one sort of (bucket, position) packed in a word, which numpy's
+            # vectorised sort does several times faster than a stable argsort (5x10^6 rows: 0.2 s, not 1 s).
+            both = np.sort((bucket[pending].astype(np.uint64) << _S32) | pending)
+            b, p = (both >> _S32).astype(np.int64), (both & np.uint64(_ROW)).astype(np.int64)
             starts = np.flatnonzero(np.r_[True, b[1:] != b[:-1]])
-            rank = np.arange(len(b)) - np.repeat(starts, np.diff(np.r_[starts, len(b)]))
-            slot = fill[b] + rank
+            sizes = np.diff(np.r_[starts, len(b)])
+            before = fill[b[starts]]
+            slot = np.repeat(before, sizes) + (np.arange(len(b)) - np.repeat(starts, sizes))
             ok = slot < _WAYS
             self._slots[b[ok], slot[ok]] = packed[p[ok]]
-            np.maximum.at(fill, b[ok], slot[ok] + 1)
-            pending = p[~ok]
+            fill[b[starts]] = np.minimum(before + sizes, _WAYS)  # one write per bucket (no ufunc.at)
+            pending = p[~ok].astype(np.uint64)
             bucket[pending] = (bucket[pending] + 1) & mask
 
     def _hash(self, keys: npt.NDArray[np.bytes_]) -> Ints:

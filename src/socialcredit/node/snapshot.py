@@ -30,6 +30,7 @@ import hashlib
 import json
 import os
 import struct
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,8 +259,14 @@ def _table_of(index: Index, names: pa.StringArray) -> SubjectTable | None:
     values = list(index.entries.values())
     start = np.fromiter((v.start if v.__class__ is Entry else 0.0 for v in values), np.float64, len(values))
     until = np.fromiter((v.until if v.__class__ is Entry else 0.0 for v in values), np.float64, len(values))
-    single = [v.rule if v.__class__ is Entry and not v.pauses else None for v in values]
-    return SubjectTable.from_rows(index.rules, keys, values, (start, until, single))
+    coded = list(index.rules.by_key.values())
+    no = {id(r): i for i, r in enumerate(coded)}
+    single = np.fromiter(
+        (no[id(v.rule)] if v.__class__ is Entry and not v.pauses else -1 for v in values),
+        np.int64,
+        len(values),
+    )
+    return SubjectTable.from_rows(index.rules, keys, values, (start, until, single, coded))
 
 
 def _header(path: Path, data: bytes) -> tuple[SnapshotHeader, int]:
@@ -468,13 +475,13 @@ def _index(
     ):  # an identifier the table cannot hold (no valid one): it sorts them out one by one
         index.table = SubjectTable(rules, index.entries, index.known)
     else:
-        single = [
-            rule_of[i] if r == 1 and not made[i].pauses else None
-            for i, r in zip(first.tolist(), runs[:k].tolist(), strict=True)
-        ]
+        # One entry without suspensions: its rule's code; anything else -1 (as arrays: no loop per subject).
+        paused = np.zeros(n, bool)
+        paused[p_entry] = True
+        single = np.where((runs[:k] == 1) & ~paused[first], codes[first], -1)
         keys, placed = _stored_table(path, header, body, len(ids))
         index.table = SubjectTable.from_rows(
-            rules, keys, values, (start[first], until[first], single), placed
+            rules, keys, values, (start[first], until[first], single, coded_rules), placed
         )
     return index
 
@@ -488,6 +495,10 @@ def _stored_table(
     words = _section(path, header, body, "keys").column("words").to_numpy()
     slots = _section(path, header, body, "slots").column("slot").to_numpy()
     buckets = len(slots) // 4
+    if not slots.flags.writeable:  # refreshes place new subjects in it
+        slots = slots.copy()
+    # The slots' row numbers (their low 32 bits) without a temporary of the whole table: a strided view.
+    rows = slots.view(np.uint32)[0 if sys.byteorder == "little" else 1 :: 2] if len(slots) else slots
     if (
         not 0 <= seed < 1 << 64
         or width <= 0
@@ -496,11 +507,9 @@ def _stored_table(
         or buckets * 4 != len(slots)
         or buckets & (buckets - 1)
         or buckets * 4 < n
-        or (len(slots) and int((slots & 0xFFFFFFFF).max()) > n)
+        or (len(slots) and int(rows.max()) > n)
     ):
         raise SnapshotRefused(path, "the subject table does not fit the subjects (corrupt)")
-    if not slots.flags.writeable:  # refreshes place new subjects in it
-        slots = slots.copy()
     return words.view(f"S{width}"), (seed, slots.reshape(buckets, 4))
 
 
