@@ -131,6 +131,8 @@ def test_a_grade_reward_is_withheld_while_a_black_list_record_is_in_force(reward
     assert (
         graded(full)["class_a_fewer_random_checks"]["withheld"] is True and "expedite" not in full["effects"]
     )
+    # ...and the decision says so, as a red list's withheld reward does (found by test_engine_property).
+    assert any(n.startswith("red-list benefits withheld while") for n in full["notes"]), full["notes"]
     seen = check(reward_for_all, ORG)
     assert "class_a_fewer_random_checks" not in graded(seen) and "expedite" not in seen["effects"]
     assert graded(check(reward_for_all, CLEAN))["class_a_fewer_random_checks"].get("withheld") is None

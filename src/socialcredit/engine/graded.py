@@ -63,13 +63,18 @@ class _Graded:
         self.known_at = known_at
         self.states = states
         cats = catalogue.categories
-        self.black = bool(states) and any(
-            s.subject_id == subject
+        # The subject's own black-list record in force with the lowest id: the one a withheld reward's note
+        # names, as the index path and the reference name it.
+        in_force = [
+            s
+            for s in states
+            if s.subject_id == subject
             and s.category in cats
             and cats[s.category].list == "black"
             and applies_at(s, as_of)
-            for s in self.states
-        )
+        ]
+        self.black_record: RecordState | None = min(in_force, key=lambda s: s.id) if in_force else None
+        self.black = self.black_record is not None
         self._grades: dict[str, str | None] = {}
 
     def grade(self, model_code: str) -> str | None:
@@ -117,12 +122,18 @@ def _reasons(graded: _Graded, measures: tuple[tuple[Memorandum, Measure], ...]) 
     return out
 
 
-def merge(d: Decision, reasons: Sequence[Reason]) -> Decision:
+def merge(d: Decision, reasons: Sequence[Reason], black: RecordState | None = None) -> Decision:
     """``d`` with the grade's ``reasons`` after its own, its effects and ``allowed`` recomputed (a withheld
-    reward adds no effect; a ``deny`` on a grade denies)."""
+    reward adds no effect; a ``deny`` on a grade denies). A grade's reward withheld says so in the notes, naming
+    ``black``, the black-list record in force, as a red list's withheld reward does (once, if both are)."""
     if not reasons:
         return d
     effects = set(d.effects) | {r.effect for r in reasons if not r.withheld}
+    notes = d.notes
+    if black is not None and any(r.withheld for r in reasons):
+        note = f"red-list benefits withheld while black-list record {black.id} ({black.category}) is in force"
+        if note not in notes:
+            notes = (*notes, note)
     return Decision(
         d.subject,
         d.known,
@@ -132,7 +143,7 @@ def merge(d: Decision, reasons: Sequence[Reason]) -> Decision:
         tuple(e for e in EFFECT_ORDER if e in effects),
         (*d.reasons, *reasons),
         d.catalogue_version,
-        d.notes,
+        notes,
     )
 
 
@@ -200,5 +211,5 @@ def _add(
                     catalogue, d.subject, kind, states[d.subject], d.as_of, known_at, clean
                 )
         graded = subjects[key]
-        out.append(d if graded is None else merge(d, _reasons(graded, measures)))
+        out.append(d if graded is None else merge(d, _reasons(graded, measures), graded.black_record))
     return out
