@@ -135,11 +135,13 @@ def running_node(
     url: str = NATS_URL,
     audit_url: str = NATS_URL,
     name: str = "node-a",
+    node_id: str | None = None,
     **settings: Any,
 ) -> Iterator[Node]:
     """A node on ``snapshot`` following ``stream_prefix`` on ``url`` (None: no feed), its audit chain (node id
-    ``name-<random>``, files in ``tmp_path/node-audit``) on a stream of its own on ``audit_url`` (deleted after,
-    on the shared server)."""
+    ``name-<random>``, or ``node_id`` as given: a restart of the same node, its durable consumer and chain;
+    files in ``tmp_path/node-audit``) on a stream of its own on ``audit_url`` (deleted after, on the shared
+    server)."""
     stream, prefix = stream_prefix or ("SOCIALCREDIT", "socialcredit.events")
     tag = uuid.uuid4().hex[:10]
     audit = Stream(audit_url, f"NODETEST_AUDIT_{tag}", f"nodetest.audit.{tag}")
@@ -154,7 +156,7 @@ def running_node(
     app = node_app(
         snapshot,
         url if stream_prefix is not None else None,
-        name=f"{name}-{tag[:6]}",
+        name=node_id or f"{name}-{tag[:6]}",
         db=db,
         catalogue=catalogue,
         settings=config,
