@@ -151,6 +151,8 @@ def running_node(
         node_audit_stream=audit.name,
         node_audit_subject_prefix=audit.prefix,
         node_audit_dir=str(tmp_path / "node-audit"),
+        nats_stream=stream,  # the node reads its feed from the settings, as `node serve` does by default
+        nats_subject_prefix=prefix,
         **settings,
     )
     app = node_app(
@@ -161,8 +163,6 @@ def running_node(
         catalogue=catalogue,
         settings=config,
         audit_nats=audit_url,
-        stream=stream,
-        prefix=prefix,
     )
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
