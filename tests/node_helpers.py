@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from node_audit_helpers import Stream, drop_stream
 from socialcredit.catalogue import Catalogue
 from socialcredit.feed.nats import NatsPublisher, message_body
 from socialcredit.feed.reader import EVENT_COLUMNS, with_event
+from socialcredit.node import create_snapshot
 from socialcredit.node.audit import NodeAuditLog
 from socialcredit.node.serve import node_app
 from socialcredit.node.state import NodeState
@@ -91,6 +93,18 @@ def unique_stream() -> Iterator[tuple[str, str]]:
     yield stream, prefix
     with contextlib.suppress(Exception):
         js(lambda j: j.delete_stream(stream))
+
+
+@pytest.fixture
+def nats_stream() -> Iterator[tuple[str, str]]:
+    """(stream, subject prefix) of a feed stream of the test's own (import it into a test module to use it)."""
+    yield from unique_stream()
+
+
+def snapshot_of(db: Database, catalogue: Catalogue, path: Path) -> Path:
+    """A snapshot of the store as it stands, written to ``path``."""
+    create_snapshot(db.engine, catalogue, path)
+    return path
 
 
 def publish(db: Database, stream: str, prefix: str) -> int:
@@ -173,3 +187,14 @@ def running_node(
         ):  # on the shared server; a private one's goes with its test (and can be sunk)
             with contextlib.suppress(Exception):
                 drop_stream(audit.url, audit.name)
+
+
+@contextlib.contextmanager
+def ready_node(
+    db: Database, catalogue: Catalogue, tmp_path: Path, stream_prefix: tuple[str, str] | None, **kw: Any
+) -> Iterator[Node]:
+    """:func:`running_node` on a snapshot of the store as it stands (``tmp_path/index.snap``), once ready."""
+    snap = snapshot_of(db, catalogue, tmp_path / "index.snap")
+    with running_node(db, catalogue, snap, tmp_path, stream_prefix, **kw) as node:
+        until(node.ready, "the node to be ready")
+        yield node

@@ -8,24 +8,17 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from factories import person_id
-from node_helpers import Node, js, publish, publish_raw, running_node, unique_stream, until
+from node_helpers import Node, js, nats_stream, publish, publish_raw, running_node, snapshot_of, until
 from socialcredit.catalogue import Catalogue
 from socialcredit.engine import Checker
-from socialcredit.node import create_snapshot
 from socialcredit.node.follow import durable_name
 from socialcredit.store import Database
 from test_engine_support import file
 
-
-@pytest.fixture
-def nats_stream() -> Iterator[tuple[str, str]]:
-    yield from unique_stream()
+__all__ = ["nats_stream"]  # the fixture
 
 
 def _file(db: Database, catalogue: Catalogue, now: dt.datetime, *numbers: int) -> None:
@@ -37,11 +30,6 @@ def _file(db: Database, catalogue: Catalogue, now: dt.datetime, *numbers: int) -
             external_id=f"RESTART-{n}",
             subject_id=person_id(600 + n),
         )
-
-
-def _snapshot(db: Database, catalogue: Catalogue, path: Path) -> Path:
-    create_snapshot(db.engine, catalogue, path)
-    return path
 
 
 def _counts(node: Node) -> dict[str, float]:
@@ -72,7 +60,7 @@ def test_a_restarted_node_resumes_its_durable_consumer_and_applies_each_event_on
     stream, prefix = nats_stream
     node_id = f"node-r-{uuid.uuid4().hex[:6]}"
     _file(db, catalogue, now, 1, 2)
-    old = _snapshot(db, catalogue, tmp_path / "seq2.snap")
+    old = snapshot_of(db, catalogue, tmp_path / "seq2.snap")
     with running_node(db, catalogue, old, tmp_path, nats_stream, node_id=node_id) as node:
         _file(db, catalogue, now, 3, 4)
         publish(db, stream, prefix)
@@ -87,7 +75,7 @@ def test_a_restarted_node_resumes_its_durable_consumer_and_applies_each_event_on
     created = _created(stream, durable_name(node_id))
 
     # Down: a snapshot at the seq the node had reached, and an event published meanwhile.
-    new = _snapshot(db, catalogue, tmp_path / "seq4.snap")
+    new = snapshot_of(db, catalogue, tmp_path / "seq4.snap")
     _file(db, catalogue, now, 5)
     publish(db, stream, prefix)
     with running_node(db, catalogue, new, tmp_path, nats_stream, node_id=node_id) as node:
@@ -110,7 +98,7 @@ def test_a_consumer_with_unacknowledged_messages_is_recreated_not_resumed(
 ) -> None:
     stream, prefix = nats_stream
     node_id = f"node-u-{uuid.uuid4().hex[:6]}"
-    snap = _snapshot(db, catalogue, tmp_path / "seq0.snap")
+    snap = snapshot_of(db, catalogue, tmp_path / "seq0.snap")
     with running_node(db, catalogue, snap, tmp_path, nats_stream, node_id=node_id) as node:
         until(node.ready, "the node to be ready")
     _file(db, catalogue, now, 1, 2, 3)
