@@ -160,8 +160,8 @@ def _iso(at: dt.datetime) -> str:
 
 
 def entry_fields(e: AuditEntry) -> dict[str, str | None]:
-    """The entry's fields under the names the hash body gives them: the one list of them, which a node's
-    entry lines and rows (node/chain.py) use too."""
+    """The entry's fields under the names the hash body and the audit_log columns give them: the one list of
+    them, which the rows appended here and a node's entry lines and rows (node/chain.py) use too."""
     return {
         "actor": e.actor,
         "role": e.role,
@@ -214,20 +214,7 @@ def append(conn: Connection, entries: Sequence[AuditEntry], now: dt.datetime) ->
         seq += 1
         e = stored_entry(e)
         digest = entry_hash(prev, seq, now, e)
-        rows.append(
-            {
-                "seq": seq,
-                "at": now,
-                "actor": e.actor,
-                "role": e.role,
-                "action": e.action,
-                "target": e.target,
-                "purpose": e.purpose,
-                "outcome": e.outcome,
-                "prev_hash": prev,
-                "hash": digest,
-            }
-        )
+        rows.append({"seq": seq, "at": now, **entry_fields(e), "prev_hash": prev, "hash": digest})
         prev = digest
     conn.execute(insert(audit_log), rows)
     WITNESS.note(conn, int(rows[0]["seq"]), int(rows[-1]["seq"]), str(rows[-1]["hash"]))
