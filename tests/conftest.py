@@ -24,6 +24,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 import ast_guard
+from socialcredit.audit import WITNESS
 from socialcredit.catalogue import Catalogue, load_catalogue
 from socialcredit.store import Database, connect, metadata, upgrade
 
@@ -117,7 +118,12 @@ def db(db_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator
 
     get_settings.cache_clear()
     database = Database.open(db_url)
+    # The process-wide witness of appends is keyed by URL, and a worker's PostgreSQL URL is the same for every
+    # test: an earlier test's appends, left unvouched, would be signed into this test's heads by its first CLI
+    # command (a head claiming entries its truncated table never had).
+    WITNESS.take(database.engine.url)
     yield database
+    WITNESS.take(database.engine.url)
     database.engine.dispose()
     get_settings.cache_clear()
 

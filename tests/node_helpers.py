@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -21,6 +22,7 @@ from node_audit_helpers import Stream, drop_stream
 from socialcredit.catalogue import Catalogue
 from socialcredit.feed.nats import NatsPublisher, message_body
 from socialcredit.feed.reader import EVENT_COLUMNS, with_event
+from socialcredit.node import create_snapshot
 from socialcredit.node.audit import NodeAuditLog
 from socialcredit.node.serve import node_app
 from socialcredit.node.state import NodeState
@@ -93,6 +95,18 @@ def unique_stream() -> Iterator[tuple[str, str]]:
         js(lambda j: j.delete_stream(stream))
 
 
+@pytest.fixture
+def nats_stream() -> Iterator[tuple[str, str]]:
+    """(stream, subject prefix) of a feed stream of the test's own (import it into a test module to use it)."""
+    yield from unique_stream()
+
+
+def snapshot_of(db: Database, catalogue: Catalogue, path: Path) -> Path:
+    """A snapshot of the store as it stands, written to ``path``."""
+    create_snapshot(db.engine, catalogue, path)
+    return path
+
+
 def publish(db: Database, stream: str, prefix: str) -> int:
     """Publish the outbox as ``dispatch run`` does; how many rows."""
     pub = NatsPublisher(NATS_URL, stream=stream, prefix=prefix)
@@ -135,11 +149,13 @@ def running_node(
     url: str = NATS_URL,
     audit_url: str = NATS_URL,
     name: str = "node-a",
+    node_id: str | None = None,
     **settings: Any,
 ) -> Iterator[Node]:
     """A node on ``snapshot`` following ``stream_prefix`` on ``url`` (None: no feed), its audit chain (node id
-    ``name-<random>``, files in ``tmp_path/node-audit``) on a stream of its own on ``audit_url`` (deleted after,
-    on the shared server)."""
+    ``name-<random>``, or ``node_id`` as given: a restart of the same node, its durable consumer and chain;
+    files in ``tmp_path/node-audit``) on a stream of its own on ``audit_url`` (deleted after, on the shared
+    server)."""
     stream, prefix = stream_prefix or ("SOCIALCREDIT", "socialcredit.events")
     tag = uuid.uuid4().hex[:10]
     audit = Stream(audit_url, f"NODETEST_AUDIT_{tag}", f"nodetest.audit.{tag}")
@@ -149,18 +165,18 @@ def running_node(
         node_audit_stream=audit.name,
         node_audit_subject_prefix=audit.prefix,
         node_audit_dir=str(tmp_path / "node-audit"),
+        nats_stream=stream,  # the node reads its feed from the settings, as `node serve` does by default
+        nats_subject_prefix=prefix,
         **settings,
     )
     app = node_app(
         snapshot,
         url if stream_prefix is not None else None,
-        name=f"{name}-{tag[:6]}",
+        name=node_id or f"{name}-{tag[:6]}",
         db=db,
         catalogue=catalogue,
         settings=config,
         audit_nats=audit_url,
-        stream=stream,
-        prefix=prefix,
     )
     try:
         with TestClient(app, raise_server_exceptions=False) as client:
@@ -171,3 +187,14 @@ def running_node(
         ):  # on the shared server; a private one's goes with its test (and can be sunk)
             with contextlib.suppress(Exception):
                 drop_stream(audit.url, audit.name)
+
+
+@contextlib.contextmanager
+def ready_node(
+    db: Database, catalogue: Catalogue, tmp_path: Path, stream_prefix: tuple[str, str] | None, **kw: Any
+) -> Iterator[Node]:
+    """:func:`running_node` on a snapshot of the store as it stands (``tmp_path/index.snap``), once ready."""
+    snap = snapshot_of(db, catalogue, tmp_path / "index.snap")
+    with running_node(db, catalogue, snap, tmp_path, stream_prefix, **kw) as node:
+        until(node.ready, "the node to be ready")
+        yield node

@@ -67,9 +67,14 @@ def make_keys(db: Database, catalogue: Catalogue) -> dict[str, str]:
     return tokens
 
 
-def serve(db: Database, catalogue: Catalogue) -> Iterator[Api]:
-    """Body of each API test module's ``api`` fixture: an app over ``db`` with keys of every role."""
+def serve(db: Database, catalogue: Catalogue, inspector: list[str] | None = None) -> Iterator[Api]:
+    """Body of each API test module's ``api`` fixture: an app over ``db`` with keys of every role, and with
+    ``inspector`` a checkpoint key ``tokens["inspector"]`` of those actions (the grading tests')."""
     tokens = make_keys(db, catalogue)
+    if inspector is not None:
+        with db.engine.begin() as conn:
+            now = dt.datetime.now(dt.UTC)
+            tokens["inspector"] = create_key(conn, "checkpoint", catalogue, now, actions=inspector)[1]
     app = create_app(db, catalogue, Settings(database_url=str(db.engine.url), public_rate_limit=1000))
     with TestClient(app, raise_server_exceptions=False) as client:
         yield Api(client, db, tokens)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import shutil
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from socialcredit.store.tables import record_events, subjects
 
 __all__ = [
     "file",
+    "file_decisions",
     "red_catalogue",
     "reference",
     "reference_from",
@@ -40,6 +42,29 @@ def file(engine: Engine, catalogue: Catalogue, now: dt.datetime, **overrides: An
     with engine.begin() as conn:
         (outcome,) = file_batch(conn, [filing], catalogue, "test", now)
         return load_state(conn, outcome.record_id)
+
+
+def file_decisions(
+    engine: Engine,
+    catalogue: Catalogue,
+    now: dt.datetime,
+    decisions: Iterable[tuple[str, str, str, str, str]],
+    names: Mapping[str, str] | None = None,
+) -> None:
+    """File one record per ``(authority, category, external_id, subject_id, decided_on)``: how the grading
+    tests give firms their classes (a subject is named ``names[subject]``, else 公司)."""
+    for authority, category, ext, subject, decided in decisions:
+        file(
+            engine,
+            catalogue,
+            now,
+            authority=authority,
+            category=category,
+            subject_id=subject,
+            subject_name=(names or {}).get(subject, "公司"),
+            external_id=ext,
+            decided_on=decided,
+        )
 
 
 def subject_for(catalogue: Catalogue, category: str, n: int) -> dict[str, Any]:

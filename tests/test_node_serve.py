@@ -26,10 +26,12 @@ from node_helpers import (
     Node,
     body_of_event,
     js,
+    nats_stream,
     publish,
     publish_raw,
+    ready_node,
     running_node,
-    unique_stream,
+    snapshot_of,
     until,
 )
 from socialcredit.catalogue import Catalogue
@@ -40,16 +42,11 @@ from socialcredit.registry.writer import revoke
 from socialcredit.settings import get_settings
 from socialcredit.store import Database
 from test_api_helpers import Api, serve
-from test_engine_support import file, red_catalogue, subject_for
+from test_engine_support import file, file_decisions, red_catalogue, subject_for
 
 runner = CliRunner()
 AIR = "transport.air.ticket"
-__all__ = ["private_nats"]  # a fixture
-
-
-@pytest.fixture
-def nats_stream() -> Iterator[tuple[str, str]]:
-    yield from unique_stream()
+__all__ = ["nats_stream", "private_nats"]  # fixtures
 
 
 @pytest.fixture
@@ -80,9 +77,7 @@ def _file_some(db: Database, catalogue: Catalogue, now: dt.datetime, n: int, fir
 
 
 def _snapshot(db: Database, catalogue: Catalogue, tmp_path: Path) -> Path:
-    path = tmp_path / "index.snap"
-    create_snapshot(db.engine, catalogue, path)
-    return path
+    return snapshot_of(db, catalogue, tmp_path / "index.snap")
 
 
 def _strip(body: Any) -> Any:
@@ -137,12 +132,10 @@ def test_a_node_answers_as_the_api_server(
     nats_stream: tuple[str, str],
 ) -> None:
     subjects = [*_file_some(db, catalogue, now, 24), person_id(900), org_id(901), "not-an-id"]
-    snap = _snapshot(db, catalogue, tmp_path)
     actions = sorted(
         {AIR, "transport.rail.ticket", "finance.bank.loan", "procurement.bid"} & set(catalogue.actions)
     )
-    with running_node(db, catalogue, snap, tmp_path, nats_stream) as node:
-        until(node.ready, "the node to be ready")
+    with ready_node(db, catalogue, tmp_path, nats_stream) as node:
         _same_answers(api, node, subjects, actions, seed=1)
         # Unknown actions, bad identifiers, a missing key, a checkpoint outside its scope: the same problems.
         for body, role in [
@@ -168,11 +161,9 @@ def test_filings_and_revocations_reach_the_node(
     nats_stream: tuple[str, str],
 ) -> None:
     _file_some(db, catalogue, now, 3)
-    snap = _snapshot(db, catalogue, tmp_path)
     subject = person_id(777)
     check = {"subject": subject, "action": AIR}
-    with running_node(db, catalogue, snap, tmp_path, nats_stream) as node:
-        until(node.ready, "the node to be ready")
+    with ready_node(db, catalogue, tmp_path, nats_stream) as node:
         headers = api.headers("checkpoint")
 
         def allowed() -> bool:
@@ -246,9 +237,7 @@ def test_a_message_lost_mid_stream_resyncs_from_the_store(
 ) -> None:
     _stream, prefix = nats_stream
     _file_some(db, catalogue, now, 2)
-    snap = _snapshot(db, catalogue, tmp_path)
-    with running_node(db, catalogue, snap, tmp_path, nats_stream) as node:
-        until(node.ready, "the node to be ready")
+    with ready_node(db, catalogue, tmp_path, nats_stream) as node:
         subject = person_id(779)
         file(db.engine, catalogue, now - dt.timedelta(days=60), external_id="LOST-1", subject_id=subject)
         file(
@@ -292,9 +281,7 @@ def test_non_record_messages_are_skipped_and_an_unreadable_event_is_never_applie
 ) -> None:
     stream, prefix = nats_stream
     subject = person_id(781)
-    snap = _snapshot(db, catalogue, tmp_path)
-    with running_node(db, catalogue, snap, tmp_path, nats_stream) as node:
-        until(node.ready, "the node to be ready")
+    with ready_node(db, catalogue, tmp_path, nats_stream) as node:
         publish_raw(f"{prefix}.grade.changed", b'{"subject_id": "x", "grade": "A"}', "grade:1:2026")
         publish_raw(f"{prefix}.grade.changed", b"{}", None)
         until(
@@ -377,28 +364,20 @@ def test_a_node_answers_graded_checks_as_the_api_server(
 ) -> None:
     # Decision 1003 "Every path": a node's Checker grades from the store as the server's does, single and batch.
     a_firm, c_firm, d_firm = org_id(951), org_id(952), org_id(953)
-    for authority, category, ext, subject, decided in (
-        ("sta", "tax.major_violation", "g-1", a_firm, "2016-01-01"),
-        ("sta", "tax.major_violation", "g-2", c_firm, "2026-11-01"),
-        ("sta", "tax.major_violation", "g-3", d_firm, "2026-11-01"),
-        ("court", "court.judgment_defaulter", "g-4", d_firm, "2026-11-01"),
-    ):
-        file(
-            db.engine,
-            catalogue,
-            now,
-            authority=authority,
-            category=category,
-            subject_id=subject,
-            subject_name="公司",
-            external_id=ext,
-            decided_on=decided,
-        )
+    file_decisions(
+        db.engine,
+        catalogue,
+        now,
+        [
+            ("sta", "tax.major_violation", "g-1", a_firm, "2016-01-01"),
+            ("sta", "tax.major_violation", "g-2", c_firm, "2026-11-01"),
+            ("sta", "tax.major_violation", "g-3", d_firm, "2026-11-01"),
+            ("court", "court.judgment_defaulter", "g-4", d_firm, "2026-11-01"),
+        ],
+    )
     api.client.app.state.sc.checker.refresh()  # the server's index was built before these filings
-    snap = _snapshot(db, catalogue, tmp_path)
     queries = [(s, a) for a in ("inspection.random", AIR) for s in (a_firm, c_firm, d_firm, org_id(954))]
-    with running_node(db, catalogue, snap, tmp_path, nats_stream) as node:
-        until(node.ready, "the node to be ready")
+    with ready_node(db, catalogue, tmp_path, nats_stream) as node:
         for role in ("registrar", "registrar_other"):
             headers = api.headers(role)
             for s, action in queries:

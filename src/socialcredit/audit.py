@@ -37,6 +37,7 @@ __all__ = [
     "Witness",
     "append",
     "count",
+    "entry_fields",
     "entry_hash",
     "query",
     "stored_entry",
@@ -158,18 +159,22 @@ def _iso(at: dt.datetime) -> str:
     return at.astimezone(dt.UTC).replace(tzinfo=None).isoformat(timespec="microseconds")
 
 
+def entry_fields(e: AuditEntry) -> dict[str, str | None]:
+    """The entry's fields under the names the hash body and the audit_log columns give them: the one list of
+    them, which the rows appended here and a node's entry lines and rows (node/chain.py) use too."""
+    return {
+        "actor": e.actor,
+        "role": e.role,
+        "action": e.action,
+        "target": e.target,
+        "purpose": e.purpose,
+        "outcome": e.outcome,
+    }
+
+
 def entry_hash(prev_hash: str, seq: int, at: dt.datetime, e: AuditEntry) -> str:
     body = json.dumps(
-        {
-            "seq": seq,
-            "at": _iso(at),
-            "actor": e.actor,
-            "role": e.role,
-            "action": e.action,
-            "target": e.target,
-            "purpose": e.purpose,
-            "outcome": e.outcome,
-        },
+        {"seq": seq, "at": _iso(at), **entry_fields(e)},
         ensure_ascii=False,
         sort_keys=True,
         separators=(",", ":"),
@@ -209,20 +214,7 @@ def append(conn: Connection, entries: Sequence[AuditEntry], now: dt.datetime) ->
         seq += 1
         e = stored_entry(e)
         digest = entry_hash(prev, seq, now, e)
-        rows.append(
-            {
-                "seq": seq,
-                "at": now,
-                "actor": e.actor,
-                "role": e.role,
-                "action": e.action,
-                "target": e.target,
-                "purpose": e.purpose,
-                "outcome": e.outcome,
-                "prev_hash": prev,
-                "hash": digest,
-            }
-        )
+        rows.append({"seq": seq, "at": now, **entry_fields(e), "prev_hash": prev, "hash": digest})
         prev = digest
     conn.execute(insert(audit_log), rows)
     WITNESS.note(conn, int(rows[0]["seq"]), int(rows[-1]["seq"]), str(rows[-1]["hash"]))

@@ -21,6 +21,13 @@ class Settings(BaseSettings):
     database_connect_timeout: int = Field(default=5, ge=2, le=600)
     # NATS server with JetStream for the event feed; unset means no NATS publishing.
     nats_url: str | None = None
+    # The feed's JetStream stream and its subjects (<prefix>.<event type>): what `dispatch run` publishes to and
+    # `node serve` follows (decision 1121). Registries sharing a NATS server each need their own of both:
+    # JetStream refuses two streams whose subjects overlap.
+    nats_stream: str = Field(default="SOCIALCREDIT", pattern=r"^[A-Za-z0-9_-]{1,255}$")
+    nats_subject_prefix: str = Field(
+        default="socialcredit.events", pattern=r"^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$", max_length=200
+    )
     # Directory of catalogue YAML; unset means the default national catalogue shipped in the package.
     catalogue_dir: str | None = None
     # Pilot-era USCC codes that fail their checksum yet are real, accepted only when listed (comma-separated).

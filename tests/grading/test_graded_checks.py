@@ -16,11 +16,10 @@ from sqlalchemy import select
 
 from factories import org_id, person_id
 from socialcredit.catalogue import Catalogue, default_dir, load_catalogue
-from socialcredit.keys import create_key
 from socialcredit.store import Database
 from socialcredit.store.tables import audit_log
 from test_api_helpers import Api, serve
-from test_engine_support import file
+from test_engine_support import file_decisions
 
 ORG = org_id(81)  # two serious black-list records: class D under samr_risk
 CLEAN = org_id(82)  # only a record that ended years ago: class A
@@ -28,32 +27,21 @@ AT = "2026-12-01"
 
 
 def _filed(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
-    for authority, category, ext, subject, decided in (
-        ("court", "court.judgment_defaulter", "c-1", ORG, "2026-11-01"),
-        ("sta", "tax.major_violation", "t-1", ORG, "2026-11-01"),
-        ("sta", "tax.major_violation", "t-2", CLEAN, "2016-01-01"),
-    ):
-        file(
-            db.engine,
-            catalogue,
-            now,
-            authority=authority,
-            category=category,
-            subject_id=subject,
-            subject_name="公司",
-            external_id=ext,
-            decided_on=decided,
-        )
+    file_decisions(
+        db.engine,
+        catalogue,
+        now,
+        [
+            ("court", "court.judgment_defaulter", "c-1", ORG, "2026-11-01"),
+            ("sta", "tax.major_violation", "t-1", ORG, "2026-11-01"),
+            ("sta", "tax.major_violation", "t-2", CLEAN, "2016-01-01"),
+        ],
+    )
 
 
 def _serve(db: Database, catalogue: Catalogue, now: dt.datetime) -> Iterator[Api]:
     _filed(db, catalogue, now)
-    for served in serve(db, catalogue):
-        with db.engine.begin() as conn:
-            served.tokens["inspector"] = create_key(
-                conn, "checkpoint", catalogue, now, actions=["inspection.random"]
-            )[1]
-        yield served
+    yield from serve(db, catalogue, inspector=["inspection.random"])
 
 
 @pytest.fixture

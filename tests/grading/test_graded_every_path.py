@@ -22,11 +22,10 @@ from socialcredit.catalogue import Catalogue, default_dir, load_catalogue
 from socialcredit.cli import app
 from socialcredit.engine import Checker, evaluate
 from socialcredit.grading import grade
-from socialcredit.keys import create_key
 from socialcredit.store import Database
 from socialcredit.store.tables import audit_log
 from test_api_helpers import Api, serve
-from test_engine_support import file
+from test_engine_support import file_decisions
 
 A, B, C, D = org_id(182), org_id(183), org_id(184), org_id(181)
 PERSON, UNKNOWN = person_id(181), org_id(189)
@@ -38,35 +37,25 @@ runner = CliRunner()
 
 
 def _filed(db: Database, catalogue: Catalogue, now: dt.datetime) -> None:
-    for authority, category, ext, subject, decided in (
-        ("court", "court.judgment_defaulter", "c-1", D, "2026-11-01"),
-        ("sta", "tax.major_violation", "t-1", D, "2026-11-01"),
-        ("sta", "tax.major_violation", "t-2", A, "2016-01-01"),  # ended long ago: class A
-        ("samr", "credit.key_attention", "s-1", B, "2026-11-01"),  # a watch record: class B
-        ("sta", "tax.major_violation", "t-3", C, "2026-11-01"),  # one serious record: class C
-        ("court", "court.judgment_defaulter", "c-2", PERSON, "2026-11-01"),
-    ):
-        file(
-            db.engine,
-            catalogue,
-            now,
-            authority=authority,
-            category=category,
-            subject_id=subject,
-            subject_name="王芳" if subject == PERSON else "公司",
-            external_id=ext,
-            decided_on=decided,
-        )
+    file_decisions(
+        db.engine,
+        catalogue,
+        now,
+        [
+            ("court", "court.judgment_defaulter", "c-1", D, "2026-11-01"),
+            ("sta", "tax.major_violation", "t-1", D, "2026-11-01"),
+            ("sta", "tax.major_violation", "t-2", A, "2016-01-01"),  # ended long ago: class A
+            ("samr", "credit.key_attention", "s-1", B, "2026-11-01"),  # a watch record: class B
+            ("sta", "tax.major_violation", "t-3", C, "2026-11-01"),  # one serious record: class C
+            ("court", "court.judgment_defaulter", "c-2", PERSON, "2026-11-01"),
+        ],
+        {PERSON: "王芳"},
+    )
 
 
 def _serve(db: Database, catalogue: Catalogue, now: dt.datetime) -> Iterator[Api]:
     _filed(db, catalogue, now)
-    for served in serve(db, catalogue):
-        with db.engine.begin() as conn:
-            served.tokens["inspector"] = create_key(
-                conn, "checkpoint", catalogue, now, actions=[GRADED, UNGRADED]
-            )[1]
-        yield served
+    yield from serve(db, catalogue, inspector=[GRADED, UNGRADED])
 
 
 @pytest.fixture

@@ -10,7 +10,6 @@ import pytest
 
 from factories import org_id, person_id
 from socialcredit.catalogue import Catalogue
-from socialcredit.keys import create_key
 from socialcredit.store import Database
 from test_api_helpers import Api, problem, serve
 from test_engine_support import file
@@ -33,12 +32,7 @@ def api(db: Database, catalogue: Catalogue, now: dt.datetime) -> Iterator[Api]:
             external_id=ext,
             decided_on="2026-11-01",
         )
-    for served in serve(db, catalogue):
-        with db.engine.begin() as conn:
-            served.tokens["inspector"] = create_key(
-                conn, "checkpoint", catalogue, now, actions=["inspection.random"]
-            )[1]
-        yield served
+    yield from serve(db, catalogue, inspector=["inspection.random"])
 
 
 def test_nothing_of_the_file_reaches_a_checkpoint(api: Api) -> None:

@@ -16,14 +16,14 @@ import pytest
 from sqlalchemy import Connection, delete, select, update
 from typer.testing import CliRunner
 
-from node_audit_helpers import Stream, node_log, record_many, sink_all, stream
+from node_audit_helpers import PrivateNats, Stream, node_log, private_nats, record_many, sink_all, stream
 from socialcredit.audit import AuditEntry, entry_hash
 from socialcredit.cli import app
 from socialcredit.settings import get_settings
 from socialcredit.store import Database
 from socialcredit.store.tables import node_audit, node_audit_heads
 
-__all__ = ["stream"]  # the fixture
+__all__ = ["private_nats", "stream"]  # the fixtures
 NODE = "node-1"
 N = 150
 mine = node_audit.c.node_id == NODE
@@ -121,3 +121,67 @@ def test_tampering_with_a_stored_node_chain_is_found(
     get_settings.cache_clear()  # read again after the test, without this test's keys directory
     assert after.exit_code == 1, after.output
     assert expect in after.output, after.output
+
+
+def _rechain_and_drop_heads(conn: Connection) -> None:
+    _rechain(conn)
+    _drop_heads(conn)
+
+
+def _cut_tail_and_drop_heads(conn: Connection) -> None:
+    _cut_tail(conn)
+    _drop_heads(conn)
+
+
+# What the database alone cannot show (no stored head is left to anchor the chain): the node audit stream can.
+COVERED_UP: dict[str, tuple[Callable[[Connection], None], int, str]] = {
+    "edit, re-chain after it, delete the heads": (
+        _rechain_and_drop_heads,
+        40,
+        "edited, re-chained or replaced",
+    ),
+    "cut the last 10, delete the heads": (
+        _cut_tail_and_drop_heads,
+        N - 9,
+        "but not in the database: deleted",
+    ),
+}
+
+
+@pytest.mark.parametrize("how", list(COVERED_UP))
+def test_from_nats_names_the_node_and_seq_of_an_entry_covered_up_in_the_database(
+    how: str, db: Database, private_nats: PrivateNats, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    on = Stream(private_nats.url, "NODE_AUDIT_COVERED", "nodeaudit.covered")
+    state = tmp_path / "node"
+    log = node_log(on, state)
+    record_many(log, 0, N)
+    log.close()
+    sink_all(db.engine, on, durable="sink")
+    for name, value in {
+        "NODE_AUDIT_KEYS_DIR": str(state),
+        "NATS_URL": on.url,  # the registry's heads go there too: `audit anchor` publishes them
+        "NODE_AUDIT_STREAM": on.name,
+        "NODE_AUDIT_SUBJECT_PREFIX": on.prefix,
+    }.items():
+        monkeypatch.setenv(f"SOCIALCREDIT_{name}", value)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    from_nats = ["audit", "verify", "--from-nats", "--sink-durable", "sink"]
+    try:
+        assert runner.invoke(app, ["audit", "anchor"]).exit_code == 0
+        before = runner.invoke(app, from_nats)
+        assert before.exit_code == 0 and f"node audit chain {NODE} intact: {N} entries" in before.output, (
+            before.output
+        )
+        tamper, seq, why = COVERED_UP[how]
+        with db.engine.begin() as conn:
+            tamper(conn)
+        alone = runner.invoke(app, ["audit", "verify"])
+        assert alone.exit_code == 1 and "unanchored" in alone.output, alone.output
+        after = runner.invoke(app, from_nats)
+    finally:
+        get_settings.cache_clear()
+    assert after.exit_code == 1, after.output
+    assert f"node {NODE} seq {seq}: " in after.output and why in after.output, after.output
+    assert f"nats:{on.name}" in after.output

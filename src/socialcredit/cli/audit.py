@@ -95,8 +95,17 @@ def verify(
         float, typer.Option(help="Seconds of heads after which an entry no head covers is an alarm.", min=0)
     ] = GRACE,
     from_nats: Annotated[
-        bool, typer.Option("--from-nats", help="Also check the heads held by NATS (SOCIALCREDIT_NATS_URL).")
+        bool,
+        typer.Option(
+            "--from-nats",
+            help="Also check against NATS (SOCIALCREDIT_NATS_URL): the registry's heads held there, and the"
+            " node audit stream's entries and heads (what the sink acknowledged) against those stored.",
+        ),
     ] = False,
+    sink_durable: Annotated[
+        str,
+        typer.Option(help="With --from-nats: the `audit sink` consumer whose acknowledged part is compared."),
+    ] = "audit-sink",
     node_keys: Annotated[
         Path | None,
         typer.Option(
@@ -110,7 +119,9 @@ def verify(
     """Walk the chain, then check it against every signed head: exit 0 intact and anchored, 1 broken,
     tampered with or unanchored (naming the sequence number), 2 unreadable heads or key. Then the same for each
     check node's chain stored by `audit sink`: a break names the node and sequence number, a missing range is
-    reported, and the node's signed heads are checked with its public key."""
+    reported, and the node's signed heads are checked with its public key. With --from-nats, an entry the node
+    audit stream holds that the database lacks or holds otherwise is reported with its node and sequence number
+    (an entry edited and the chain re-hashed after it, with the stored heads deleted, is found so)."""
     db = open_db()
     with db.engine.connect() as conn:
         result = audit.verify(conn)
@@ -123,7 +134,7 @@ def verify(
             code=1,
         )
     heads_path, anchor = _check(db, heads, public_key, grace, from_nats)
-    nodes = _node_checks(db, node_keys, grace)
+    nodes = _node_checks(db, node_keys, grace, sink_durable if from_nats else None)
     if as_json:
         out: dict[str, Any] = {**result.to_dict(), "ok": anchor.ok, "anchor": anchor.to_dict()}
         if anchor.first_bad_seq is not None:
@@ -154,7 +165,11 @@ def verify(
     _report_nodes(nodes, as_json)
 
 
-def _node_checks(db: Database, keys_dir: Path | None, grace: float) -> list[NodeChainCheck]:
+def _node_checks(
+    db: Database, keys_dir: Path | None, grace: float, sink_durable: str | None
+) -> list[NodeChainCheck]:
+    """The nodes' chains; ``sink_durable`` (--from-nats): compared with the node audit stream too."""
+    from ..node.stream_copy import read_stream_copy
     from ..node.verify import verify_nodes
 
     settings = get_settings()
@@ -172,7 +187,18 @@ def _node_checks(db: Database, keys_dir: Path | None, grace: float) -> list[Node
         return None
 
     with db.engine.connect() as conn:
-        return verify_nodes(conn, public, grace=grace)
+        copy = None
+        if sink_durable is not None and settings.nats_url:
+            stream, prefix = settings.node_audit_stream, settings.node_audit_subject_prefix
+            try:
+                copy = read_stream_copy(conn, settings.nats_url, stream, prefix, sink_durable)
+            except Exception as exc:
+                fail(
+                    f"cannot read the node audit stream {stream} from NATS: {str(exc) or type(exc).__name__}"
+                )
+            if copy.note:
+                err_console.print(f"--from-nats: {copy.note}", markup=False, soft_wrap=True)
+        return verify_nodes(conn, public, grace=grace, copy=copy)
 
 
 def _report_nodes(nodes: list[NodeChainCheck], as_json: bool) -> None:

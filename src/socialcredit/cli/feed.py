@@ -153,6 +153,8 @@ def dispatch_run(
 ) -> None:
     """Deliver webhooks (and publish to NATS when SOCIALCREDIT_NATS_URL is set) until stopped.
 
+    NATS: stream SOCIALCREDIT_NATS_STREAM (made if absent), subjects SOCIALCREDIT_NATS_SUBJECT_PREFIX.TYPE.
+
     Several may run on one database: they share the subscriptions, each delivered in order by one at a time."""
     settings = feed.DispatchSettings(
         max_attempts=max_attempts,
@@ -163,11 +165,13 @@ def dispatch_run(
         lease=lease if lease is not None else get_settings().dispatch_lease,
     )
     publisher = None
-    nats_url = get_settings().nats_url
-    if nats_url:
+    env = get_settings()
+    if env.nats_url:
         from ..feed.nats import NatsPublisher
 
-        publisher = NatsPublisher(nats_url, lease=settings.lease)
+        publisher = NatsPublisher(
+            env.nats_url, stream=env.nats_stream, prefix=env.nats_subject_prefix, lease=settings.lease
+        )
     catalogue = open_catalogue()
     rules = compile_rules(catalogue)  # checkpoint subscriptions follow their key's scope
     grader = Grader(catalogue) if grades else None

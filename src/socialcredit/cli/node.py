@@ -30,8 +30,14 @@ def node_serve(
             " (default node-HOST-PORT, other characters of the host name as -)."
         ),
     ] = None,
-    stream: Annotated[str, typer.Option(help="The JetStream stream of the feed.")] = "SOCIALCREDIT",
-    prefix: Annotated[str, typer.Option(help="The stream's subject prefix.")] = "socialcredit.events",
+    stream: Annotated[
+        str | None,
+        typer.Option(help="The JetStream stream of the feed (default SOCIALCREDIT_NATS_STREAM)."),
+    ] = None,
+    prefix: Annotated[
+        str | None,
+        typer.Option(help="The stream's subject prefix (default SOCIALCREDIT_NATS_SUBJECT_PREFIX)."),
+    ] = None,
     log_level: Annotated[str, typer.Option(help="Log level (uvicorn's and the node's).")] = "info",
 ) -> None:
     """Answer /v1/checks and /v1/checks/batch from the snapshot, following the feed; /readyz, /metrics.

@@ -32,7 +32,17 @@ from ..store.tables import record_events, records, subjects
 from .rules import REACHES, Rule, Rules
 from .table import SubjectTable
 
-__all__ = ["INF", "Entry", "Index", "as_tuple", "bulk", "reached", "states_before", "timestamp"]
+__all__ = [
+    "INF",
+    "Entry",
+    "Index",
+    "RecordFields",
+    "as_tuple",
+    "bulk",
+    "reached",
+    "states_before",
+    "timestamp",
+]
 
 INF = math.inf
 _VIA_RANK = {v: i for i, v in enumerate(REACHES)}
@@ -117,6 +127,10 @@ class Entry:
 
 
 Value = Entry | tuple[Entry, ...]
+# What the index needs of a record's state to place it, in this order: category, subject, legal representative,
+# actual controller, start and until (POSIX seconds, ``inf`` for no end), pauses, authority. A plain tuple: the
+# build makes one per record, and a NamedTuple costs several times as much to make.
+RecordFields = tuple[str, str, str | None, str | None, float, float, tuple[tuple[float, float], ...], str]
 
 
 def reached(state: RecordState) -> list[tuple[str, str]]:
@@ -149,18 +163,8 @@ class Index:
 
     # -- building --------------------------------------------------------------------------------------------
 
-    def _entries_for(
-        self,
-        rid: int,
-        category: str,
-        subject: str,
-        rep: str | None,
-        ctl: str | None,
-        start: float,
-        until: float,
-        pauses: tuple[tuple[float, float], ...],
-        authority: str,
-    ) -> Iterator[tuple[str, Entry]]:
+    def _entries_for(self, rid: int, fields: RecordFields) -> Iterator[tuple[str, Entry]]:
+        category, subject, rep, ctl, start, until, pauses, authority = fields
         if until <= self.cutoff:
             return
         share = self._share
@@ -226,7 +230,7 @@ class Index:
                     until = min(until, ended_at.timestamp())
                 pauses = _pauses(susp, share)
                 for person, entry in self._entries_for(
-                    rid, category, subject, rep, ctl, applies_from.timestamp(), until, pauses, authority
+                    rid, (category, subject, rep, ctl, applies_from.timestamp(), until, pauses, authority)
                 ):
                     self._put(person, entry)
         known = self.known
@@ -254,14 +258,16 @@ class Index:
                 add,
                 rid,
                 (*touched.get(rid, ()), *(sid for sid, _ in reached(st))),
-                st.category,
-                st.subject_id,
-                st.legal_representative_id,
-                st.actual_controller_id,
-                st.applies_from.timestamp(),
-                timestamp(st.valid_until),
-                tuple((timestamp(a), timestamp(b)) for a, b in st.suspensions),
-                st.authority,
+                (
+                    st.category,
+                    st.subject_id,
+                    st.legal_representative_id,
+                    st.actual_controller_id,
+                    st.applies_from.timestamp(),
+                    timestamp(st.valid_until),
+                    tuple((timestamp(a), timestamp(b)) for a, b in st.suspensions),
+                    st.authority,
+                ),
             )
         self._commit(drop, add)
 
@@ -269,15 +275,8 @@ class Index:
         self,
         rid: int,
         previous: Iterable[str],
+        fields: RecordFields,
         *,
-        category: str,
-        subject: str,
-        rep: str | None,
-        ctl: str | None,
-        start: float,
-        until: float,
-        pauses: tuple[tuple[float, float], ...],
-        authority: str,
         table_changes: dict[str, Value | None] | None = None,
     ) -> tuple[str, ...]:
         """Make one record reach exactly what this state of it reaches, in O(its subjects): how a check node
@@ -289,8 +288,9 @@ class Index:
         updating it now; until then batches must not run (a node applies a fetched batch with no await)."""
         drop: dict[str, set[int]] = {}
         add: dict[str, list[Entry]] = {}
+        subject, rep, ctl = fields[1:4]
         named = (*previous, subject, *(p for p in (rep, ctl) if p))
-        self._plan(drop, add, rid, named, category, subject, rep, ctl, start, until, pauses, authority)
+        self._plan(drop, add, rid, named, fields)
         self._commit(drop, add, table_changes)
         return tuple(add)
 
@@ -305,21 +305,12 @@ class Index:
         add: dict[str, list[Entry]],
         rid: int,
         named: Iterable[str],
-        category: str,
-        subject: str,
-        rep: str | None,
-        ctl: str | None,
-        start: float,
-        until: float,
-        pauses: tuple[tuple[float, float], ...],
-        authority: str,
+        fields: RecordFields,
     ) -> None:
         for sid in named:
             drop.setdefault(sid, set()).add(rid)
             self.known.add(sid)  # every subject an event ever named is in the subjects table
-        for person, entry in self._entries_for(
-            rid, category, subject, rep, ctl, start, until, pauses, authority
-        ):
+        for person, entry in self._entries_for(rid, fields):
             add.setdefault(person, []).append(entry)
 
     def _commit(

@@ -1,6 +1,7 @@
 """Publishing the outbox to NATS JetStream (when ``SOCIALCREDIT_NATS_URL`` is set).
 
-Stream ``SOCIALCREDIT`` holds subjects ``socialcredit.events.<type>``; each message is the event's JSON body
+Stream ``SOCIALCREDIT`` holds subjects ``socialcredit.events.<type>`` (``SOCIALCREDIT_NATS_STREAM`` and
+``SOCIALCREDIT_NATS_SUBJECT_PREFIX``, decision 1121); each message is the event's JSON body
 plus the record's ``suspensions`` (what a check node's index needs beyond the feed's body, decision 1102), with
 header ``Nats-Msg-Id: <event_id>``, so a republish after a crash (the cursor in ``feed_cursors`` is saved
 after the acks) is dropped by JetStream's duplicate window rather than delivered twice. Check nodes follow the
@@ -32,20 +33,34 @@ from typing import Any
 
 import nats
 from nats.js.api import StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import BadRequestError, NotFoundError
 from sqlalchemy import Engine, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from ..settings import Settings
 from ..store.tables import feed_cursors, outbox
 from .claims import dispatcher_name
 from .reader import EVENT_COLUMNS, payload_of, with_event
 
-__all__ = ["CURSOR_NAME", "OUTBOX_SEQ_HEADER", "STREAM", "SUBJECT_PREFIX", "NatsPublisher", "message_body"]
+__all__ = [
+    "CURSOR_NAME",
+    "OUTBOX_SEQ_HEADER",
+    "STREAM",
+    "SUBJECT_PREFIX",
+    "FeedStreamRefused",
+    "NatsPublisher",
+    "message_body",
+]
 
-STREAM = "SOCIALCREDIT"
-SUBJECT_PREFIX = "socialcredit.events"
+# The defaults of SOCIALCREDIT_NATS_STREAM and SOCIALCREDIT_NATS_SUBJECT_PREFIX (decision 1121), one definition.
+STREAM: str = Settings.model_fields["nats_stream"].default
+SUBJECT_PREFIX: str = Settings.model_fields["nats_subject_prefix"].default
 CURSOR_NAME = "nats"
 OUTBOX_SEQ_HEADER = "Socialcredit-Outbox-Seq"  # the message's outbox row: where a publisher resumes
+
+
+class FeedStreamRefused(RuntimeError):
+    """The feed's stream cannot be used as configured (the reason names the stream, its subjects, the setting)."""
 
 
 def message_body(row: Any) -> bytes:
@@ -57,6 +72,17 @@ def message_body(row: Any) -> bytes:
     body = json.loads(payload_of(row))
     body["suspensions"] = json.loads(row.state).get("suspensions") or []
     return json.dumps(body, ensure_ascii=False, sort_keys=True).encode()
+
+
+def _covers(pattern: str, prefix: str) -> bool:
+    """Whether the subject pattern ``pattern`` (``*`` a token, ``>`` the rest) takes every ``<prefix>.<type>``."""
+    want = prefix.split(".")
+    for i, token in enumerate(pattern.split(".")):
+        if token == ">":
+            return True
+        if i >= len(want) or token not in ("*", want[i]):
+            return False
+    return False
 
 
 class NatsPublisher:
@@ -85,10 +111,25 @@ class NatsPublisher:
     async def _connect(self) -> None:
         self._nc = await nats.connect(self.url, connect_timeout=self.timeout, max_reconnect_attempts=3)
         self._js = self._nc.jetstream(timeout=self.timeout)
+        subjects = f"{self.prefix}.>"
         try:
-            await self._js.stream_info(self.stream)
+            info = await self._js.stream_info(self.stream)
         except NotFoundError:
-            await self._js.add_stream(StreamConfig(name=self.stream, subjects=[f"{self.prefix}.>"]))
+            try:
+                await self._js.add_stream(StreamConfig(name=self.stream, subjects=[subjects]))
+            except BadRequestError as exc:  # most often: another registry's stream has these subjects
+                raise FeedStreamRefused(
+                    f"stream {self.stream} with subjects {subjects} not created: {exc.description}; a registry "
+                    "sharing this NATS server needs its own SOCIALCREDIT_NATS_STREAM and "
+                    "SOCIALCREDIT_NATS_SUBJECT_PREFIX"
+                ) from exc
+            return
+        if not any(_covers(x, self.prefix) for x in info.config.subjects or []):  # publishing would miss it
+            raise FeedStreamRefused(
+                f"stream {self.stream} holds subjects {info.config.subjects}, not {subjects}: set "
+                "SOCIALCREDIT_NATS_SUBJECT_PREFIX to this stream's prefix, or SOCIALCREDIT_NATS_STREAM to another "
+                "stream"
+            )
 
     def connect(self) -> None:
         if self._nc is None or self._nc.is_closed:

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from ..audit import AuditEntry, entry_hash
+from ..audit import AuditEntry, entry_fields, entry_hash
 
 __all__ = [
     "NODE_ID",
@@ -53,37 +53,20 @@ class NodeEntry:
     hash: str
 
     def line(self) -> str:
-        e = self.entry
-        return json.dumps(
-            {
-                "node": self.node,
-                "seq": self.seq,
-                "at": self.at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
-                "actor": e.actor,
-                "role": e.role,
-                "action": e.action,
-                "target": e.target,
-                "purpose": e.purpose,
-                "outcome": e.outcome,
-                "prev_hash": self.prev_hash,
-                "hash": self.hash,
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
-        )
+        """The entry as it travels: its row, ``node`` for ``node_id`` and ``at`` in ISO 8601 (keys in the row's
+        order, ``node`` first)."""
+        fields: dict[str, Any] = {"node": self.node, **self.row()}
+        del fields["node_id"]
+        fields["at"] = self.at.astimezone(dt.UTC).isoformat(timespec="microseconds")  # keeps its place
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
 
     def row(self) -> dict[str, Any]:
-        e = self.entry
+        """The sink's ``node_audit`` row."""
         return {
             "node_id": self.node,
             "seq": self.seq,
             "at": self.at,
-            "actor": e.actor,
-            "role": e.role,
-            "action": e.action,
-            "target": e.target,
-            "purpose": e.purpose,
-            "outcome": e.outcome,
+            **entry_fields(self.entry),
             "prev_hash": self.prev_hash,
             "hash": self.hash,
         }

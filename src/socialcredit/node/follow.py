@@ -3,9 +3,11 @@
 
 The node's position is its index's ``last_seq`` (the snapshot's, then each applied event's), not the
 consumer's: on every start and re-sync the follower finds, by a binary search over the stream, the first
-message whose event seq is after ``last_seq`` and (re)creates its durable consumer there. Starting early is
-harmless (an event at or before ``last_seq`` is a duplicate and changes nothing); starting late is caught as a
-gap. So:
+message whose event seq is after ``last_seq``. Its durable consumer is resumed where it stands when the next
+message it delivers is that one or a later one with no record event between (a restart on a snapshot at the
+seq it had reached: nothing replayed, nothing skipped), else deleted and re-created there (decision 1120).
+Starting early is harmless (an event at or before ``last_seq`` is a duplicate and changes nothing); starting
+late is caught as a gap. So:
 
 * event ``last_seq + 1``: applied; an event at or before ``last_seq`` (a replay, a republish): skipped;
 * an event after ``last_seq + 1`` (a message lost from the stream, or a snapshot older than what the stream
@@ -149,8 +151,8 @@ class Follower:
 
     # -- where to start ------------------------------------------------------------------------------------
 
-    async def _event_at_or_after(self, seq: int) -> int | None:
-        """The event seq of the first record event at stream seq ``seq`` or later (None: none)."""
+    async def _event_at_or_after(self, seq: int) -> tuple[int, int] | None:
+        """(event seq, stream seq) of the first record event at stream seq ``seq`` or later (None: none)."""
         for _ in range(_SCAN):
             try:
                 msg = await self._js.get_msg(self.stream, seq=seq, subject=f"{self.prefix}.>", next=True)
@@ -158,31 +160,57 @@ class Follower:
                 return None
             msg_id = (msg.headers or {}).get("Nats-Msg-Id", "")
             if msg_id.isdigit():
-                return int(msg_id)
+                return int(msg_id), int(msg.seq)
             seq = int(msg.seq) + 1
         return None  # positioning late is caught as a gap, never applied past
 
-    async def _start_after(self, last: int) -> int:
+    async def _start_after(self, last: int) -> tuple[int, int]:
+        """The first stream seq whose next record event is after ``last``, and the stream's last seq."""
         info = await self._js.stream_info(self.stream)
         st = info.state
         if not st.messages:
-            return int(st.last_seq) + 1
+            return int(st.last_seq) + 1, int(st.last_seq)
         lo, hi = int(st.first_seq), int(st.last_seq) + 1
-        while lo < hi:  # the first stream seq whose next record event is after ``last``
+        while lo < hi:
             mid = (lo + hi) // 2
             found = await self._event_at_or_after(mid)
-            if found is None or found > last:
+            if found is None or found[0] > last:
                 hi = mid
             else:
                 lo = mid + 1
-        return lo
+        return lo, int(st.last_seq)
+
+    async def _resumable(self, start: int, stream_last: int) -> int | None:
+        """Where the existing durable consumer delivers next, if resuming it there neither replays an event at or
+        before ``last_seq`` (it is at ``start`` or later) nor skips one after it (no record event between
+        ``start`` and there); None: there is none, it is configured otherwise, or it has messages delivered but
+        not acknowledged (a node stopped mid-batch: JetStream would send those again only after ``ack_wait``,
+        behind newer ones)."""
+        try:
+            info = await self._js.consumer_info(self.stream, self.durable)
+        except NotFoundError:
+            return None
+        cfg = info.config
+        if (
+            cfg.filter_subject != f"{self.prefix}.>"
+            or cfg.ack_policy != AckPolicy.ALL
+            or info.num_ack_pending
+        ):
+            return None
+        at = int(info.delivered.stream_seq) + 1
+        if not start <= at <= stream_last + 1:
+            return None
+        first = await self._event_at_or_after(start)
+        return at if first is None or at <= first[1] else None
 
     async def _position(self) -> Any:
         last = self.state.live.last_seq
-        start = await self._start_after(last)
-        with contextlib.suppress(NotFoundError):
-            await self._js.delete_consumer(self.stream, self.durable)
-        config = ConsumerConfig(
+        start, stream_last = await self._start_after(last)
+        resumed = await self._resumable(start, stream_last)
+        if resumed is None:
+            with contextlib.suppress(NotFoundError):
+                await self._js.delete_consumer(self.stream, self.durable)
+        config = ConsumerConfig(  # used only when the consumer is (re)created
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=start,
@@ -197,13 +225,17 @@ class Follower:
         self.state.lag_events = int(info.num_pending)
         if not info.num_pending:
             self.state.caught_up_at = time.monotonic()
+        how = "created" if resumed is None else "resumed"
+        self.state.metrics.positions.labels(how).inc()
         log.info(
-            "node %s: following %s from stream message %d (after event %d, %d pending)",
+            "node %s: following %s from stream message %d (after event %d, %d pending; durable consumer %s %s)",
             self.state.name,
             self.stream,
-            start,
+            start if resumed is None else resumed,
             last,
             info.num_pending,
+            self.durable,
+            how,
         )
         return sub
 
@@ -214,7 +246,12 @@ class Follower:
         while True:
             try:
                 msgs = await sub.fetch(self.batch, timeout=FETCH_WAIT)
-            except nats.errors.TimeoutError:  # nothing new within the wait: caught up
+            except TimeoutError:  # nats' own (a subclass), or the bare one some paths of fetch raise
+                msgs = []
+            # Nothing new within the wait (an empty batch is the server's "no messages"): caught up.
+            if not msgs:
+                if not self._nc.is_connected:  # unless the wait was the connection's: the lag must grow
+                    raise ConnectionError(f"connection to {self.url} lost")
                 self._progress = True
                 state.lag_events, state.caught_up_at = 0, time.monotonic()
                 state.readiness()

@@ -52,19 +52,8 @@ class LiveIndex:
             raise ValueError(f"event {u.seq} is not the next after {self.checker.last_seq}")
         old = self.reach.get(u.record_id)
         previous = () if old is None else (old,) if isinstance(old, str) else old
-        now = self.checker.index.place(
-            u.record_id,
-            previous,
-            category=u.category,
-            subject=u.subject,
-            rep=u.rep,
-            ctl=u.ctl,
-            start=u.start,
-            until=u.until,
-            pauses=u.pauses,
-            authority=u.authority,
-            table_changes=table_changes,
-        )
+        fields = (u.category, u.subject, u.rep, u.ctl, u.start, u.until, u.pauses, u.authority)
+        now = self.checker.index.place(u.record_id, previous, fields, table_changes=table_changes)
         if not now:
             self.reach.pop(u.record_id, None)
         else:

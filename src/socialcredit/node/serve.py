@@ -12,7 +12,6 @@ from pathlib import Path
 from fastapi import FastAPI
 
 from ..catalogue import Catalogue, default_catalogue
-from ..feed.nats import STREAM, SUBJECT_PREFIX
 from ..settings import Settings, get_settings
 from ..store import Database
 from .app import create_node_app
@@ -46,8 +45,8 @@ def node_app(
     settings: Settings | None = None,
     auditor: Auditor | None = None,
     audit_nats: str | None = None,
-    stream: str = STREAM,
-    prefix: str = SUBJECT_PREFIX,
+    stream: str | None = None,
+    prefix: str | None = None,
     freeze_gc: bool = False,
 ) -> FastAPI:
     """A node's app from ``snapshot``; raises :class:`~.snapshot.SnapshotRefused` (with the reason) for a
@@ -56,7 +55,8 @@ def node_app(
     chain's, and its durable consumer's): ``ValueError`` naming it unless 1 to 64 letters, digits, ``-`` or ``_``.
 
     The auditor, unless one is given: :meth:`NodeAuditLog.from_settings` on ``audit_nats``, else ``nats_url``,
-    else ``SOCIALCREDIT_NATS_URL`` (the audit stream and the feed are usually on the same server)."""
+    else ``SOCIALCREDIT_NATS_URL`` (the audit stream and the feed are usually on the same server). The feed:
+    ``stream`` and ``prefix``, else ``SOCIALCREDIT_NATS_STREAM`` and ``_SUBJECT_PREFIX`` (decision 1121)."""
     check_node_id(name)
     settings = settings or get_settings()
     if auditor is None:
@@ -86,7 +86,13 @@ def node_app(
     )
     follower = None
     if nats_url is not None:
-        follower = Follower(state, nats_url, snapshot=snapshot, stream=stream, prefix=prefix)
+        follower = Follower(
+            state,
+            nats_url,
+            snapshot=snapshot,
+            stream=stream or settings.nats_stream,
+            prefix=prefix or settings.nats_subject_prefix,
+        )
     else:
         state.set_unsynced("no stream to follow (started without NATS)")
     log.info(

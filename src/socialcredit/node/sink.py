@@ -30,7 +30,7 @@ from ..store.tables import node_audit, node_audit_heads
 from .audit import STREAM, SUBJECT_PREFIX
 from .chain import NODE_ID, NodeEntry, parse_lines
 
-__all__ = ["DURABLE", "AuditSink", "SinkBatch", "ensure_partitions", "write_batch"]
+__all__ = ["DURABLE", "AuditSink", "SinkBatch", "ensure_partitions", "read_message", "write_batch"]
 
 log = logging.getLogger("socialcredit.node.sink")
 DURABLE = "audit-sink"
@@ -96,6 +96,22 @@ def write_batch(
         conn.execute(_insert(conn, node_audit_heads), rows)
 
 
+def read_message(prefix: str, subject: str, data: bytes) -> tuple[list[NodeEntry], tuple[str, str] | None]:
+    """A node audit message's entries, or its head ``(node, line)``; ``ValueError`` naming what is wrong (the
+    sink's reading, and ``audit verify --from-nats``'s)."""
+    parts = subject[len(prefix) + 1 :].split(".")
+    if len(parts) != 2 or parts[0] not in ("entries", "heads") or not NODE_ID.fullmatch(parts[1]):
+        raise ValueError(f"subject {subject!r} is not {prefix}.entries|heads.<node>")
+    kind, node = parts
+    if kind == "heads":
+        return [], (node, data.decode("utf-8"))
+    entries = parse_lines(data)
+    for e in entries:
+        if e.node != node:
+            raise ValueError(f"entry {e.seq} names node {e.node!r} on node {node!r}'s subject")
+    return entries, None
+
+
 class AuditSink:
     """One sink process's consumer: :meth:`step` fetches, writes and acknowledges one batch."""
 
@@ -146,18 +162,7 @@ class AuditSink:
             self._nc = None
 
     def _read(self, msg: Any) -> tuple[list[NodeEntry], tuple[str, str] | None]:
-        """The message's entries or head; ``ValueError`` naming what is wrong."""
-        parts = msg.subject[len(self.prefix) + 1 :].split(".")
-        if len(parts) != 2 or parts[0] not in ("entries", "heads") or not NODE_ID.fullmatch(parts[1]):
-            raise ValueError(f"subject {msg.subject!r} is not {self.prefix}.entries|heads.<node>")
-        kind, node = parts
-        if kind == "heads":
-            return [], (node, msg.data.decode("utf-8"))
-        entries = parse_lines(msg.data)
-        for e in entries:
-            if e.node != node:
-                raise ValueError(f"entry {e.seq} names node {e.node!r} on node {node!r}'s subject")
-        return entries, None
+        return read_message(self.prefix, msg.subject, msg.data)
 
     async def step(self, *, ack: bool = True) -> SinkBatch:
         """Fetch up to ``batch`` messages, write them in one transaction, then acknowledge them (``ack=False``

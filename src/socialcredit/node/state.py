@@ -76,6 +76,12 @@ class NodeMetrics(Metrics):
             ["source"],
             registry=r,
         )
+        self.positions = Counter(
+            "socialcredit_node_consumer_positions_total",
+            "Times the node positioned itself on the stream, by what was done with its durable consumer",
+            ["how"],  # resumed (a restart at the seq it had reached) | created (re-positioned)
+            registry=r,
+        )
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, select, tuple_
@@ -23,6 +23,9 @@ from ..anchor.heads import parse_heads
 from ..audit import AuditEntry, entry_hash
 from ..store.tables import node_audit, node_audit_heads
 from .chain import node_genesis
+
+if TYPE_CHECKING:
+    from .stream_copy import StreamCopy
 
 __all__ = ["NodeChainCheck", "verify_nodes"]
 
@@ -102,7 +105,9 @@ def _walk(conn: Connection, batch: int) -> list[NodeChainCheck]:
     return out
 
 
-def _hashes(conn: Connection, node: str) -> Callable[[list[int]], dict[int, str]]:
+def stored_hashes(conn: Connection, node: str) -> Callable[[list[int]], dict[int, str]]:
+    """A look-up of the hashes stored for ``node``'s sequence numbers."""
+
     def look(seqs: list[int]) -> dict[int, str]:
         got: dict[int, str] = {}
         for i in range(0, len(seqs), 500):
@@ -121,22 +126,35 @@ def verify_nodes(
     *,
     grace: float = GRACE,
     batch: int = 5000,
+    copy: StreamCopy | None = None,
 ) -> list[NodeChainCheck]:
     """Every node's chain in the sink's table, each checked against its heads; ``public_key(node)`` is the
-    node's key, or None when none is known (the chain is then unanchored)."""
+    node's key, or None when none is known (the chain is then unanchored). ``copy``: the node audit stream's
+    (:mod:`.stream_copy`, ``--from-nats``): its differences from the table are problems, its heads join the
+    stored ones."""
     checks = _walk(conn, batch)
     heads_of: dict[str, list[str]] = {}
     for row in conn.execute(select(node_audit_heads.c.node_id, node_audit_heads.c.line)):
         heads_of.setdefault(row.node_id, []).append(row.line)
-    for node in sorted(set(heads_of) - {c.node for c in checks}):
+    also = copy.heads if copy else {}
+    for node in sorted(
+        (set(heads_of) | set(also) | set(copy.problems if copy else ())) - {c.node for c in checks}
+    ):
         checks.append(NodeChainCheck(node))  # heads of a chain whose entries are all gone
     for c in checks:
+        for seq, problem in copy.problems.get(c.node, []) if copy else []:
+            c.bad(seq, problem)
         key = public_key(c.node)
         if key is None:
             c.anchor = AnchorCheck(False, 0, [f"node {c.node}: no public key to check its signed heads with"])
             continue
         heads, refused = parse_heads(heads_of.get(c.node, []), key, f"node_audit_heads:{c.node}")
-        found = check_heads(conn, c.last_seq, heads, refused, grace, hashes=_hashes(conn, c.node))
+        if copy is not None and c.node in also:
+            more, bad = parse_heads(also[c.node], key, f"{copy.source}:{c.node}")
+            known = {h.sig for h in heads}
+            heads += [h for h in more if h.sig not in known]
+            refused += bad
+        found = check_heads(conn, c.last_seq, heads, refused, grace, hashes=stored_hashes(conn, c.node))
         c.anchor = found
         for p in found.problems:
             c.bad(found.first_bad_seq or c.last_seq + 1, p)
