@@ -214,3 +214,20 @@ def test_cli_create_and_inspect(db: Database, catalogue: Catalogue, now: dt.date
     assert bad.exit_code == 2 and "truncated" in bad.output
     assert runner.invoke(app, ["snapshot", "inspect", str(tmp_path / "none")]).exit_code == 3
     assert runner.invoke(app, ["snapshot", "create", str(tmp_path / "no" / "dir.snap")]).exit_code == 3
+
+
+def test_subject_keys_are_padded_by_slices_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pyarrow's utf8_rpad sizes its result for four bytes a character: past 2 GiB at ~2.5x10^7 subjects it
+    # raised ArrowCapacityError (the 5x10^6-record benchmark), so _keys pads by slices. A tiny slice budget
+    # (3 rows of width 24 a slice, an uneven last one) gives the same keys as one slice.
+    import pyarrow as pa
+
+    from socialcredit.node import snapshot as snap
+
+    names = pa.array([org_id(i) for i in range(1, 11)] + [person_id(7), "P:USA:X1234567"])
+    whole = snap._keys(names)
+    monkeypatch.setattr(snap, "_PAD_BYTES", 4 * 24 * 3)
+    sliced = snap._keys(names)
+    assert whole is not None and sliced is not None
+    assert sliced.dtype == whole.dtype and sliced.tolist() == whole.tolist()
+    assert sliced[1] == org_id(1).encode() and sliced[0] == b""

@@ -513,6 +513,9 @@ def _stored_table(
     return words.view(f"S{width}"), (seed, slots.reshape(buckets, 4))
 
 
+_PAD_BYTES = 1 << 30  # the most one utf8_rpad call of _keys may size its result for
+
+
 def _keys(names: pa.StringArray) -> npt.NDArray[np.bytes_] | None:
     """The identifiers as the subject table's fixed-width keys, with row 0 the placeholder; None if one of them
     is not ASCII, holds a NUL or is longer than the table holds (engine/table.py's rule)."""
@@ -527,7 +530,14 @@ def _keys(names: pa.StringArray) -> npt.NDArray[np.bytes_] | None:
     width = key_width(longest)
     keys = np.zeros(n + 1, f"S{width}")
     # Every value now ``width`` bytes, back to back (pyarrow's compute functions are made at import: untyped).
-    padded = pc.utf8_rpad(names, width, padding="\x00")  # type: ignore[attr-defined]
-    at = int(np.frombuffer(padded.buffers()[1], np.int32, 1, padded.offset * 4)[0])
-    keys[1:] = np.frombuffer(padded.buffers()[2], f"S{width}", n, at)
+    # By slices: utf8_rpad sizes its result for four bytes a character, past a 32-bit string array's 2 GiB
+    # at about 2.5x10^7 subjects (the 5x10^6-record run).
+    rows = max(1, _PAD_BYTES // (4 * width))
+    for start in range(0, n, rows):
+        part = names.slice(start, rows)
+        padded = pc.utf8_rpad(part, width, padding="\x00")  # type: ignore[attr-defined]
+        at = int(np.frombuffer(padded.buffers()[1], np.int32, 1, padded.offset * 4)[0])
+        keys[1 + start : 1 + start + len(part)] = np.frombuffer(
+            padded.buffers()[2], f"S{width}", len(part), at
+        )
     return keys
