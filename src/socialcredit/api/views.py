@@ -177,8 +177,9 @@ class _Shown:
         return out
 
 
-def _measure_view(r: MeasureRef, until: dt.datetime | None) -> dict[str, Any]:
-    """``checkpoint_reason`` of a record's measure (no grade)."""
+def _measure_view(r: MeasureRef | Reason, until: dt.datetime | None) -> dict[str, Any]:
+    """A measure as a checkpoint sees it, valid until ``until``: the one shape of :func:`checkpoint_reason`
+    and of a batch's views made from its columns (a record's measure, no grade)."""
     return {
         "memorandum": r.memorandum,
         "measure": r.measure,
@@ -192,14 +193,7 @@ def _measure_view(r: MeasureRef, until: dt.datetime | None) -> dict[str, Any]:
 def checkpoint_reason(r: Reason) -> dict[str, Any]:
     """A reason as decision 0301 lets a checkpoint see it: the measure, never the record; a grade's measure
     with the model and grade behind it (decision 1003)."""
-    out: dict[str, Any] = {
-        "memorandum": r.memorandum,
-        "measure": r.measure,
-        "department": r.department,
-        "effect": r.effect,
-        "legal_basis": r.legal_basis,
-        "valid_until": _iso(r.valid_until),
-    }
+    out = _measure_view(r, r.valid_until)
     if r.grade is not None:
         out["grade"] = {"model": r.grade[0], "grade": r.grade[1]}
     return out

@@ -11,9 +11,16 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-__all__ = ["EFFECT_ORDER", "Decision", "Reason", "UnknownAction", "Via"]
+__all__ = ["EFFECT_ORDER", "Decision", "Reason", "UnknownAction", "Via", "withheld_note"]
 
 Via = Literal["subject", "legal_representative", "actual_controller"]
+
+
+def withheld_note(record_id: int, category: str) -> str:
+    """The note of a decision whose rewards (a red list's or a grade's) a black-list record in force withholds;
+    api/views.py tells a registrar's own records' notes by its "record N (category)"."""
+    return f"red-list benefits withheld while black-list record {record_id} ({category}) is in force"
+
 
 # Effects are listed in this order, the strongest first.
 EFFECT_ORDER = ("deny", "restrict", "review", "expedite")

@@ -15,7 +15,7 @@ from ..catalogue import Catalogue
 from ..identifiers import parse
 from ..registry import RecordState, states_for_subject
 from ..store.tables import subjects
-from .decision import EFFECT_ORDER, Decision, Reason, UnknownAction
+from .decision import EFFECT_ORDER, Decision, Reason, UnknownAction, withheld_note
 from .graded import add_grades, graded_actions
 from .index import INF, Entry, reached, timestamp
 from .rules import MeasureRef, Rules, compile_rules
@@ -185,10 +185,7 @@ def decide(
                 effects.add(r.effect)
     notes: tuple[str, ...] = ()
     if withheld_any and black is not None:
-        notes = (
-            f"red-list benefits withheld while black-list record {black.record_id} "
-            f"({black.rule.category}) is in force",
-        )
+        notes = (withheld_note(black.record_id, black.rule.category),)
     return _listed(
         subject,
         action,

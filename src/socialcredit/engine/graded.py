@@ -27,7 +27,7 @@ from ..grading.explain import GradingRefused, choose_model, grade_states
 from ..identifiers import IdentifierError, parse
 from ..registry import RecordState, applies_at
 from ..registry.projection import states_for_subject, states_of_subjects
-from .decision import EFFECT_ORDER, Decision, Reason
+from .decision import EFFECT_ORDER, Decision, Reason, withheld_note
 
 __all__ = ["GradedOn", "add_grades", "graded_actions", "merge"]
 
@@ -74,7 +74,6 @@ class _Graded:
             and applies_at(s, as_of)
         ]
         self.black_record: RecordState | None = min(in_force, key=lambda s: s.id) if in_force else None
-        self.black = self.black_record is not None
         self._grades: dict[str, str | None] = {}
 
     def grade(self, model_code: str) -> str | None:
@@ -115,7 +114,7 @@ def _reasons(graded: _Graded, measures: tuple[tuple[Memorandum, Measure], ...]) 
                 valid_until=None,  # the grade holds until the records behind it change
                 via="subject",
                 via_subject=None,
-                withheld=graded.black and m.effect == "expedite",
+                withheld=graded.black_record is not None and m.effect == "expedite",
                 grade=(cond.model, letter),
             )
         )
@@ -131,7 +130,7 @@ def merge(d: Decision, reasons: Sequence[Reason], black: RecordState | None = No
     effects = set(d.effects) | {r.effect for r in reasons if not r.withheld}
     notes = d.notes
     if black is not None and any(r.withheld for r in reasons):
-        note = f"red-list benefits withheld while black-list record {black.id} ({black.category}) is in force"
+        note = withheld_note(black.id, black.category)
         if note not in notes:
             notes = (*notes, note)
     return Decision(
