@@ -185,3 +185,38 @@ def test_from_nats_names_the_node_and_seq_of_an_entry_covered_up_in_the_database
     assert after.exit_code == 1, after.output
     assert f"node {NODE} seq {seq}: " in after.output and why in after.output, after.output
     assert f"nats:{on.name}" in after.output
+
+
+def test_from_nats_with_no_sink_consumer_or_no_server_says_so(
+    db: Database, private_nats: PrivateNats, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Bad input to --from-nats: a sink consumer name the stream does not have is a note (nothing compared, the
+    # stored chain still verified); a NATS server that does not answer is exit 2 with a reason, no traceback.
+    on = Stream(private_nats.url, "NODE_AUDIT_NOSINK", "nodeaudit.nosink")
+    state = tmp_path / "node"
+    log = node_log(on, state)
+    record_many(log, 0, 20)
+    log.close()
+    sink_all(db.engine, on, durable="sink")
+    settings = {
+        "NODE_AUDIT_KEYS_DIR": str(state),
+        "NATS_URL": on.url,
+        "NODE_AUDIT_STREAM": on.name,
+        "NODE_AUDIT_SUBJECT_PREFIX": on.prefix,
+    }
+    for name, value in settings.items():
+        monkeypatch.setenv(f"SOCIALCREDIT_{name}", value)
+    get_settings.cache_clear()
+    runner = CliRunner()
+    try:
+        assert runner.invoke(app, ["audit", "anchor"]).exit_code == 0
+        unknown = runner.invoke(app, ["audit", "verify", "--from-nats", "--sink-durable", "nobody"])
+        monkeypatch.setenv("SOCIALCREDIT_NATS_URL", "nats://127.0.0.1:9")  # the discard port: nothing answers
+        get_settings.cache_clear()
+        down = runner.invoke(app, ["audit", "verify", "--from-nats", "--sink-durable", "sink"])
+    finally:
+        get_settings.cache_clear()
+    assert unknown.exit_code == 0, unknown.output
+    assert "no node entry compared" in unknown.output and f"{NODE} intact: 20 entries" in unknown.output
+    assert down.exit_code == 2 and "error:" in down.output and "Traceback" not in down.output, down.output
+    assert down.exception is None or isinstance(down.exception, SystemExit)
